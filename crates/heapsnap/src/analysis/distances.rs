@@ -1,0 +1,128 @@
+//! Distances from the root, exactly as DevTools' `calculateDistances` computes them: a BFS from
+//! the user roots, then one from the root for what is left (the "system" objects, at 100000000
+//! and beyond). Weak edges are never followed; a few edges are filtered (see `filter`).
+
+use rustc_hash::FxHashSet;
+
+use super::flags::is_user_root;
+use super::weakmap::Ephemerons;
+use crate::model::Snapshot;
+
+/// An unreached node's distance.
+pub const NO_DISTANCE: i32 = -5;
+/// The distance given to the root when the snapshot has user roots.
+pub const BASE_SYSTEM_DISTANCE: i32 = 100_000_000;
+
+pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> Vec<i32> {
+    let n = s.node_count();
+    let mut dist = vec![NO_DISTANCE; n];
+    let mut queue: Vec<u32> = Vec::with_capacity(n);
+    for e in s.nodes.edges(s.root) {
+        let t = s.edges.to[e];
+        if is_user_root(s, t) {
+            dist[t as usize] = 1;
+            queue.push(t);
+        }
+    }
+    let mut filter = Filter {
+        s,
+        ephemerons,
+        pending: FxHashSet::default(),
+    };
+    let user_roots = !queue.is_empty();
+    bfs(s, &mut queue, &mut dist, &mut filter);
+    dist[s.root as usize] = if user_roots { BASE_SYSTEM_DISTANCE } else { 0 };
+    queue.clear();
+    queue.push(s.root);
+    bfs(s, &mut queue, &mut dist, &mut filter);
+    dist
+}
+
+fn bfs(s: &Snapshot, queue: &mut Vec<u32>, dist: &mut [i32], filter: &mut Filter<'_>) {
+    let mut head = 0;
+    while head < queue.len() {
+        let v = queue[head];
+        head += 1;
+        let d = dist[v as usize] + 1;
+        for e in s.nodes.edges(v) {
+            if s.edges.ty[e] == s.types.e_weak {
+                continue;
+            }
+            let t = s.edges.to[e];
+            // The "already reached" check comes before the filter, which has state.
+            if dist[t as usize] != NO_DISTANCE || !filter.accepts(v, e) {
+                continue;
+            }
+            dist[t as usize] = d;
+            queue.push(t);
+        }
+    }
+}
+
+struct Filter<'a> {
+    s: &'a Snapshot,
+    ephemerons: &'a Ephemerons,
+    /// WeakMap pairs of which one edge has been seen (and refused).
+    pending: FxHashSet<u32>,
+}
+
+impl Filter<'_> {
+    fn accepts(&mut self, v: u32, e: usize) -> bool {
+        let s = self.s;
+        let t = &s.types;
+        let ty = s.nodes.ty[v as usize];
+        let edge_ty = s.edges.ty[e];
+        let named = !t.edge_name_is_index(edge_ty);
+        let name_id = s.edges.name_or_index[e];
+        let node_name = s.strings.bytes(s.nodes.name[v as usize]);
+        if ty == t.hidden
+            && named
+            && s.strings.bytes(name_id) == b"sloppy_function_map"
+            && node_name == b"system / NativeContext"
+        {
+            return false;
+        }
+        if ty == t.array && node_name == b"(map descriptors)" {
+            // crbug.com/413608: skip the descriptors' value slots.
+            let index = if named {
+                js_parse_int(s.strings.bytes(name_id))
+            } else {
+                Some(i64::from(name_id))
+            };
+            return match index {
+                Some(i) => i < 2 || i % 3 != 1,
+                None => true,
+            };
+        }
+        if edge_ty == t.e_internal && named {
+            if let Some(eph) = self.ephemerons.get(name_id) {
+                // Reach a WeakMap value only through the second of its two edges, so its distance
+                // is the larger of key + 1 and table + 1 (crbug.com/1290800).
+                if !self.pending.remove(&eph.pair) {
+                    self.pending.insert(eph.pair);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// JavaScript's `parseInt(text, 10)`, `None` for NaN (out-of-range values saturate, which only
+/// matters for the `% 3` test above on absurd names).
+fn js_parse_int(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?.trim_start();
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let digits: &str = &digits[..digits.bytes().take_while(u8::is_ascii_digit).count()];
+    if digits.is_empty() {
+        return None;
+    }
+    let v = digits.bytes().fold(0i64, |v, d| {
+        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    Some(if negative { -v } else { v })
+}

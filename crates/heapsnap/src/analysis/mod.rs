@@ -1,0 +1,101 @@
+//! Everything DevTools computes when it loads a snapshot, in its order: DOM state, flags,
+//! essential edges, shallow sizes, dominators and retained sizes, distances, class names.
+//!
+//! Analyses never fail on a loaded snapshot: the reader has already checked every index.
+
+mod distances;
+mod flags;
+mod names;
+mod sizes;
+mod summary;
+mod weakmap;
+
+use std::time::{Duration, Instant};
+
+pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
+pub use summary::{
+    ClassKeys, ClassRow, Native, Statistics, V8Heap, class_keys, statistics, summary,
+};
+
+use crate::model::{Snapshot, StrId};
+
+/// Per-node results, indexed by node ordinal.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub root: u32,
+    /// Class name of each node (a string id of the analysed snapshot).
+    pub class: Vec<StrId>,
+    /// Shallow size as DevTools shows it (after its reassignment rule).
+    pub shallow: Vec<u32>,
+    pub distance: Vec<i32>,
+    /// Immediate dominator; the root's is itself.
+    pub idom: Vec<u32>,
+    pub retained: Vec<u64>,
+    /// DevTools' total: the root's retained size plus `extra_native_bytes`.
+    pub total_size: u64,
+    /// Wall time of each phase, for `--timings`. Phases under `parallel:` overlap the others.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// Runs every load-time analysis. Appends derived names (class names, `Detached …`) to the
+/// snapshot's strings.
+pub fn analyze(s: &mut Snapshot) -> Analysis {
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name, timings: &mut Vec<(&'static str, Duration)>| {
+        let now = Instant::now();
+        timings.push((name, now - clock));
+        clock = now;
+    };
+    flags::propagate_dom_state(s);
+    let user_roots = flags::has_user_roots(s);
+    let ephemerons = weakmap::Ephemerons::new(s);
+    let page_owned = flags::page_owned(s);
+    let essential = sizes::essential_edges(s, &ephemerons, &page_owned);
+    drop(page_owned);
+    let shallow = sizes::shallow_sizes(s, user_roots);
+    lap("flags and essential edges", &mut timings);
+
+    // The dominator tree is sequential work; distances and names run beside it.
+    let snapshot: &Snapshot = s;
+    let ((idom, retained, dom_time), ((distance, dist_time), (class, derived, names_time))) =
+        rayon::join(
+            || {
+                let start = Instant::now();
+                let tree = sizes::dominator_tree(snapshot, &essential);
+                let retained = sizes::retained_sizes(&tree, &shallow);
+                (tree.idom, retained, start.elapsed())
+            },
+            || {
+                rayon::join(
+                    || {
+                        let start = Instant::now();
+                        (distances::distances(snapshot, &ephemerons), start.elapsed())
+                    },
+                    || {
+                        let start = Instant::now();
+                        let (class, derived) = names::class_names(snapshot);
+                        (class, derived, start.elapsed())
+                    },
+                )
+            },
+        );
+    for text in &derived.texts {
+        s.strings.push(text);
+    }
+    lap("graph (dominators ∥ distances ∥ names)", &mut timings);
+    timings.push(("parallel: dominators and retained sizes", dom_time));
+    timings.push(("parallel: distances", dist_time));
+    timings.push(("parallel: class names", names_time));
+    let total_size = retained[s.root as usize] + s.extra_native_bytes;
+    Analysis {
+        root: s.root,
+        class,
+        shallow,
+        distance,
+        idom,
+        retained,
+        total_size,
+        timings,
+    }
+}

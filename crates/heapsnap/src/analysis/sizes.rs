@@ -1,0 +1,133 @@
+//! Shallow sizes as DevTools sees them, the dominator tree and retained sizes.
+
+use rayon::prelude::*;
+
+use super::weakmap::Ephemerons;
+use crate::bits::BitSet;
+use crate::dominators::{DomTree, Graph, dominators};
+use crate::model::Snapshot;
+
+/// DevTools' shallow-size reassignment (`calculateShallowSizes`, DevTools ≥ 128): internal arrays
+/// and hidden nodes owned by exactly one object fold their size into it. It runs only when the
+/// snapshot has user roots, so never for newest-V8 snapshots.
+///
+/// Sums are kept in `u32` with wrap-around, as DevTools keeps them in a `Uint32Array`.
+pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Vec<u32> {
+    let mut sizes = s.nodes.self_size.clone();
+    if !has_user_roots {
+        return sizes;
+    }
+    const UNVISITED: u32 = u32::MAX;
+    const MULTIPLE: u32 = u32::MAX - 1;
+    let n = s.node_count();
+    let t = &s.types;
+    let mut owners = vec![0u32; n];
+    let mut work = Vec::new();
+    for (i, owner) in owners.iter_mut().enumerate() {
+        let ty = s.nodes.ty[i];
+        let ownable = ty == t.hidden
+            || ty == t.array
+            || (ty == t.native
+                && s.strings.bytes(s.nodes.name[i]) == b"system / ExternalStringData");
+        if ownable {
+            *owner = UNVISITED;
+        } else {
+            *owner = i as u32;
+            work.push(i as u32);
+        }
+    }
+    while let Some(id) = work.pop() {
+        let owner = owners[id as usize];
+        for e in s.nodes.edges(id) {
+            if s.edges.ty[e] == t.e_weak {
+                continue;
+            }
+            let target = s.edges.to[e];
+            let current = owners[target as usize];
+            if current == UNVISITED {
+                owners[target as usize] = owner;
+                work.push(target);
+            } else if current != target && current != owner && current != MULTIPLE {
+                owners[target as usize] = MULTIPLE;
+                work.push(target);
+            }
+        }
+    }
+    for i in 0..n {
+        let owner = owners[i];
+        if owner == UNVISITED || owner == MULTIPLE || owner == i as u32 {
+            continue;
+        }
+        if s.nodes.ty[owner as usize] == t.synthetic || owner == s.root {
+            continue;
+        }
+        let moved = sizes[i];
+        sizes[i] = 0;
+        sizes[owner as usize] = sizes[owner as usize].wrapping_add(moved);
+    }
+    sizes
+}
+
+/// The edges the dominator tree is built from (DevTools' "essential" edges): not weak, not a
+/// self-loop, not the table → value half of a WeakMap pair, and, unless the source is the root,
+/// not a shortcut and not from a non-page object into a page-owned one.
+pub(crate) fn essential_edges(
+    s: &Snapshot,
+    ephemerons: &Ephemerons,
+    page_owned: &BitSet,
+) -> BitSet {
+    let m = s.edge_count();
+    let t = &s.types;
+    // Built in parallel 64-edge words: each word is owned by one task.
+    let mut words = vec![0u64; m.div_ceil(64)];
+    let first = &s.nodes.first_edge;
+    words.par_iter_mut().enumerate().for_each(|(w, word)| {
+        let start = w * 64;
+        // The source of the word's first edge, then walk forward.
+        let mut from = (first.partition_point(|&f| f as usize <= start) - 1) as u32;
+        for e in start..(start + 64).min(m) {
+            while first[from as usize + 1] as usize <= e {
+                from += 1;
+            }
+            let to = s.edges.to[e];
+            let ty = s.edges.ty[e];
+            if ty == t.e_internal {
+                if let Some(eph) = ephemerons.get(s.edges.name_or_index[e]) {
+                    if u64::from(s.nodes.id[from as usize]) == eph.table_id {
+                        continue;
+                    }
+                }
+            }
+            if ty == t.e_weak || from == to {
+                continue;
+            }
+            if from != s.root
+                && (ty == t.e_shortcut
+                    || (page_owned.get(to as usize) && !page_owned.get(from as usize)))
+            {
+                continue;
+            }
+            *word |= 1 << (e - start);
+        }
+    });
+    BitSet::from_words(words)
+}
+
+/// The dominator tree over the essential edges.
+pub(crate) fn dominator_tree(s: &Snapshot, essential: &BitSet) -> DomTree {
+    let graph = Graph {
+        first: &s.nodes.first_edge,
+        to: &s.edges.to,
+    };
+    dominators(graph, s.root, &|e| essential.get(e))
+}
+
+/// Retained sizes: each node's shallow size plus those of the nodes it dominates.
+pub(crate) fn retained_sizes(tree: &DomTree, shallow: &[u32]) -> Vec<u64> {
+    let mut retained: Vec<u64> = shallow.iter().map(|&s| u64::from(s)).collect();
+    for &v in tree.order[1..].iter().rev() {
+        let d = tree.idom[v as usize];
+        retained[d as usize] += retained[v as usize];
+    }
+    retained
+}

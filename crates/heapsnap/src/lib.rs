@@ -1,0 +1,27 @@
+//! heapsnap: read V8 heap snapshots (`.heapsnapshot`, `.heaptimeline`) and reproduce Chrome
+//! DevTools' analyses exactly: class names, distances, dominators, retained sizes, the Summary
+//! and Statistics views.
+//!
+//! ```no_run
+//! let mut snapshot = heapsnap::read_path("app.heapsnapshot".as_ref())?;
+//! let analysis = heapsnap::analyze(&mut snapshot);
+//! for row in heapsnap::summary(&snapshot, &analysis).iter().take(10) {
+//!     println!("{} {} {}", row.name, row.count, row.retained_size);
+//! }
+//! # Ok::<(), heapsnap::ReadError>(())
+//! ```
+//!
+//! No I/O but `Read`, no processes, no terminal: the `leakhound` binary does those.
+
+pub mod analysis;
+pub mod bits;
+pub mod dominators;
+mod error;
+pub mod model;
+mod read;
+pub mod testing;
+
+pub use analysis::{Analysis, ClassRow, Statistics, analyze, statistics, summary};
+pub use error::{ErrorKind, ReadError};
+pub use model::{Location, Snapshot, StrId};
+pub use read::{read, read_path};

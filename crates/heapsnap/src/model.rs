@@ -1,0 +1,293 @@
+//! The in-memory snapshot: struct-of-arrays columns indexed by node ordinal, edges in CSR form,
+//! and one string arena.
+//!
+//! Handles (`u32` node ordinals, edge indexes and string ids) are valid only for the snapshot that
+//! made them.
+
+use serde::Deserialize;
+
+/// A string id: an index into [`Strings`]. Ids below the snapshot's string count are the file's
+/// own strings; analyses append derived names (class names) after them.
+pub type StrId = u32;
+
+/// The strings of a snapshot, in one byte arena.
+///
+/// Text is stored as WTF-8: valid UTF-8 except that lone UTF-16 surrogates (which V8 can emit
+/// as `\udXXX` escapes) keep their own three-byte encoding, so that nothing is lost.
+#[derive(Debug, Default, Clone)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    ends: Vec<u64>,
+}
+
+impl Strings {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The raw (WTF-8) bytes of string `id`.
+    pub fn bytes(&self, id: StrId) -> &[u8] {
+        let id = id as usize;
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        &self.bytes[start..self.ends[id] as usize]
+    }
+
+    /// String `id` as text. Lone surrogates become U+FFFD.
+    pub fn get(&self, id: StrId) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.bytes(id))
+    }
+
+    /// Appends a string and returns its id.
+    pub fn push(&mut self, s: &[u8]) -> StrId {
+        self.bytes.extend_from_slice(s);
+        self.ends.push(self.bytes.len() as u64);
+        (self.ends.len() - 1) as StrId
+    }
+
+    pub(crate) fn arena_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Ends the string that was written into the arena since the previous one.
+    pub(crate) fn seal(&mut self) {
+        self.ends.push(self.bytes.len() as u64);
+    }
+}
+
+/// The type numbers the analyses care about, resolved by name from `snapshot.meta`, as DevTools
+/// does. A type the file does not declare gets [`Types::ABSENT`], which matches no node or edge.
+#[derive(Debug, Clone)]
+pub struct Types {
+    pub node_names: Vec<String>,
+    pub edge_names: Vec<String>,
+    pub hidden: u8,
+    pub array: u8,
+    pub string: u8,
+    pub object: u8,
+    pub code: u8,
+    pub closure: u8,
+    pub regexp: u8,
+    pub native: u8,
+    pub synthetic: u8,
+    pub cons_string: u8,
+    pub sliced_string: u8,
+    pub e_context: u8,
+    pub e_element: u8,
+    pub e_property: u8,
+    pub e_internal: u8,
+    pub e_hidden: u8,
+    pub e_shortcut: u8,
+    pub e_weak: u8,
+}
+
+impl Types {
+    pub const ABSENT: u8 = u8::MAX;
+
+    pub(crate) fn new(node_names: Vec<String>, edge_names: Vec<String>) -> Types {
+        let n = |name: &str| find(&node_names, name);
+        let e = |name: &str| find(&edge_names, name);
+        Types {
+            hidden: n("hidden"),
+            array: n("array"),
+            string: n("string"),
+            object: n("object"),
+            code: n("code"),
+            closure: n("closure"),
+            regexp: n("regexp"),
+            native: n("native"),
+            synthetic: n("synthetic"),
+            cons_string: n("concatenated string"),
+            sliced_string: n("sliced string"),
+            e_context: e("context"),
+            e_element: e("element"),
+            e_property: e("property"),
+            e_internal: e("internal"),
+            e_hidden: e("hidden"),
+            e_shortcut: e("shortcut"),
+            e_weak: e("weak"),
+            node_names,
+            edge_names,
+        }
+    }
+
+    /// Whether an edge of this type names itself by a number rather than by a string id.
+    pub fn edge_name_is_index(&self, ty: u8) -> bool {
+        ty == self.e_element || ty == self.e_hidden
+    }
+}
+
+fn find(names: &[String], name: &str) -> u8 {
+    names
+        .iter()
+        .position(|n| n == name)
+        .map_or(Types::ABSENT, |i| i as u8)
+}
+
+/// The node columns. `first_edge` has `count + 1` entries.
+#[derive(Debug, Default, Clone)]
+pub struct Nodes {
+    pub ty: Vec<u8>,
+    pub name: Vec<StrId>,
+    pub id: Vec<u32>,
+    pub self_size: Vec<u32>,
+    pub first_edge: Vec<u32>,
+    /// Present when the file has the `trace_node_id` field.
+    pub trace_node_id: Option<Vec<u32>>,
+    /// Present when the file has the `detachedness` field (0 unknown, 1 attached, 2 detached).
+    pub detachedness: Option<Vec<u8>>,
+}
+
+impl Nodes {
+    pub fn len(&self) -> usize {
+        self.ty.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ty.is_empty()
+    }
+
+    /// The edge indexes of node `n`.
+    pub fn edges(&self, n: u32) -> std::ops::Range<usize> {
+        self.first_edge[n as usize] as usize..self.first_edge[n as usize + 1] as usize
+    }
+}
+
+/// The edge columns, in CSR order (node 0's edges first). `to` holds node ordinals, not the raw
+/// `to_node` field (which is ordinal × node field count).
+#[derive(Debug, Default, Clone)]
+pub struct Edges {
+    pub ty: Vec<u8>,
+    /// A string id, or a plain number for element and hidden edges.
+    pub name_or_index: Vec<u32>,
+    pub to: Vec<u32>,
+}
+
+impl Edges {
+    pub fn len(&self) -> usize {
+        self.ty.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ty.is_empty()
+    }
+}
+
+/// A source position of a node (a function, or an object through its constructor). `line` and
+/// `column` are 0-based, as V8 writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Location {
+    pub script_id: u32,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// One allocation-timeline sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub timestamp_us: u64,
+    pub last_assigned_id: u64,
+}
+
+/// An allocation-trace function (`trace_function_infos`). `line` and `column` are 1-based; 0 means
+/// unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceFunction {
+    pub function_id: u32,
+    pub name: StrId,
+    pub script_name: StrId,
+    pub script_id: u32,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A node of the allocation trace tree, flattened in preorder; `parent` is `u32::MAX` for roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceNode {
+    pub id: u32,
+    pub function_info_index: u32,
+    pub count: u32,
+    pub size: u64,
+    pub parent: u32,
+}
+
+/// A loaded heap snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub types: Types,
+    pub nodes: Nodes,
+    pub edges: Edges,
+    pub strings: Strings,
+    /// The ordinal of the root node (0 unless the header says otherwise).
+    pub root: u32,
+    /// Embedder memory not attached to any node (newest V8), 0 when absent.
+    pub extra_native_bytes: u64,
+    /// Location records sorted by node ordinal; a later record for the same node wins, as in
+    /// DevTools.
+    pub locations: Vec<(u32, Location)>,
+    pub samples: Vec<Sample>,
+    pub trace_functions: Vec<TraceFunction>,
+    pub trace_tree: Vec<TraceNode>,
+    /// The number of strings the file itself had; ids at or above it were added by analyses.
+    pub file_string_count: u32,
+}
+
+impl Snapshot {
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// The name of edge `e` as DevTools shows it: the number for element and hidden edges,
+    /// the string otherwise.
+    pub fn edge_name(&self, e: usize) -> std::borrow::Cow<'_, str> {
+        let v = self.edges.name_or_index[e];
+        if self.types.edge_name_is_index(self.edges.ty[e]) {
+            v.to_string().into()
+        } else {
+            self.strings.get(v)
+        }
+    }
+
+    /// The location of node `n`, if the file recorded one.
+    pub fn location(&self, n: u32) -> Option<Location> {
+        let i = self.locations.partition_point(|&(node, _)| node <= n);
+        (i > 0 && self.locations[i - 1].0 == n).then(|| self.locations[i - 1].1)
+    }
+}
+
+/// The parts of the `snapshot` header the reader uses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Header {
+    pub meta: Meta,
+    pub node_count: Option<u64>,
+    pub edge_count: Option<u64>,
+    #[serde(default)]
+    pub root_index: Option<u64>,
+    #[serde(default)]
+    pub extra_native_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Meta {
+    pub node_fields: Vec<String>,
+    pub node_types: Vec<serde_json::Value>,
+    pub edge_fields: Vec<String>,
+    pub edge_types: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub location_fields: Vec<String>,
+    #[serde(default)]
+    pub sample_fields: Vec<String>,
+    #[serde(default)]
+    pub trace_function_info_fields: Vec<String>,
+}

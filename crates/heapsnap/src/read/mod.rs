@@ -1,0 +1,802 @@
+//! The snapshot reader: `.heapsnapshot` / `.heaptimeline` text (plain or gzip) to [`Snapshot`].
+//!
+//! The text streams through a bounded window: the file is never held in memory whole. The
+//! header is parsed with serde_json; the integer arrays with the parallel scanner in [`ints`];
+//! the strings straight into one arena. Every field offset and type number comes from
+//! `snapshot.meta`, by name.
+
+mod ints;
+mod stream;
+
+use std::io::{Cursor, Read};
+
+use crate::error::{ErrorKind, ReadError};
+use crate::model::{
+    Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode, Types,
+};
+use stream::Stream;
+
+/// Reads a snapshot from `input`, gzip-compressed or not (told by its magic bytes).
+/// `name` is how errors refer to the input, such as its path or `<stdin>`.
+pub fn read(input: impl Read + Send, name: &str) -> Result<Snapshot, ReadError> {
+    read_inner(input).map_err(|e| e.with_input(name))
+}
+
+/// Reads the snapshot at `path`; `-` means standard input.
+pub fn read_path(path: &std::path::Path) -> Result<Snapshot, ReadError> {
+    let name = path.display().to_string();
+    if name == "-" {
+        return read(std::io::stdin(), "<stdin>");
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| ReadError::new("", None, ErrorKind::Io(e)).with_input(&name))?;
+    read(file, &name)
+}
+
+fn read_inner(mut input: impl Read + Send) -> Result<Snapshot, ReadError> {
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match input.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::new("", Some(0), ErrorKind::Io(e))),
+        }
+    }
+    let head = Cursor::new(magic[..got].to_vec()).chain(input);
+    let src: Box<dyn Read + Send> = if magic[..got] == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::BufReader::with_capacity(1 << 20, head),
+        ))
+    } else {
+        Box::new(head)
+    };
+    Parser::default().run(&mut Stream::new(src))
+}
+
+/// Where each node field goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeField {
+    Type,
+    Name,
+    Id,
+    SelfSize,
+    EdgeCount,
+    TraceNodeId,
+    Detachedness,
+    Ignored,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EdgeField {
+    Type,
+    NameOrIndex,
+    ToNode,
+    Ignored,
+}
+
+/// The layout read from `snapshot.meta`.
+struct Layout {
+    header: Header,
+    types: Types,
+    node_fields: Vec<NodeField>,
+    edge_fields: Vec<EdgeField>,
+    node_count: usize,
+    edge_count: usize,
+}
+
+#[derive(Default)]
+struct Parser {
+    layout: Option<Layout>,
+    nodes: Option<Nodes>,
+    edges: Option<Edges>,
+    strings: Option<Strings>,
+    locations: Vec<u64>,
+    samples: Vec<u64>,
+    trace_function_infos: Vec<u64>,
+    trace_tree: Vec<TraceNode>,
+}
+
+impl Parser {
+    fn run(mut self, s: &mut Stream<'_>) -> Result<Snapshot, ReadError> {
+        match s.peek()? {
+            Some(b'{') => s.pos += 1,
+            Some(b) => {
+                return Err(s.err(ErrorKind::NotJson {
+                    expected: "'{' (a heap snapshot is one JSON object)",
+                    found: stream::describe(b),
+                }));
+            }
+            None => {
+                return Err(s.err(ErrorKind::Truncated(
+                    "before anything was read (the input is empty)",
+                )));
+            }
+        }
+        let mut key = Vec::new();
+        loop {
+            s.section = "";
+            if s.peek()? == Some(b'}') {
+                break;
+            }
+            key.clear();
+            s.string_into(&mut key)?;
+            s.expect(b':', "':' after a key")?;
+            match key.as_slice() {
+                b"snapshot" => {
+                    s.section = "snapshot";
+                    self.header(s)?;
+                }
+                b"nodes" => {
+                    s.section = "nodes";
+                    let layout = self.layout(s)?;
+                    let mut sink = NodeSink::new(layout);
+                    ints::read_array(s, &mut sink)?;
+                    self.nodes = Some(sink.finish(s, layout)?);
+                }
+                b"edges" => {
+                    s.section = "edges";
+                    let layout = self.layout(s)?;
+                    let mut sink = EdgeSink::new(layout);
+                    ints::read_array(s, &mut sink)?;
+                    self.edges = Some(sink.finish(s, layout)?);
+                }
+                b"strings" => {
+                    s.section = "strings";
+                    self.strings = Some(read_strings(s)?);
+                }
+                b"locations" => {
+                    s.section = "locations";
+                    ints::read_array(s, &mut self.locations)?;
+                }
+                b"samples" => {
+                    s.section = "samples";
+                    ints::read_array(s, &mut self.samples)?;
+                }
+                b"trace_function_infos" => {
+                    s.section = "trace_function_infos";
+                    ints::read_array(s, &mut self.trace_function_infos)?;
+                }
+                b"trace_tree" => {
+                    s.section = "trace_tree";
+                    self.trace_tree = read_trace_tree(s)?;
+                }
+                _ => s.raw_value(None)?,
+            }
+            s.section = "";
+            match s.peek()? {
+                Some(b',') => s.pos += 1,
+                Some(b'}') => {}
+                Some(b) => {
+                    return Err(s.err(ErrorKind::NotJson {
+                        expected: "',' or '}' after a top-level value",
+                        found: stream::describe(b),
+                    }));
+                }
+                None => return Err(s.err(ErrorKind::Truncated("before the closing '}'"))),
+            }
+        }
+        self.finish(s)
+    }
+
+    fn layout(&self, s: &Stream<'_>) -> Result<&Layout, ReadError> {
+        self.layout.as_ref().ok_or_else(|| {
+            s.err(ErrorKind::NotSnapshot(format!(
+                "\"{}\" comes before the \"snapshot\" header that describes it",
+                s.section
+            )))
+        })
+    }
+
+    fn header(&mut self, s: &mut Stream<'_>) -> Result<(), ReadError> {
+        let at = s.offset();
+        let mut raw = Vec::new();
+        s.raw_value(Some(&mut raw))?;
+        let header: Header = serde_json::from_slice(&raw).map_err(|e| {
+            ReadError::new(
+                "snapshot",
+                Some(at),
+                ErrorKind::NotSnapshot(format!("bad header: {e}")),
+            )
+        })?;
+        let layout_err = |m: String| ReadError::new("snapshot", Some(at), ErrorKind::Layout(m));
+        let meta = &header.meta;
+        let type_list = |types: &[serde_json::Value], fields: &[String], what: &str| {
+            let i = fields
+                .iter()
+                .position(|f| f == "type")
+                .ok_or_else(|| layout_err(format!("meta.{what}_fields has no \"type\" field")))?;
+            types
+                .get(i)
+                .and_then(|v| v.as_array())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .filter(|names| names.len() < usize::from(Types::ABSENT))
+                .ok_or_else(|| {
+                    layout_err(format!(
+                        "meta.{what}_types[{i}] is not a list of type names"
+                    ))
+                })
+        };
+        let types = Types::new(
+            type_list(&meta.node_types, &meta.node_fields, "node")?,
+            type_list(&meta.edge_types, &meta.edge_fields, "edge")?,
+        );
+        let node_fields: Vec<NodeField> = meta
+            .node_fields
+            .iter()
+            .map(|f| match f.as_str() {
+                "type" => NodeField::Type,
+                "name" => NodeField::Name,
+                "id" => NodeField::Id,
+                "self_size" => NodeField::SelfSize,
+                "edge_count" => NodeField::EdgeCount,
+                "trace_node_id" => NodeField::TraceNodeId,
+                "detachedness" => NodeField::Detachedness,
+                _ => NodeField::Ignored,
+            })
+            .collect();
+        for (want, name) in [
+            (NodeField::Type, "type"),
+            (NodeField::Name, "name"),
+            (NodeField::Id, "id"),
+            (NodeField::SelfSize, "self_size"),
+            (NodeField::EdgeCount, "edge_count"),
+        ] {
+            if !node_fields.contains(&want) {
+                return Err(layout_err(format!(
+                    "meta.node_fields lacks \"{name}\": {:?}",
+                    meta.node_fields
+                )));
+            }
+        }
+        let edge_fields: Vec<EdgeField> = meta
+            .edge_fields
+            .iter()
+            .map(|f| match f.as_str() {
+                "type" => EdgeField::Type,
+                "name_or_index" => EdgeField::NameOrIndex,
+                "to_node" => EdgeField::ToNode,
+                _ => EdgeField::Ignored,
+            })
+            .collect();
+        for (want, name) in [
+            (EdgeField::Type, "type"),
+            (EdgeField::NameOrIndex, "name_or_index"),
+            (EdgeField::ToNode, "to_node"),
+        ] {
+            if !edge_fields.contains(&want) {
+                return Err(layout_err(format!(
+                    "meta.edge_fields lacks \"{name}\": {:?}",
+                    meta.edge_fields
+                )));
+            }
+        }
+        let count = |v: Option<u64>, what: &str| -> Result<usize, ReadError> {
+            let v = v.ok_or_else(|| layout_err(format!("the header has no {what}")))?;
+            u32::try_from(v).map(|v| v as usize).map_err(|_| {
+                layout_err(format!(
+                    "{what} {v} is more than leakhound supports (2^32 - 1)"
+                ))
+            })
+        };
+        self.layout = Some(Layout {
+            node_count: count(header.node_count, "node_count")?,
+            edge_count: count(header.edge_count, "edge_count")?,
+            types,
+            node_fields,
+            edge_fields,
+            header,
+        });
+        Ok(())
+    }
+
+    fn finish(self, s: &mut Stream<'_>) -> Result<Snapshot, ReadError> {
+        let end = s.offset();
+        let err = |section: &str, kind: ErrorKind| ReadError::new(section, Some(end), kind);
+        let layout = self.layout.ok_or_else(|| {
+            err(
+                "",
+                ErrorKind::NotSnapshot("it has no \"snapshot\" header".into()),
+            )
+        })?;
+        let missing = |what: &'static str| {
+            err(
+                what,
+                ErrorKind::NotSnapshot(format!("it has no \"{what}\" section")),
+            )
+        };
+        let nodes = match self.nodes {
+            Some(n) => n,
+            None if layout.node_count == 0 => NodeSink::new(&layout).finish(s, &layout)?,
+            None => return Err(missing("nodes")),
+        };
+        let edges = match self.edges {
+            Some(e) => e,
+            None if layout.edge_count == 0 => Edges::default(),
+            None => return Err(missing("edges")),
+        };
+        let strings = self.strings.ok_or_else(|| missing("strings"))?;
+        let n = nodes.len();
+        let node_fields = layout.node_fields.len() as u64;
+
+        // The sum of the nodes' edge counts must cover the edges exactly.
+        let edge_total = u64::from(*nodes.first_edge.last().unwrap_or(&0));
+        if edge_total != edges.len() as u64 {
+            return Err(err(
+                "edges",
+                ErrorKind::Invalid(format!(
+                    "the nodes' edge_count fields add up to {edge_total} edges, but \"edges\" has {}",
+                    edges.len()
+                )),
+            ));
+        }
+        check_string_ids(&nodes, &edges, &layout.types, strings.len())?;
+
+        let root = match layout.header.root_index {
+            None | Some(0) => 0,
+            Some(i)
+                if i % node_fields == 0
+                    && (i / node_fields == 0 || i / node_fields + 1 == n as u64) =>
+            {
+                (i / node_fields) as u32
+            }
+            Some(i) => {
+                return Err(err(
+                    "snapshot",
+                    ErrorKind::Invalid(format!(
+                        "root_index {i} must be the first or last node's index (0 or {})",
+                        (n as u64).saturating_sub(1) * node_fields
+                    )),
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(err(
+                "nodes",
+                ErrorKind::Invalid("the snapshot has no nodes (not even the root)".into()),
+            ));
+        }
+
+        let meta = &layout.header.meta;
+        let locations = records(&self.locations, &meta.location_fields, "locations")?
+            .map(|r| {
+                let index = r.get("object_index");
+                if index % node_fields != 0 || index / node_fields >= n as u64 {
+                    return Err(err(
+                        "locations",
+                        ErrorKind::Invalid(format!(
+                            "object_index {index} is not the index of a node"
+                        )),
+                    ));
+                }
+                let location = Location {
+                    script_id: r.get32("script_id")?,
+                    line: r.get32("line")?,
+                    column: r.get32("column")?,
+                };
+                Ok(((index / node_fields) as u32, location))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let samples = records(&self.samples, &meta.sample_fields, "samples")?
+            .map(|r| Sample {
+                timestamp_us: r.get("timestamp_us"),
+                last_assigned_id: r.get("last_assigned_id"),
+            })
+            .collect();
+        let trace_functions = records(
+            &self.trace_function_infos,
+            &meta.trace_function_info_fields,
+            "trace_function_infos",
+        )?
+        .map(|r| {
+            Ok(TraceFunction {
+                function_id: r.get32("function_id")?,
+                name: r.get32("name")?,
+                script_name: r.get32("script_name")?,
+                script_id: r.get32("script_id")?,
+                line: r.get32("line")?,
+                column: r.get32("column")?,
+            })
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
+
+        Ok(Snapshot {
+            file_string_count: strings.len() as u32,
+            types: layout.types,
+            nodes,
+            edges,
+            strings,
+            root,
+            extra_native_bytes: layout.header.extra_native_bytes.unwrap_or(0),
+            locations: last_per_node(locations),
+            samples,
+            trace_functions,
+            trace_tree: self.trace_tree,
+        })
+    }
+}
+
+/// Sorts location records by node, keeping the last record of a node, as DevTools' map does.
+fn last_per_node(mut locations: Vec<(u32, Location)>) -> Vec<(u32, Location)> {
+    locations.reverse();
+    locations.sort_by_key(|&(n, _)| n); // Stable: the file's last record comes first.
+    locations.dedup_by_key(|&mut (n, _)| n);
+    locations
+}
+
+/// Splits a flat array into records of the fields named in `fields`.
+fn records<'a>(
+    values: &'a [u64],
+    fields: &'a [String],
+    section: &'static str,
+) -> Result<impl Iterator<Item = Record<'a>>, ReadError> {
+    let width = fields.len().max(1);
+    if !values.is_empty() && (fields.is_empty() || values.len() % width != 0) {
+        return Err(ReadError::new(
+            section,
+            None,
+            ErrorKind::Invalid(format!(
+                "{} numbers do not split into records of the {} fields named in meta ({fields:?})",
+                values.len(),
+                fields.len()
+            )),
+        ));
+    }
+    Ok(values.chunks(width).map(move |values| Record {
+        values,
+        fields,
+        section,
+    }))
+}
+
+struct Record<'a> {
+    values: &'a [u64],
+    fields: &'a [String],
+    section: &'static str,
+}
+
+impl Record<'_> {
+    /// A field by name, 0 when the layout lacks it.
+    fn get(&self, name: &str) -> u64 {
+        self.fields
+            .iter()
+            .position(|f| f == name)
+            .map_or(0, |i| self.values[i])
+    }
+
+    fn get32(&self, name: &str) -> Result<u32, ReadError> {
+        let v = self.get(name);
+        u32::try_from(v)
+            .map_err(|_| ReadError::new(self.section, None, ErrorKind::NumberTooLarge(v)))
+    }
+}
+
+/// Checks that every node name and every string-named edge points into the strings.
+fn check_string_ids(
+    nodes: &Nodes,
+    edges: &Edges,
+    types: &Types,
+    count: usize,
+) -> Result<(), ReadError> {
+    use rayon::prelude::*;
+    let bad = |section: &str, m: String| Err(ReadError::new(section, None, ErrorKind::Invalid(m)));
+    if let Some(i) = nodes.name.par_iter().position_any(|&s| s as usize >= count) {
+        return bad(
+            "nodes",
+            format!(
+                "node {i} (id {}) has name index {}, past the end of the {count} strings",
+                nodes.id[i], nodes.name[i]
+            ),
+        );
+    }
+    let mut by_index = [false; 256];
+    for (ty, slot) in by_index.iter_mut().enumerate() {
+        *slot = types.edge_name_is_index(ty as u8);
+    }
+    if let Some(i) = (0..edges.len()).into_par_iter().position_any(|e| {
+        !by_index[edges.ty[e] as usize] && edges.name_or_index[e] as usize >= count
+    }) {
+        return bad(
+            "edges",
+            format!(
+                "edge {i} ({}) has name index {}, past the end of the {count} strings",
+                types.edge_names[edges.ty[i] as usize], edges.name_or_index[i]
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn to_u32(v: u64) -> Result<u32, ErrorKind> {
+    u32::try_from(v).map_err(|_| ErrorKind::NumberTooLarge(v))
+}
+
+/// Stores the `nodes` numbers into columns.
+struct NodeSink {
+    fields: Vec<NodeField>,
+    field: usize,
+    expected: usize,
+    seen: usize,
+    type_count: u64,
+    edge_sum: u64,
+    nodes: Nodes,
+}
+
+impl NodeSink {
+    fn new(layout: &Layout) -> NodeSink {
+        let n = layout.node_count;
+        let has = |f| layout.node_fields.contains(&f);
+        NodeSink {
+            fields: layout.node_fields.clone(),
+            field: 0,
+            expected: n * layout.node_fields.len(),
+            seen: 0,
+            type_count: layout.types.node_names.len() as u64,
+            edge_sum: 0,
+            nodes: Nodes {
+                ty: Vec::with_capacity(n),
+                name: Vec::with_capacity(n),
+                id: Vec::with_capacity(n),
+                self_size: Vec::with_capacity(n),
+                first_edge: {
+                    let mut v = Vec::with_capacity(n + 1);
+                    v.push(0);
+                    v
+                },
+                trace_node_id: has(NodeField::TraceNodeId).then(|| Vec::with_capacity(n)),
+                detachedness: has(NodeField::Detachedness).then(|| Vec::with_capacity(n)),
+            },
+        }
+    }
+
+    fn finish(self, s: &Stream<'_>, layout: &Layout) -> Result<Nodes, ReadError> {
+        if self.seen != self.expected {
+            return Err(s.err(ErrorKind::Invalid(format!(
+                "\"nodes\" has {} numbers, but node_count × node fields is {} × {} = {}",
+                self.seen,
+                layout.node_count,
+                layout.node_fields.len(),
+                self.expected
+            ))));
+        }
+        Ok(self.nodes)
+    }
+}
+
+impl ints::Sink for NodeSink {
+    fn take(&mut self, values: &[u64]) -> Result<(), (usize, ErrorKind)> {
+        if self.seen + values.len() > self.expected {
+            let i = self.expected - self.seen;
+            return Err((
+                i,
+                ErrorKind::Invalid(format!(
+                    "more numbers than node_count × node fields = {}",
+                    self.expected
+                )),
+            ));
+        }
+        let nodes = &mut self.nodes;
+        for (i, &v) in values.iter().enumerate() {
+            let at = |k| (i, k);
+            match self.fields[self.field] {
+                NodeField::Type => {
+                    if v >= self.type_count {
+                        return Err(at(ErrorKind::Invalid(format!(
+                            "node type {v} is not one of the {} types in meta.node_types",
+                            self.type_count
+                        ))));
+                    }
+                    nodes.ty.push(v as u8);
+                }
+                NodeField::Name => nodes.name.push(to_u32(v).map_err(at)?),
+                NodeField::Id => nodes.id.push(to_u32(v).map_err(at)?),
+                NodeField::SelfSize => nodes.self_size.push(to_u32(v).map_err(at)?),
+                NodeField::EdgeCount => {
+                    self.edge_sum += v;
+                    nodes.first_edge.push(to_u32(self.edge_sum).map_err(at)?);
+                }
+                NodeField::TraceNodeId => {
+                    if let Some(t) = &mut nodes.trace_node_id {
+                        t.push(to_u32(v).map_err(at)?);
+                    }
+                }
+                NodeField::Detachedness => {
+                    if let Some(d) = &mut nodes.detachedness {
+                        d.push(v.min(3) as u8);
+                    }
+                }
+                NodeField::Ignored => {}
+            }
+            self.field += 1;
+            if self.field == self.fields.len() {
+                self.field = 0;
+            }
+        }
+        self.seen += values.len();
+        Ok(())
+    }
+}
+
+/// Stores the `edges` numbers into columns, turning `to_node` into an ordinal.
+struct EdgeSink {
+    fields: Vec<EdgeField>,
+    field: usize,
+    expected: usize,
+    seen: usize,
+    node_fields: u64,
+    node_count: u64,
+    type_count: u64,
+    edges: Edges,
+}
+
+impl EdgeSink {
+    fn new(layout: &Layout) -> EdgeSink {
+        let m = layout.edge_count;
+        EdgeSink {
+            fields: layout.edge_fields.clone(),
+            field: 0,
+            expected: m * layout.edge_fields.len(),
+            seen: 0,
+            node_fields: layout.node_fields.len() as u64,
+            node_count: layout.node_count as u64,
+            type_count: layout.types.edge_names.len() as u64,
+            edges: Edges {
+                ty: Vec::with_capacity(m),
+                name_or_index: Vec::with_capacity(m),
+                to: Vec::with_capacity(m),
+            },
+        }
+    }
+
+    fn finish(self, s: &Stream<'_>, layout: &Layout) -> Result<Edges, ReadError> {
+        if self.seen != self.expected {
+            return Err(s.err(ErrorKind::Invalid(format!(
+                "\"edges\" has {} numbers, but edge_count × edge fields is {} × {} = {}",
+                self.seen,
+                layout.edge_count,
+                layout.edge_fields.len(),
+                self.expected
+            ))));
+        }
+        Ok(self.edges)
+    }
+}
+
+impl ints::Sink for EdgeSink {
+    fn take(&mut self, values: &[u64]) -> Result<(), (usize, ErrorKind)> {
+        if self.seen + values.len() > self.expected {
+            let i = self.expected - self.seen;
+            return Err((
+                i,
+                ErrorKind::Invalid(format!(
+                    "more numbers than edge_count × edge fields = {}",
+                    self.expected
+                )),
+            ));
+        }
+        let edges = &mut self.edges;
+        for (i, &v) in values.iter().enumerate() {
+            match self.fields[self.field] {
+                EdgeField::Type => {
+                    if v >= self.type_count {
+                        return Err((
+                            i,
+                            ErrorKind::Invalid(format!(
+                                "edge type {v} is not one of the {} types in meta.edge_types",
+                                self.type_count
+                            )),
+                        ));
+                    }
+                    edges.ty.push(v as u8);
+                }
+                EdgeField::NameOrIndex => edges.name_or_index.push(to_u32(v).map_err(|k| (i, k))?),
+                EdgeField::ToNode => {
+                    if v % self.node_fields != 0 {
+                        return Err((
+                            i,
+                            ErrorKind::Invalid(format!(
+                                "edge {}: to_node {v} is not a multiple of the node field count {}",
+                                edges.to.len(),
+                                self.node_fields
+                            )),
+                        ));
+                    }
+                    if v / self.node_fields >= self.node_count {
+                        return Err((
+                            i,
+                            ErrorKind::Invalid(format!(
+                                "edge {}: to_node {v} points past the last node (there are {} nodes)",
+                                edges.to.len(),
+                                self.node_count
+                            )),
+                        ));
+                    }
+                    edges.to.push((v / self.node_fields) as u32);
+                }
+                EdgeField::Ignored => {}
+            }
+            self.field += 1;
+            if self.field == self.fields.len() {
+                self.field = 0;
+            }
+        }
+        self.seen += values.len();
+        Ok(())
+    }
+}
+
+/// Reads the `strings` array into one arena.
+fn read_strings(s: &mut Stream<'_>) -> Result<Strings, ReadError> {
+    s.expect(b'[', "'[' opening the strings")?;
+    let mut strings = Strings::default();
+    if s.peek()? == Some(b']') {
+        s.pos += 1;
+        return Ok(strings);
+    }
+    loop {
+        s.string_into(strings.arena_mut())?;
+        strings.seal();
+        match s.peek()? {
+            Some(b',') => s.pos += 1,
+            Some(b']') => {
+                s.pos += 1;
+                return Ok(strings);
+            }
+            Some(b) => {
+                return Err(s.err(ErrorKind::NotJson {
+                    expected: "',' or ']' after a string",
+                    found: stream::describe(b),
+                }));
+            }
+            None => return Err(s.err(ErrorKind::Truncated("before the strings' closing ']'"))),
+        }
+    }
+}
+
+/// Reads the nested `trace_tree`: `[id, function_info_index, count, size, [children…]], …`.
+fn read_trace_tree(s: &mut Stream<'_>) -> Result<Vec<TraceNode>, ReadError> {
+    const NONE: u32 = u32::MAX;
+    let mut tree = Vec::new();
+    let mut open = vec![NONE];
+    s.expect(b'[', "'[' opening the trace tree")?;
+    let mut first = true;
+    loop {
+        if s.peek()? == Some(b']') {
+            s.pos += 1;
+            open.pop();
+            if open.is_empty() {
+                return Ok(tree);
+            }
+            first = false;
+            continue;
+        }
+        if !first {
+            s.expect(b',', "',' between trace nodes")?;
+        }
+        let field = |s: &mut Stream<'_>| -> Result<u64, ReadError> {
+            let v = s.number()?;
+            s.expect(b',', "',' between trace node fields")?;
+            Ok(v)
+        };
+        let id = field(s)?;
+        let function_info_index = field(s)?;
+        let count = field(s)?;
+        let size = field(s)?;
+        s.expect(b'[', "'[' opening a trace node's children")?;
+        let fit = |v: u64| u32::try_from(v).map_err(|_| s.err(ErrorKind::NumberTooLarge(v)));
+        tree.push(TraceNode {
+            id: fit(id)?,
+            function_info_index: fit(function_info_index)?,
+            count: fit(count)?,
+            size,
+            parent: *open.last().unwrap_or(&NONE),
+        });
+        open.push((tree.len() - 1) as u32);
+        first = true;
+    }
+}

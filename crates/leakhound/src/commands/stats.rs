@@ -1,0 +1,60 @@
+//! `leakhound stats`: the Statistics view.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::cli::StatsArgs;
+use crate::load::load;
+use crate::output;
+
+#[derive(Serialize)]
+struct StatsJson<'a> {
+    file: &'a str,
+    node_count: usize,
+    edge_count: usize,
+    total_size: u64,
+    statistics: heapsnap::Statistics,
+}
+
+pub fn run(args: StatsArgs) -> anyhow::Result<()> {
+    let settings = &args.snapshot;
+    let loaded = load(&settings.file, settings.timings)?;
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let st = heapsnap::statistics(s, a);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if settings.json {
+        let doc = StatsJson {
+            file: &loaded.name,
+            node_count: s.node_count(),
+            edge_count: s.edge_count(),
+            total_size: a.total_size,
+            statistics: st,
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        let row = |name: &str, v: u64| vec![name.to_owned(), output::size(v), output::count(v)];
+        let rows = vec![
+            row("Total", st.total),
+            row("V8 heap", st.v8heap.total),
+            row("  Code", st.v8heap.code),
+            row("  Strings", st.v8heap.strings),
+            row("  JS arrays", st.v8heap.js_arrays),
+            row("  System objects", st.v8heap.system),
+            row("Native", st.native.total),
+            row("  Typed arrays", st.native.typed_arrays),
+        ];
+        writeln!(
+            out,
+            "{}: {} nodes, {} edges",
+            loaded.name,
+            output::count(s.node_count() as u64),
+            output::count(s.edge_count() as u64)
+        )?;
+        output::table(&mut out, &["Category", "Size", "Bytes"], &rows)?;
+    }
+    out.flush()?;
+    Ok(())
+}

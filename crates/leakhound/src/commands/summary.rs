@@ -1,0 +1,126 @@
+//! `leakhound summary`: the Summary view.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+use heapsnap::ClassRow;
+use serde::Serialize;
+
+use crate::cli::{SortKey, SummaryArgs};
+use crate::load::{load, timing};
+use crate::output;
+
+/// The `--json` document; other commands and external scripts rely on its shape.
+#[derive(Serialize)]
+pub struct SummaryJson<'a> {
+    pub file: &'a str,
+    pub node_count: usize,
+    pub edge_count: usize,
+    pub total_size: u64,
+    pub statistics: heapsnap::Statistics,
+    pub classes: Vec<ClassRow>,
+}
+
+pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
+    let class_filter = args
+        .class
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("--class is not a valid regular expression")?;
+    let settings = &args.snapshot;
+    let loaded = load(&settings.file, settings.timings)?;
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let start = Instant::now();
+    let mut classes = heapsnap::summary(s, a);
+    timing(settings.timings, "aggregation", start);
+    let start = Instant::now();
+    let statistics = heapsnap::statistics(s, a);
+    timing(settings.timings, "statistics", start);
+
+    if let Some(re) = &class_filter {
+        classes.retain(|c| re.is_match(&c.name));
+    }
+    match args.sort {
+        SortKey::Retained => {} // Already in this order.
+        SortKey::Shallow => classes.sort_by(|x, y| y.shallow_size.cmp(&x.shallow_size)),
+        SortKey::Count => classes.sort_by(|x, y| y.count.cmp(&x.count)),
+        SortKey::Name => classes.sort_by(|x, y| x.name.cmp(&y.name)),
+    }
+    let shown = args.top.unwrap_or(classes.len()).min(classes.len());
+    classes.truncate(shown);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if settings.json {
+        let doc = SummaryJson {
+            file: &loaded.name,
+            node_count: s.node_count(),
+            edge_count: s.edge_count(),
+            total_size: a.total_size,
+            statistics,
+            classes,
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} nodes, {} edges, total {}",
+            loaded.name,
+            output::count(s.node_count() as u64),
+            output::count(s.edge_count() as u64),
+            output::size(a.total_size)
+        )?;
+        let rows: Vec<Vec<String>> = classes
+            .iter()
+            .map(|c| {
+                let name = match c.location {
+                    Some(l) => format!(
+                        "{} @{}:{}:{}",
+                        c.name,
+                        l.script_id,
+                        l.line + 1,
+                        l.column + 1
+                    ),
+                    None => c.name.clone(),
+                };
+                vec![
+                    shorten(&name, 80),
+                    output::distance(c.distance),
+                    output::count(c.count),
+                    output::size(c.shallow_size),
+                    output::size(c.retained_size),
+                    percent(c.retained_size, a.total_size),
+                ]
+            })
+            .collect();
+        output::table(
+            &mut out,
+            &["Class", "Distance", "Count", "Shallow", "Retained", "%"],
+            &rows,
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+/// Cuts a long class name (inferred `{a, b, …}` names run to 120 characters).
+fn shorten(name: &str, max: usize) -> String {
+    let one_line = name.replace(['\n', '\r', '\t'], " ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}

@@ -1,0 +1,153 @@
+//! Loading and analysing a snapshot, with a progress bar for slow loads and phase timings.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use heapsnap::{Analysis, Snapshot};
+
+/// A snapshot with its analysis.
+pub struct Loaded {
+    pub name: String,
+    pub snapshot: Snapshot,
+    pub analysis: Analysis,
+}
+
+/// Reads and analyses `path` (`-` for stdin). With `timings`, prints each phase's time on stderr.
+pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
+    let name = path.display().to_string();
+    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if name == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        let len = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), len)
+    };
+    let progress = Progress::start(total);
+    let start = Instant::now();
+    let counted = Counted {
+        inner: input,
+        read: progress.read.clone(),
+    };
+    let result = heapsnap::read(counted, if name == "-" { "<stdin>" } else { &name });
+    let parsed = start.elapsed();
+    progress.set_phase("analysing");
+    let mut snapshot = result?;
+    let analysis = heapsnap::analyze(&mut snapshot);
+    progress.finish();
+    if timings {
+        eprintln!("timing: parse {:.3}s", parsed.as_secs_f64());
+        for (phase, time) in &analysis.timings {
+            eprintln!("timing: {phase} {:.3}s", time.as_secs_f64());
+        }
+    }
+    Ok(Loaded {
+        name,
+        snapshot,
+        analysis,
+    })
+}
+
+/// Prints one more timing line, for the phases after loading.
+pub fn timing(enabled: bool, phase: &str, since: Instant) {
+    if enabled {
+        eprintln!("timing: {phase} {:.3}s", since.elapsed().as_secs_f64());
+    }
+}
+
+/// Counts the bytes read, for the progress bar.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A progress bar on stderr that appears only when loading takes over a second and stderr is a
+/// terminal.
+struct Progress {
+    read: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    analysing: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(total: Option<u64>) -> Progress {
+        let read = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let analysing = Arc::new(AtomicBool::new(false));
+        let thread = std::io::stderr().is_terminal().then(|| {
+            let (read, done, analysing) = (read.clone(), done.clone(), analysing.clone());
+            std::thread::spawn(move || draw(total, &read, &done, &analysing))
+        });
+        Progress {
+            read,
+            done,
+            analysing,
+            thread,
+        }
+    }
+
+    fn set_phase(&self, _phase: &str) {
+        self.analysing.store(true, Ordering::Relaxed);
+    }
+
+    fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn draw(total: Option<u64>, read: &AtomicU64, done: &AtomicBool, analysing: &AtomicBool) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        if done.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bar = match total {
+        Some(len) => indicatif::ProgressBar::new(len).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:10} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec})",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_message("reading");
+    while !done.load(Ordering::Relaxed) {
+        bar.set_position(read.load(Ordering::Relaxed));
+        if analysing.load(Ordering::Relaxed) {
+            bar.set_message("analysing");
+        }
+        bar.tick();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}

@@ -1,0 +1,31 @@
+//! `leakhound`: find memory leaks in Node.js and V8 processes.
+//!
+//! The binary is glue: it parses flags into settings, runs one command, prints. The analyses live
+//! in the `heapsnap` crate.
+
+mod cli;
+mod commands;
+mod load;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match commands::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`leakhound summary … | head`) is not a failure.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

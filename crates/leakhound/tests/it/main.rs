@@ -1,0 +1,3 @@
+//! The integration tests of the leakhound binary: one test binary, one module per feature.
+
+mod conformance;
