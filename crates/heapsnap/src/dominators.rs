@@ -38,12 +38,10 @@ const NONE: u32 = u32::MAX;
 pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + Sync)) -> DomTree {
     let n = graph.node_count();
     // Nodes with a kept in-edge; the others hang from the root like DevTools' orphans.
-    let mut has_in = vec![false; n];
-    for v in 0..n as u32 {
-        for e in graph.edges(v) {
-            if keep(e) {
-                has_in[graph.to[e] as usize] = true;
-            }
+    let mut has_in = crate::bits::BitSet::new(n);
+    for e in 0..graph.to.len() {
+        if keep(e) {
+            has_in.set(graph.to[e] as usize);
         }
     }
 
@@ -85,55 +83,71 @@ pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + 
     };
     dfs(root, 0, &mut pre);
     for v in 0..n as u32 {
-        if pre[v as usize] == NONE && !has_in[v as usize] {
+        if pre[v as usize] == NONE && !has_in.get(v as usize) {
             dfs(v, 0, &mut pre);
         }
     }
-    drop(dfs);
     drop(has_in);
     let reached = order.len();
+    let unreached: Vec<u32> = (0..n as u32).filter(|&v| pre[v as usize] == NONE).collect();
 
-    // Predecessors in preorder space, for the reached nodes only.
-    let mut first_pred = vec![0u32; reached + 1];
-    for &v in &order {
-        for e in graph.edges(v) {
-            let w = pre[graph.to[e] as usize];
-            if w != NONE && keep(e) {
-                first_pred[w as usize + 1] += 1;
-            }
-        }
-    }
-    for i in 0..reached {
-        first_pred[i + 1] += first_pred[i];
-    }
-    let mut preds = vec![0u32; first_pred[reached] as usize];
-    let mut fill = first_pred.clone();
+    // Predecessors in preorder space, for the reached nodes only. An edge from the DFS parent
+    // is left out: the parent is every vertex's starting semidominator anyway, and leaving it out
+    // saves a word per node.
+    let is_pred = |i: u32, e: usize| {
+        let w = pre[graph.to[e] as usize];
+        (w != NONE && parent[w as usize] != i && keep(e)).then_some(w)
+    };
+    // `link[i]` first holds the end of vertex i's predecessor slice (its start is the previous
+    // vertex's end); once i is processed it holds i's ancestor in the linked forest instead.
+    // Vertices are processed in decreasing order and only ever look at lower slices, so one
+    // array serves both (LLVM's "last linked" trick) and saves a word per node.
+    let mut link = vec![0u32; reached];
     for (i, &v) in order.iter().enumerate() {
         for e in graph.edges(v) {
-            let w = pre[graph.to[e] as usize];
-            if w != NONE && keep(e) {
-                preds[fill[w as usize] as usize] = i as u32;
-                fill[w as usize] += 1;
+            if let Some(w) = is_pred(i as u32, e) {
+                link[w as usize] += 1;
             }
         }
     }
-    drop(fill);
+    let mut total = 0;
+    for end in link.iter_mut() {
+        total += *end;
+        *end = total;
+    }
+    // Filled from the back of each slot, so that `link[w]` ends as the start of w's slot; the
+    // ends are then the next slot's start.
+    let mut preds = vec![0u32; total as usize];
+    for (i, &v) in order.iter().enumerate().rev() {
+        for e in graph.edges(v).rev() {
+            if let Some(w) = is_pred(i as u32, e) {
+                link[w as usize] -= 1;
+                preds[link[w as usize] as usize] = i as u32;
+            }
+        }
+    }
+    link.rotate_left(1);
+    if let Some(last) = link.last_mut() {
+        *last = total;
+    }
+    drop(pre);
 
     // SEMI-NCA. Semidominators by path-compressed eval over the processed suffix…
     let mut semi: Vec<u32> = (0..reached as u32).collect();
     let mut label: Vec<u32> = (0..reached as u32).collect();
-    let mut ancestor = vec![NONE; reached];
     let mut path = Vec::new();
     for w in (1..reached).rev() {
+        let start = link[w - 1] as usize;
+        let end = link[w] as usize;
         let mut s = parent[w];
-        for &v in &preds[first_pred[w] as usize..first_pred[w + 1] as usize] {
-            let u = eval(v, &mut ancestor, &mut label, &semi, &mut path);
+        for &v in &preds[start..end] {
+            let u = eval(v, w as u32, &mut link, &mut label, &semi, &mut path);
             s = s.min(semi[u as usize]);
         }
         semi[w] = s;
-        ancestor[w] = parent[w];
+        link[w] = parent[w];
     }
-    drop((ancestor, label, preds, first_pred));
+    drop((link, label, preds));
     // …then each immediate dominator is the nearest ancestor at or above the semidominator.
     let mut idom_pre = parent;
     for w in 1..reached {
@@ -143,32 +157,45 @@ pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + 
         }
         idom_pre[w] = d;
     }
+    drop(semi);
 
     let mut idom = vec![root; n];
     for (i, &v) in order.iter().enumerate() {
         idom[v as usize] = order[idom_pre[i] as usize];
     }
     idom[root as usize] = root;
-    order.extend((0..n as u32).filter(|&v| pre[v as usize] == NONE));
+    order.extend(unreached);
     DomTree { idom, order }
 }
 
 /// Returns the vertex of least semidominator on the linked path above `v`, compressing the path.
-fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], path: &mut Vec<u32>) -> u32 {
-    if ancestor[v as usize] == NONE {
-        return v;
+/// Vertices above `last` are processed; `link` holds their forest ancestors.
+fn eval(
+    v: u32,
+    last: u32,
+    link: &mut [u32],
+    label: &mut [u32],
+    semi: &[u32],
+    path: &mut Vec<u32>,
+) -> u32 {
+    if v <= last {
+        return v; // Not processed yet, so not linked: its own label.
     }
     let mut x = v;
-    while ancestor[ancestor[x as usize] as usize] != NONE {
+    while link[x as usize] > last {
         path.push(x);
-        x = ancestor[x as usize];
+        x = link[x as usize];
     }
-    while let Some(x) = path.pop() {
-        let a = ancestor[x as usize] as usize;
-        if semi[label[a] as usize] < semi[label[x as usize] as usize] {
-            label[x as usize] = label[a];
+    // `x` is the last linked vertex on the path; its ancestor is the forest root. Compress from
+    // the top down.
+    while let Some(y) = path.pop() {
+        let a = link[y as usize];
+        if a > last {
+            if semi[label[a as usize] as usize] < semi[label[y as usize] as usize] {
+                label[y as usize] = label[a as usize];
+            }
+            link[y as usize] = link[a as usize];
         }
-        ancestor[x as usize] = ancestor[a];
     }
     label[v as usize]
 }

@@ -24,4 +24,4 @@ pub mod testing;
 pub use analysis::{Analysis, ClassRow, Statistics, analyze, statistics, summary};
 pub use error::{ErrorKind, ReadError};
 pub use model::{Location, Snapshot, StrId};
-pub use read::{read, read_path};
+pub use read::{read, read_path, read_with_chunk_size};

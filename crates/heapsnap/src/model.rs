@@ -52,6 +52,11 @@ impl Strings {
         (self.ends.len() - 1) as StrId
     }
 
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
     pub(crate) fn arena_mut(&mut self) -> &mut Vec<u8> {
         &mut self.bytes
     }
@@ -139,7 +144,7 @@ pub struct Nodes {
     pub id: Vec<u32>,
     pub self_size: Vec<u32>,
     pub first_edge: Vec<u32>,
-    /// Present when the file has the `trace_node_id` field.
+    /// Present when some node has a non-zero `trace_node_id` (allocation tracking was on).
     pub trace_node_id: Option<Vec<u32>>,
     /// Present when the file has the `detachedness` field (0 unknown, 1 attached, 2 detached).
     pub detachedness: Option<Vec<u8>>,

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! root: synthetic          # the first node is the root; `label: type [size] [name="…"] [id=N]`
+//!                          # [at=script,line,column] [detachedness=N]
 //! A: object 2
 //! B: object 3 name="Foo"
 //! root -shortcut-> A       # `from -type-> to` or `from -type:name-> to`
@@ -81,7 +82,7 @@ impl Graph {
             }
             if let Some((from, rest)) = line.split_once(" -") {
                 let (spec, to) = rest
-                    .split_once("-> ")
+                    .rsplit_once("-> ")
                     .unwrap_or_else(|| panic!("bad edge line: {line}"));
                 let (ty, name) = match spec.split_once(':') {
                     Some((ty, name)) => (ty, Some(name.to_owned())),
@@ -137,10 +138,18 @@ impl Graph {
                 let mut rest = rest.as_str();
                 while !rest.is_empty() {
                     if let Some(r) = rest.strip_prefix("name=\"") {
-                        let end = r
-                            .find('"')
-                            .unwrap_or_else(|| panic!("unterminated name: {line}"));
-                        node.name = r[..end].to_owned();
+                        // Up to the first quote not escaped with a backslash.
+                        let mut name = String::new();
+                        let mut chars = r.char_indices();
+                        let end = loop {
+                            match chars.next() {
+                                Some((_, '\\')) => name.extend(chars.next().map(|(_, c)| c)),
+                                Some((i, '"')) => break i,
+                                Some((_, c)) => name.push(c),
+                                None => panic!("unterminated name: {line}"),
+                            }
+                        };
+                        node.name = name;
                         rest = r[end + 1..].trim_start();
                         continue;
                     }

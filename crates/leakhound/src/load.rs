@@ -35,21 +35,39 @@ pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
     };
     let result = heapsnap::read(counted, if name == "-" { "<stdin>" } else { &name });
     let parsed = start.elapsed();
+    let parse_peak = peak_rss();
     progress.set_phase("analysing");
     let mut snapshot = result?;
     let analysis = heapsnap::analyze(&mut snapshot);
     progress.finish();
     if timings {
-        eprintln!("timing: parse {:.3}s", parsed.as_secs_f64());
+        eprintln!(
+            "timing: parse {:.3}s (peak RSS so far {})",
+            parsed.as_secs_f64(),
+            parse_peak
+        );
         for (phase, time) in &analysis.timings {
             eprintln!("timing: {phase} {:.3}s", time.as_secs_f64());
         }
+        eprintln!("timing: peak RSS after analysis {}", peak_rss());
     }
     Ok(Loaded {
         name,
         snapshot,
         analysis,
     })
+}
+
+/// The process's peak resident set so far, from `/proc/self/status` (Linux only).
+pub fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Prints one more timing line, for the phases after loading.

@@ -94,14 +94,15 @@ impl Filter<'_> {
                 None => true,
             };
         }
-        if edge_ty == t.e_internal && named {
-            if let Some(eph) = self.ephemerons.get(name_id) {
-                // Reach a WeakMap value only through the second of its two edges, so its distance
-                // is the larger of key + 1 and table + 1 (crbug.com/1290800).
-                if !self.pending.remove(&eph.pair) {
-                    self.pending.insert(eph.pair);
-                    return false;
-                }
+        if edge_ty == t.e_internal
+            && named
+            && let Some(eph) = self.ephemerons.get(name_id)
+        {
+            // Reach a WeakMap value only through the second of its two edges, so its distance
+            // is the larger of key + 1 and table + 1 (crbug.com/1290800).
+            if !self.pending.remove(&eph.pair) {
+                self.pending.insert(eph.pair);
+                return false;
             }
         }
         true

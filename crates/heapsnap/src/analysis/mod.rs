@@ -25,8 +25,6 @@ pub struct Analysis {
     pub root: u32,
     /// Class name of each node (a string id of the analysed snapshot).
     pub class: Vec<StrId>,
-    /// Shallow size as DevTools shows it (after its reassignment rule).
-    pub shallow: Vec<u32>,
     pub distance: Vec<i32>,
     /// Immediate dominator; the root's is itself.
     pub idom: Vec<u32>,
@@ -37,8 +35,9 @@ pub struct Analysis {
     pub timings: Vec<(&'static str, Duration)>,
 }
 
-/// Runs every load-time analysis. Appends derived names (class names, `Detached …`) to the
-/// snapshot's strings.
+/// Runs every load-time analysis. Like DevTools, it changes the snapshot: derived names (class
+/// names, `Detached …`) are appended to its strings, detached nodes are renamed, and
+/// `nodes.self_size` becomes the shallow size DevTools shows (see `reassign_shallow_sizes`).
 pub fn analyze(s: &mut Snapshot) -> Analysis {
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -53,45 +52,38 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
     let page_owned = flags::page_owned(s);
     let essential = sizes::essential_edges(s, &ephemerons, &page_owned);
     drop(page_owned);
-    let shallow = sizes::shallow_sizes(s, user_roots);
+    sizes::reassign_shallow_sizes(s, user_roots);
     lap("flags and essential edges", &mut timings);
 
-    // The dominator tree is sequential work; distances and names run beside it.
+    // The dominator tree is sequential and memory-hungry, so it runs alone; distances and class
+    // names then run side by side once its working arrays are freed.
+    let tree = sizes::dominator_tree(s, &essential);
+    drop(essential);
+    let retained = sizes::retained_sizes(&tree, &s.nodes.self_size);
+    let idom = tree.idom;
+    lap("dominators and retained sizes", &mut timings);
     let snapshot: &Snapshot = s;
-    let ((idom, retained, dom_time), ((distance, dist_time), (class, derived, names_time))) =
-        rayon::join(
-            || {
-                let start = Instant::now();
-                let tree = sizes::dominator_tree(snapshot, &essential);
-                let retained = sizes::retained_sizes(&tree, &shallow);
-                (tree.idom, retained, start.elapsed())
-            },
-            || {
-                rayon::join(
-                    || {
-                        let start = Instant::now();
-                        (distances::distances(snapshot, &ephemerons), start.elapsed())
-                    },
-                    || {
-                        let start = Instant::now();
-                        let (class, derived) = names::class_names(snapshot);
-                        (class, derived, start.elapsed())
-                    },
-                )
-            },
-        );
+    let ((distance, dist_time), (class, derived, names_time)) = rayon::join(
+        || {
+            let start = Instant::now();
+            (distances::distances(snapshot, &ephemerons), start.elapsed())
+        },
+        || {
+            let start = Instant::now();
+            let (class, derived) = names::class_names(snapshot);
+            (class, derived, start.elapsed())
+        },
+    );
+    lap("distances ∥ class names", &mut timings);
+    timings.push(("parallel: distances", dist_time));
+    timings.push(("parallel: class names", names_time));
     for text in &derived.texts {
         s.strings.push(text);
     }
-    lap("graph (dominators ∥ distances ∥ names)", &mut timings);
-    timings.push(("parallel: dominators and retained sizes", dom_time));
-    timings.push(("parallel: distances", dist_time));
-    timings.push(("parallel: class names", names_time));
     let total_size = retained[s.root as usize] + s.extra_native_bytes;
     Analysis {
         root: s.root,
         class,
-        shallow,
         distance,
         idom,
         retained,

@@ -125,7 +125,7 @@ fn apply_interfaces(s: &Snapshot, class: &mut [StrId], derived: &mut Derived) {
     let names: Vec<StrId> = definitions.iter().map(|d| derived.push(&d.name)).collect();
     let mut properties = Vec::new();
     let mut states = Vec::new();
-    for v in 0..s.node_count() {
+    for (v, class) in class.iter_mut().enumerate() {
         if !is_plain_object(s, v) {
             continue;
         }
@@ -138,7 +138,7 @@ fn apply_interfaces(s: &Snapshot, class: &mut [StrId], derived: &mut Derived) {
         );
         properties.sort_by(|&a, &b| cmp_utf16(s.strings.bytes(a), s.strings.bytes(b)));
         if let Some(found) = trie.best_match(s, &properties, &mut states) {
-            class[v] = names[found];
+            *class = names[found];
         }
     }
 }
@@ -196,7 +196,7 @@ fn infer(s: &Snapshot) -> Vec<Definition> {
             }
         }
     }
-    candidates.sort_by(|a, b| b.count.cmp(&a.count)); // Stable: ties stay in first-seen order.
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.count)); // Stable: ties stay in first-seen order.
     let min =
         MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
     let keep = candidates

@@ -11,11 +11,12 @@ use crate::model::Snapshot;
 /// and hidden nodes owned by exactly one object fold their size into it. It runs only when the
 /// snapshot has user roots, so never for newest-V8 snapshots.
 ///
-/// Sums are kept in `u32` with wrap-around, as DevTools keeps them in a `Uint32Array`.
-pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Vec<u32> {
-    let mut sizes = s.nodes.self_size.clone();
+/// Like DevTools, this rewrites the sizes in place (so `nodes.self_size` holds the sizes DevTools
+/// shows once a snapshot is analysed). Sums are kept in `u32` with wrap-around, as DevTools keeps
+/// them in a `Uint32Array`.
+pub(crate) fn reassign_shallow_sizes(s: &mut Snapshot, has_user_roots: bool) {
     if !has_user_roots {
-        return sizes;
+        return;
     }
     const UNVISITED: u32 = u32::MAX;
     const MULTIPLE: u32 = u32::MAX - 1;
@@ -61,11 +62,11 @@ pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Vec<u32> {
         if s.nodes.ty[owner as usize] == t.synthetic || owner == s.root {
             continue;
         }
+        let sizes = &mut s.nodes.self_size;
         let moved = sizes[i];
         sizes[i] = 0;
         sizes[owner as usize] = sizes[owner as usize].wrapping_add(moved);
     }
-    sizes
 }
 
 /// The edges the dominator tree is built from (DevTools' "essential" edges): not weak, not a
@@ -91,12 +92,11 @@ pub(crate) fn essential_edges(
             }
             let to = s.edges.to[e];
             let ty = s.edges.ty[e];
-            if ty == t.e_internal {
-                if let Some(eph) = ephemerons.get(s.edges.name_or_index[e]) {
-                    if u64::from(s.nodes.id[from as usize]) == eph.table_id {
-                        continue;
-                    }
-                }
+            if ty == t.e_internal
+                && let Some(eph) = ephemerons.get(s.edges.name_or_index[e])
+                && u64::from(s.nodes.id[from as usize]) == eph.table_id
+            {
+                continue;
             }
             if ty == t.e_weak || from == to {
                 continue;

@@ -108,7 +108,7 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
         })
         .collect();
     for v in 0..s.node_count() {
-        let size = a.shallow[v];
+        let size = s.nodes.self_size[v];
         if size == 0 {
             continue;
         }
@@ -117,7 +117,7 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
         row.shallow_size += u64::from(size);
         row.distance = row.distance.min(a.distance[v]);
     }
-    class_retained_sizes(a, &keys.of_node, &mut rows);
+    class_retained_sizes(a, &s.nodes.self_size, &keys.of_node, &mut rows);
     rows.retain(|r| r.count > 0);
     rows.sort_by(|x, y| {
         y.retained_size
@@ -130,7 +130,7 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
 
 /// A class's retained size counts an instance only when no dominator-tree ancestor is a counted
 /// instance of the same class (so nothing is counted twice).
-fn class_retained_sizes(a: &Analysis, key_of: &[u32], rows: &mut [ClassRow]) {
+fn class_retained_sizes(a: &Analysis, shallow: &[u32], key_of: &[u32], rows: &mut [ClassRow]) {
     let n = a.idom.len();
     let root = a.root as usize;
     // The dominator tree's children, in CSR form.
@@ -143,15 +143,17 @@ fn class_retained_sizes(a: &Analysis, key_of: &[u32], rows: &mut [ClassRow]) {
     for i in 0..n {
         first[i + 1] += first[i];
     }
+    // Filled from the back of each slot, so that `first` ends up as the slots' starts.
+    for i in 0..n {
+        first[i] = first[i + 1];
+    }
     let mut children = vec![0u32; n.saturating_sub(1)];
-    let mut fill = first.clone();
-    for (v, &d) in a.idom.iter().enumerate() {
+    for (v, &d) in a.idom.iter().enumerate().rev() {
         if v != root {
-            children[fill[d as usize] as usize] = v as u32;
-            fill[d as usize] += 1;
+            first[d as usize] -= 1;
+            children[first[d as usize] as usize] = v as u32;
         }
     }
-    drop(fill);
 
     let mut on_path = BitSet::new(rows.len());
     // (node, next child, whether this node put its key on the path)
@@ -159,7 +161,7 @@ fn class_retained_sizes(a: &Analysis, key_of: &[u32], rows: &mut [ClassRow]) {
     let mut enter = |v: u32, on_path: &mut BitSet, stack: &mut Vec<(u32, u32, bool)>| {
         let key = key_of[v as usize] as usize;
         let mut marks = false;
-        if a.shallow[v as usize] != 0 && !on_path.get(key) {
+        if shallow[v as usize] != 0 && !on_path.get(key) {
             rows[key].retained_size += a.retained[v as usize];
             if first[v as usize] != first[v as usize + 1] {
                 on_path.set(key);
@@ -193,7 +195,7 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
     let mut arrays: Vec<(u32, Option<u32>)> = Vec::new();
     let mut elements = BitSet::new(s.node_count());
     for v in 0..s.node_count() {
-        let size = u64::from(a.shallow[v]);
+        let size = u64::from(s.nodes.self_size[v]);
         let ty = s.nodes.ty[v];
         let name = s.strings.bytes(s.nodes.name[v]);
         if ty == t.hidden {
@@ -231,9 +233,11 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
     let js_arrays = arrays
         .iter()
         .map(|&(v, store)| {
-            let own = u64::from(a.shallow[v as usize]);
+            let own = u64::from(s.nodes.self_size[v as usize]);
             match store {
-                Some(e) if retainers.get(&e) == Some(&1) => own + u64::from(a.shallow[e as usize]),
+                Some(e) if retainers.get(&e) == Some(&1) => {
+                    own + u64::from(s.nodes.self_size[e as usize])
+                }
                 _ => own,
             }
         })

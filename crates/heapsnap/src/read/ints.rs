@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use super::stream::{Stream, describe, is_ws};
 use crate::error::{ErrorKind, ReadError};
 
-/// How much text one batch covers.
-const BATCH: usize = 32 << 20;
+/// How many read chunks one batch covers.
+const CHUNKS_PER_BATCH: usize = 4;
 /// The smallest block worth a task of its own.
 const MIN_BLOCK: usize = 256 << 10;
 
@@ -34,13 +34,15 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &mut impl Sink) -> Resul
     stream.expect(b'[', "'[' opening an array of numbers")?;
     let tasks = rayon::current_num_threads() * 4;
     let mut outputs: Vec<Vec<u64>> = Vec::new();
+    let batch = stream.chunk * CHUNKS_PER_BATCH;
+    let min_block = MIN_BLOCK.min(stream.chunk);
     loop {
-        let avail = stream.fill(BATCH)?;
+        let avail = stream.fill(batch)?;
         let window = stream.window();
         let (end, done) = match memchr::memchr(b']', window) {
             Some(i) => (i, true),
             // `fill` returns less than asked only at the end of the input.
-            None if avail < BATCH => {
+            None if avail < batch => {
                 return Err(stream.err_at(
                     stream.buf.len(),
                     ErrorKind::Truncated("before the array's closing ']'"),
@@ -59,7 +61,7 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &mut impl Sink) -> Resul
             }
         };
         let region = &window[..end];
-        let ranges = split(region, tasks);
+        let ranges = split(region, tasks, min_block);
         outputs.resize_with(ranges.len().max(outputs.len()), Vec::new);
         let parsed: Result<(), (usize, ErrorKind)> = outputs[..ranges.len()]
             .par_iter_mut()
@@ -84,8 +86,8 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &mut impl Sink) -> Resul
 }
 
 /// Splits `text` into about `tasks` ranges that start and end on separators.
-fn split(text: &[u8], tasks: usize) -> Vec<std::ops::Range<usize>> {
-    let size = (text.len() / tasks).max(MIN_BLOCK);
+fn split(text: &[u8], tasks: usize, min_block: usize) -> Vec<std::ops::Range<usize>> {
+    let size = (text.len() / tasks).max(min_block);
     let mut ranges = Vec::with_capacity(tasks + 1);
     let mut start = 0;
     while start < text.len() {
@@ -155,7 +157,7 @@ mod tests {
         let text = b"12,345,6789,0";
         for tasks in 1..6 {
             let mut all = Vec::new();
-            for r in split(text, tasks) {
+            for r in split(text, tasks, 1) {
                 let mut out = Vec::new();
                 parse_block(&text[r], &mut out).unwrap();
                 all.extend(out);

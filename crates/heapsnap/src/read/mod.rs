@@ -19,7 +19,17 @@ use stream::Stream;
 /// Reads a snapshot from `input`, gzip-compressed or not (told by its magic bytes).
 /// `name` is how errors refer to the input, such as its path or `<stdin>`.
 pub fn read(input: impl Read + Send, name: &str) -> Result<Snapshot, ReadError> {
-    read_inner(input).map_err(|e| e.with_input(name))
+    read_with_chunk_size(input, name, stream::CHUNK)
+}
+
+/// [`read`] with a chosen read size, so tests can push every token across a buffer boundary.
+#[doc(hidden)]
+pub fn read_with_chunk_size(
+    input: impl Read + Send,
+    name: &str,
+    chunk: usize,
+) -> Result<Snapshot, ReadError> {
+    read_inner(input, chunk).map_err(|e| e.with_input(name))
 }
 
 /// Reads the snapshot at `path`; `-` means standard input.
@@ -33,7 +43,7 @@ pub fn read_path(path: &std::path::Path) -> Result<Snapshot, ReadError> {
     read(file, &name)
 }
 
-fn read_inner(mut input: impl Read + Send) -> Result<Snapshot, ReadError> {
+fn read_inner(mut input: impl Read + Send, chunk: usize) -> Result<Snapshot, ReadError> {
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -52,7 +62,7 @@ fn read_inner(mut input: impl Read + Send) -> Result<Snapshot, ReadError> {
     } else {
         Box::new(head)
     };
-    Parser::default().run(&mut Stream::new(src))
+    Parser::default().run(&mut Stream::new(src, chunk))
 }
 
 /// Where each node field goes.
@@ -144,7 +154,9 @@ impl Parser {
                 }
                 b"strings" => {
                     s.section = "strings";
-                    self.strings = Some(read_strings(s)?);
+                    let mut strings = read_strings(s)?;
+                    strings.shrink_to_fit();
+                    self.strings = Some(strings);
                 }
                 b"locations" => {
                     s.section = "locations";
@@ -436,7 +448,7 @@ fn records<'a>(
     section: &'static str,
 ) -> Result<impl Iterator<Item = Record<'a>>, ReadError> {
     let width = fields.len().max(1);
-    if !values.is_empty() && (fields.is_empty() || values.len() % width != 0) {
+    if !values.is_empty() && (fields.is_empty() || !values.len().is_multiple_of(width)) {
         return Err(ReadError::new(
             section,
             None,
@@ -548,7 +560,7 @@ impl NodeSink {
                     v.push(0);
                     v
                 },
-                trace_node_id: has(NodeField::TraceNodeId).then(|| Vec::with_capacity(n)),
+                trace_node_id: None,
                 detachedness: has(NodeField::Detachedness).then(|| Vec::with_capacity(n)),
             },
         }
@@ -601,6 +613,10 @@ impl ints::Sink for NodeSink {
                     nodes.first_edge.push(to_u32(self.edge_sum).map_err(at)?);
                 }
                 NodeField::TraceNodeId => {
+                    // Stored only once a node has one: without allocation tracking all are 0.
+                    if v != 0 && nodes.trace_node_id.is_none() {
+                        nodes.trace_node_id = Some(vec![0; (self.seen + i) / self.fields.len()]);
+                    }
                     if let Some(t) = &mut nodes.trace_node_id {
                         t.push(to_u32(v).map_err(at)?);
                     }

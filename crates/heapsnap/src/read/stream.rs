@@ -18,10 +18,12 @@ pub(crate) struct Stream<'a> {
     eof: bool,
     /// The section being read, for errors.
     pub(crate) section: &'static str,
+    /// How much to read at a time (tests make it tiny to exercise every boundary).
+    pub(crate) chunk: usize,
 }
 
 impl<'a> Stream<'a> {
-    pub(crate) fn new(src: Box<dyn Read + Send + 'a>) -> Self {
+    pub(crate) fn new(src: Box<dyn Read + Send + 'a>, chunk: usize) -> Self {
         Stream {
             src,
             buf: Vec::new(),
@@ -29,6 +31,7 @@ impl<'a> Stream<'a> {
             base: 0,
             eof: false,
             section: "",
+            chunk: chunk.max(1),
         }
     }
 
@@ -59,7 +62,7 @@ impl<'a> Stream<'a> {
                 self.pos = 0;
             }
             let old = self.buf.len();
-            let grow = CHUNK.max(want - old);
+            let grow = self.chunk.max(want - old);
             self.buf.resize(old + grow, 0);
             let mut filled = old;
             // Read until the chunk is full or the source ends, so that callers see big windows.

@@ -44,8 +44,8 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     }
     match args.sort {
         SortKey::Retained => {} // Already in this order.
-        SortKey::Shallow => classes.sort_by(|x, y| y.shallow_size.cmp(&x.shallow_size)),
-        SortKey::Count => classes.sort_by(|x, y| y.count.cmp(&x.count)),
+        SortKey::Shallow => classes.sort_by_key(|c| std::cmp::Reverse(c.shallow_size)),
+        SortKey::Count => classes.sort_by_key(|c| std::cmp::Reverse(c.count)),
         SortKey::Name => classes.sort_by(|x, y| x.name.cmp(&y.name)),
     }
     let shown = args.top.unwrap_or(classes.len()).min(classes.len());

@@ -1,0 +1,76 @@
+'use strict';
+// Usage: node examples/leaky-server/snapshot.js OUT.heapsnapshot [REQUESTS]
+//
+// Starts the leaky server in this process on an ephemeral 127.0.0.1 port, sends it REQUESTS
+// (default 2000) GET /status requests plus one GET /report per 20 of them, with bounded
+// concurrency, then writes a heap snapshot to OUT (mode 0600), prints its path and exits.
+// The snapshot then holds exactly REQUESTS `CallContext` instances, retained by `handleMap`.
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const v8 = require('node:v8');
+const { start, stats } = require('./server.js');
+
+const CONCURRENCY = 16;
+
+function usage(message) {
+  console.error(`${message}\nusage: node examples/leaky-server/snapshot.js OUT.heapsnapshot [REQUESTS]`);
+  process.exit(2);
+}
+
+function get(agent, port, urlPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`GET ${urlPath}: HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+async function drive(port, paths) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      await get(agent, port, paths[next++]);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  agent.destroy();
+}
+
+async function main() {
+  const [out, countArg = '2000'] = process.argv.slice(2);
+  if (!out) usage('missing OUT.heapsnapshot');
+  const requests = Number(countArg);
+  if (!Number.isInteger(requests) || requests < 0) usage(`invalid REQUESTS ${JSON.stringify(countArg)}: give a whole number`);
+
+  const paths = [];
+  for (let i = 1; i <= requests; i++) {
+    paths.push(`/status?test=${i}`);
+    if (i % 20 === 0) paths.push(`/report?batch=${i / 20}`);
+  }
+
+  const server = await start(0);
+  await drive(server.address().port, paths);
+  // Let the closed keep-alive sockets go before the snapshot, so it shows the leak, not the load.
+  server.closeIdleConnections();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  const counts = stats();
+  const file = path.resolve(out);
+  v8.writeHeapSnapshot(file);
+  fs.chmodSync(file, 0o600);
+  console.error(`sent ${paths.length} requests; handleMap holds ${counts.handleMap} contexts, leaks holds ${counts.leaks} entries`);
+  console.log(file);
+  server.close();
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(`snapshot.js: ${err.message}`);
+  process.exit(1);
+});
