@@ -80,7 +80,7 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
     for text in &derived.texts {
         s.strings.push(text);
     }
-    let total_size = retained[s.root as usize] + s.extra_native_bytes;
+    let total_size = retained[s.root as usize].saturating_add(s.extra_native_bytes);
     Analysis {
         root: s.root,
         class,

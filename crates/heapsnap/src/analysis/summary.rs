@@ -201,7 +201,7 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
         if ty == t.hidden {
             system += size;
         } else if ty == t.native {
-            native += size;
+            native = native.saturating_add(size);
             if name == b"system / JSArrayBufferData" {
                 typed_arrays += size;
             }
