@@ -45,6 +45,13 @@ impl Strings {
         String::from_utf8_lossy(self.bytes(id))
     }
 
+    /// Every id whose text is `text` (V8 writes each text once, but nothing forces a file to).
+    pub fn ids_of(&self, text: &[u8]) -> Vec<StrId> {
+        (0..self.len() as StrId)
+            .filter(|&id| self.bytes(id) == text)
+            .collect()
+    }
+
     /// Appends a string and returns its id.
     pub fn push(&mut self, s: &[u8]) -> StrId {
         self.bytes.extend_from_slice(s);

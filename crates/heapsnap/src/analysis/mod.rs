@@ -37,7 +37,7 @@ pub struct Analysis {
 
 /// Runs every load-time analysis. Like DevTools, it changes the snapshot: derived names (class
 /// names, `Detached …`) are appended to its strings, detached nodes are renamed, and
-/// `nodes.self_size` becomes the shallow size DevTools shows (see `reassign_shallow_sizes`).
+/// `nodes.self_size` becomes the shallow size DevTools shows (see `shallow_sizes`).
 pub fn analyze(s: &mut Snapshot) -> Analysis {
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -48,11 +48,22 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
     };
     flags::propagate_dom_state(s);
     let user_roots = flags::has_user_roots(s);
-    let ephemerons = weakmap::Ephemerons::new(s);
-    let page_owned = flags::page_owned(s);
+    // Independent passes: the shallow-size rule needs nothing the other two compute.
+    let snapshot: &Snapshot = s;
+    let (sizes, (ephemerons, page_owned)) = rayon::join(
+        || sizes::shallow_sizes(snapshot, user_roots),
+        || {
+            rayon::join(
+                || weakmap::Ephemerons::new(snapshot),
+                || flags::page_owned(snapshot),
+            )
+        },
+    );
     let essential = sizes::essential_edges(s, &ephemerons, &page_owned);
     drop(page_owned);
-    sizes::reassign_shallow_sizes(s, user_roots);
+    if let Some(sizes) = sizes {
+        s.nodes.self_size = sizes;
+    }
     lap("flags and essential edges", &mut timings);
 
     // The dominator tree is sequential and memory-hungry, so it runs alone; distances and class

@@ -11,12 +11,12 @@ use crate::model::Snapshot;
 /// and hidden nodes owned by exactly one object fold their size into it. It runs only when the
 /// snapshot has user roots, so never for newest-V8 snapshots.
 ///
-/// Like DevTools, this rewrites the sizes in place (so `nodes.self_size` holds the sizes DevTools
-/// shows once a snapshot is analysed). Sums are kept in `u32` with wrap-around, as DevTools keeps
-/// them in a `Uint32Array`.
-pub(crate) fn reassign_shallow_sizes(s: &mut Snapshot, has_user_roots: bool) {
+/// Returns the new sizes, or `None` when the rule does not apply; the caller stores them in
+/// `nodes.self_size`, as DevTools rewrites its node array. Sums are kept in `u32` with
+/// wrap-around, as DevTools keeps them in a `Uint32Array`.
+pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Option<Vec<u32>> {
     if !has_user_roots {
-        return;
+        return None;
     }
     const UNVISITED: u32 = u32::MAX;
     const MULTIPLE: u32 = u32::MAX - 1;
@@ -54,6 +54,7 @@ pub(crate) fn reassign_shallow_sizes(s: &mut Snapshot, has_user_roots: bool) {
             }
         }
     }
+    let mut sizes = s.nodes.self_size.clone();
     for i in 0..n {
         let owner = owners[i];
         if owner == UNVISITED || owner == MULTIPLE || owner == i as u32 {
@@ -62,11 +63,11 @@ pub(crate) fn reassign_shallow_sizes(s: &mut Snapshot, has_user_roots: bool) {
         if s.nodes.ty[owner as usize] == t.synthetic || owner == s.root {
             continue;
         }
-        let sizes = &mut s.nodes.self_size;
         let moved = sizes[i];
         sizes[i] = 0;
         sizes[owner as usize] = sizes[owner as usize].wrapping_add(moved);
     }
+    Some(sizes)
 }
 
 /// The edges the dominator tree is built from (DevTools' "essential" edges): not weak, not a

@@ -194,28 +194,32 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
     // Arrays count their `elements` store when they are its only retainer.
     let mut arrays: Vec<(u32, Option<u32>)> = Vec::new();
     let mut elements = BitSet::new(s.node_count());
+    // Names compared by id: looking text up per node is a random access into the arena.
+    let array_names = s.strings.ids_of(b"Array");
+    let buffer_names = s.strings.ids_of(b"system / JSArrayBufferData");
+    let elements_names = s.strings.ids_of(b"elements");
     for v in 0..s.node_count() {
         let size = u64::from(s.nodes.self_size[v]);
         let ty = s.nodes.ty[v];
-        let name = s.strings.bytes(s.nodes.name[v]);
+        let name = s.nodes.name[v];
         if ty == t.hidden {
             system += size;
         } else if ty == t.native {
             native = native.saturating_add(size);
-            if name == b"system / JSArrayBufferData" {
+            if buffer_names.contains(&name) {
                 typed_arrays += size;
             }
         } else if ty == t.code {
             code += size;
         } else if ty == t.string || ty == t.cons_string || ty == t.sliced_string {
             strings += size;
-        } else if name == b"Array" {
+        } else if array_names.contains(&name) {
             let store = s
                 .nodes
                 .edges(v as u32)
                 .find(|&e| {
                     s.edges.ty[e] == t.e_internal
-                        && s.strings.bytes(s.edges.name_or_index[e]) == b"elements"
+                        && elements_names.contains(&s.edges.name_or_index[e])
                 })
                 .map(|e| s.edges.to[e]);
             if let Some(store) = store {

@@ -14,6 +14,7 @@ use crate::error::{ErrorKind, ReadError};
 use crate::model::{
     Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode, Types,
 };
+use ints::Column;
 use stream::Stream;
 
 /// Reads a snapshot from `input`, gzip-compressed or not (told by its magic bytes).
@@ -141,16 +142,16 @@ impl Parser {
                 b"nodes" => {
                     s.section = "nodes";
                     let layout = self.layout(s)?;
-                    let mut sink = NodeSink::new(layout);
-                    ints::read_array(s, &mut sink)?;
-                    self.nodes = Some(sink.finish(s, layout)?);
+                    let sink = NodeSink::new(layout);
+                    let stored = ints::read_array(s, &sink)?;
+                    self.nodes = Some(sink.finish(s, layout, stored)?);
                 }
                 b"edges" => {
                     s.section = "edges";
                     let layout = self.layout(s)?;
-                    let mut sink = EdgeSink::new(layout);
-                    ints::read_array(s, &mut sink)?;
-                    self.edges = Some(sink.finish(s, layout)?);
+                    let sink = EdgeSink::new(layout);
+                    let stored = ints::read_array(s, &sink)?;
+                    self.edges = Some(sink.finish(s, layout, stored)?);
                 }
                 b"strings" => {
                     s.section = "strings";
@@ -160,15 +161,15 @@ impl Parser {
                 }
                 b"locations" => {
                     s.section = "locations";
-                    ints::read_array(s, &mut self.locations)?;
+                    self.locations = ints::read_list(s)?;
                 }
                 b"samples" => {
                     s.section = "samples";
-                    ints::read_array(s, &mut self.samples)?;
+                    self.samples = ints::read_list(s)?;
                 }
                 b"trace_function_infos" => {
                     s.section = "trace_function_infos";
-                    ints::read_array(s, &mut self.trace_function_infos)?;
+                    self.trace_function_infos = ints::read_list(s)?;
                 }
                 b"trace_tree" => {
                     s.section = "trace_tree";
@@ -324,7 +325,7 @@ impl Parser {
         };
         let nodes = match self.nodes {
             Some(n) => n,
-            None if layout.node_count == 0 => NodeSink::new(&layout).finish(s, &layout)?,
+            None if layout.node_count == 0 => NodeSink::new(&layout).finish(s, &layout, 0)?,
             None => return Err(missing("nodes")),
         };
         let edges = match self.edges {
@@ -531,152 +532,181 @@ fn to_u32(v: u64) -> Result<u32, ErrorKind> {
 /// Stores the `nodes` numbers into columns.
 struct NodeSink {
     fields: Vec<NodeField>,
-    field: usize,
-    expected: usize,
-    seen: usize,
     type_count: u64,
-    edge_sum: u64,
     nodes: Nodes,
+    /// `edge_count` of node i at i + 1; prefix-summed into `first_edge` by `finish`.
+    edge_counts: Vec<u32>,
+    trace: Vec<u32>,
+    detachedness: Vec<u8>,
+    cols: NodeColumns,
+}
+
+struct NodeColumns {
+    ty: Column<u8>,
+    name: Column<u32>,
+    id: Column<u32>,
+    self_size: Column<u32>,
+    edge_count: Column<u32>,
+    trace: Column<u32>,
+    detachedness: Column<u8>,
 }
 
 impl NodeSink {
     fn new(layout: &Layout) -> NodeSink {
         let n = layout.node_count;
         let has = |f| layout.node_fields.contains(&f);
+        let mut nodes = Nodes {
+            ty: vec![0; n],
+            name: vec![0; n],
+            id: vec![0; n],
+            self_size: vec![0; n],
+            first_edge: Vec::new(),
+            trace_node_id: None,
+            detachedness: None,
+        };
+        let mut edge_counts = vec![0; n + 1];
+        let mut trace = vec![0; if has(NodeField::TraceNodeId) { n } else { 0 }];
+        let mut detachedness = vec![0; if has(NodeField::Detachedness) { n } else { 0 }];
+        let cols = NodeColumns {
+            ty: Column::new(&mut nodes.ty),
+            name: Column::new(&mut nodes.name),
+            id: Column::new(&mut nodes.id),
+            self_size: Column::new(&mut nodes.self_size),
+            edge_count: Column::new(&mut edge_counts[1..]),
+            trace: Column::new(&mut trace),
+            detachedness: Column::new(&mut detachedness),
+        };
         NodeSink {
             fields: layout.node_fields.clone(),
-            field: 0,
-            expected: n * layout.node_fields.len(),
-            seen: 0,
             type_count: layout.types.node_names.len() as u64,
-            edge_sum: 0,
-            nodes: Nodes {
-                ty: Vec::with_capacity(n),
-                name: Vec::with_capacity(n),
-                id: Vec::with_capacity(n),
-                self_size: Vec::with_capacity(n),
-                first_edge: {
-                    let mut v = Vec::with_capacity(n + 1);
-                    v.push(0);
-                    v
-                },
-                trace_node_id: None,
-                detachedness: has(NodeField::Detachedness).then(|| Vec::with_capacity(n)),
-            },
+            nodes,
+            edge_counts,
+            trace,
+            detachedness,
+            cols,
         }
     }
 
-    fn finish(self, s: &Stream<'_>, layout: &Layout) -> Result<Nodes, ReadError> {
-        if self.seen != self.expected {
+    fn finish(self, s: &Stream<'_>, layout: &Layout, stored: usize) -> Result<Nodes, ReadError> {
+        let expected = layout.node_count * layout.node_fields.len();
+        if stored != expected {
             return Err(s.err(ErrorKind::Invalid(format!(
-                "\"nodes\" has {} numbers, but node_count × node fields is {} × {} = {}",
-                self.seen,
+                "\"nodes\" has {stored} numbers, but node_count × node fields is {} × {} = {expected}",
                 layout.node_count,
                 layout.node_fields.len(),
-                self.expected
             ))));
         }
-        Ok(self.nodes)
+        let NodeSink {
+            mut nodes,
+            mut edge_counts,
+            trace,
+            detachedness,
+            ..
+        } = self;
+        let mut total: u64 = 0;
+        for c in edge_counts.iter_mut() {
+            total += u64::from(*c);
+            *c = u32::try_from(total).map_err(|_| {
+                s.err(ErrorKind::Invalid(format!(
+                    "the nodes' edge counts add up to more than 2^32 ({total})"
+                )))
+            })?;
+        }
+        nodes.first_edge = edge_counts;
+        // Without allocation tracking every trace_node_id is 0: keep nothing then.
+        nodes.trace_node_id = trace.iter().any(|&t| t != 0).then_some(trace);
+        nodes.detachedness = layout
+            .node_fields
+            .contains(&NodeField::Detachedness)
+            .then_some(detachedness);
+        Ok(nodes)
     }
 }
 
 impl ints::Sink for NodeSink {
-    fn take(&mut self, values: &[u64]) -> Result<(), (usize, ErrorKind)> {
-        if self.seen + values.len() > self.expected {
-            let i = self.expected - self.seen;
-            return Err((
-                i,
-                ErrorKind::Invalid(format!(
-                    "more numbers than node_count × node fields = {}",
-                    self.expected
-                )),
-            ));
-        }
-        let nodes = &mut self.nodes;
-        for (i, &v) in values.iter().enumerate() {
-            let at = |k| (i, k);
-            match self.fields[self.field] {
-                NodeField::Type => {
-                    if v >= self.type_count {
-                        return Err(at(ErrorKind::Invalid(format!(
-                            "node type {v} is not one of the {} types in meta.node_types",
-                            self.type_count
-                        ))));
+    fn capacity(&self) -> usize {
+        self.nodes.ty.len() * self.fields.len()
+    }
+
+    fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
+        let width = self.fields.len();
+        let (mut node, mut field) = (first / width, first % width);
+        let c = &self.cols;
+        ints::numbers(text, |v| {
+            // SAFETY: number `first + k` of the array is field `field` of node `node`, and
+            // `read_array` gives each thread a distinct range of numbers, so no two threads
+            // write the same element; the columns' vectors live in `self` untouched until
+            // `finish`. `capacity` bounds every index.
+            unsafe {
+                match self.fields[field] {
+                    NodeField::Type => {
+                        if v >= self.type_count {
+                            return Err(ErrorKind::Invalid(format!(
+                                "node type {v} is not one of the {} types in meta.node_types",
+                                self.type_count
+                            )));
+                        }
+                        c.ty.set(node, v as u8);
                     }
-                    nodes.ty.push(v as u8);
+                    NodeField::Name => c.name.set(node, to_u32(v)?),
+                    NodeField::Id => c.id.set(node, to_u32(v)?),
+                    NodeField::SelfSize => c.self_size.set(node, to_u32(v)?),
+                    NodeField::EdgeCount => c.edge_count.set(node, to_u32(v)?),
+                    NodeField::TraceNodeId => c.trace.set(node, to_u32(v)?),
+                    NodeField::Detachedness => c.detachedness.set(node, v.min(3) as u8),
+                    NodeField::Ignored => {}
                 }
-                NodeField::Name => nodes.name.push(to_u32(v).map_err(at)?),
-                NodeField::Id => nodes.id.push(to_u32(v).map_err(at)?),
-                NodeField::SelfSize => nodes.self_size.push(to_u32(v).map_err(at)?),
-                NodeField::EdgeCount => {
-                    self.edge_sum += v;
-                    nodes.first_edge.push(to_u32(self.edge_sum).map_err(at)?);
-                }
-                NodeField::TraceNodeId => {
-                    // Stored only once a node has one: without allocation tracking all are 0.
-                    if v != 0 && nodes.trace_node_id.is_none() {
-                        nodes.trace_node_id = Some(vec![0; (self.seen + i) / self.fields.len()]);
-                    }
-                    if let Some(t) = &mut nodes.trace_node_id {
-                        t.push(to_u32(v).map_err(at)?);
-                    }
-                }
-                NodeField::Detachedness => {
-                    if let Some(d) = &mut nodes.detachedness {
-                        d.push(v.min(3) as u8);
-                    }
-                }
-                NodeField::Ignored => {}
             }
-            self.field += 1;
-            if self.field == self.fields.len() {
-                self.field = 0;
+            field += 1;
+            if field == width {
+                field = 0;
+                node += 1;
             }
-        }
-        self.seen += values.len();
-        Ok(())
+            Ok(())
+        })
     }
 }
 
 /// Stores the `edges` numbers into columns, turning `to_node` into an ordinal.
 struct EdgeSink {
     fields: Vec<EdgeField>,
-    field: usize,
-    expected: usize,
-    seen: usize,
     node_fields: u64,
     node_count: u64,
     type_count: u64,
     edges: Edges,
+    cols: (Column<u8>, Column<u32>, Column<u32>),
 }
 
 impl EdgeSink {
     fn new(layout: &Layout) -> EdgeSink {
         let m = layout.edge_count;
+        let mut edges = Edges {
+            ty: vec![0; m],
+            name_or_index: vec![0; m],
+            to: vec![0; m],
+        };
+        let cols = (
+            Column::new(&mut edges.ty),
+            Column::new(&mut edges.name_or_index),
+            Column::new(&mut edges.to),
+        );
         EdgeSink {
             fields: layout.edge_fields.clone(),
-            field: 0,
-            expected: m * layout.edge_fields.len(),
-            seen: 0,
             node_fields: layout.node_fields.len() as u64,
             node_count: layout.node_count as u64,
             type_count: layout.types.edge_names.len() as u64,
-            edges: Edges {
-                ty: Vec::with_capacity(m),
-                name_or_index: Vec::with_capacity(m),
-                to: Vec::with_capacity(m),
-            },
+            edges,
+            cols,
         }
     }
 
-    fn finish(self, s: &Stream<'_>, layout: &Layout) -> Result<Edges, ReadError> {
-        if self.seen != self.expected {
+    fn finish(self, s: &Stream<'_>, layout: &Layout, stored: usize) -> Result<Edges, ReadError> {
+        let expected = layout.edge_count * layout.edge_fields.len();
+        if stored != expected {
             return Err(s.err(ErrorKind::Invalid(format!(
-                "\"edges\" has {} numbers, but edge_count × edge fields is {} × {} = {}",
-                self.seen,
+                "\"edges\" has {stored} numbers, but edge_count × edge fields is {} × {} = {expected}",
                 layout.edge_count,
                 layout.edge_fields.len(),
-                self.expected
             ))));
         }
         Ok(self.edges)
@@ -684,65 +714,53 @@ impl EdgeSink {
 }
 
 impl ints::Sink for EdgeSink {
-    fn take(&mut self, values: &[u64]) -> Result<(), (usize, ErrorKind)> {
-        if self.seen + values.len() > self.expected {
-            let i = self.expected - self.seen;
-            return Err((
-                i,
-                ErrorKind::Invalid(format!(
-                    "more numbers than edge_count × edge fields = {}",
-                    self.expected
-                )),
-            ));
-        }
-        let edges = &mut self.edges;
-        for (i, &v) in values.iter().enumerate() {
-            match self.fields[self.field] {
-                EdgeField::Type => {
-                    if v >= self.type_count {
-                        return Err((
-                            i,
-                            ErrorKind::Invalid(format!(
+    fn capacity(&self) -> usize {
+        self.edges.ty.len() * self.fields.len()
+    }
+
+    fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
+        let width = self.fields.len();
+        let (mut edge, mut field) = (first / width, first % width);
+        let (ty, name, to) = &self.cols;
+        ints::numbers(text, |v| {
+            // SAFETY: as for `NodeSink::store`: distinct indexes per thread, bounded by capacity.
+            unsafe {
+                match self.fields[field] {
+                    EdgeField::Type => {
+                        if v >= self.type_count {
+                            return Err(ErrorKind::Invalid(format!(
                                 "edge type {v} is not one of the {} types in meta.edge_types",
                                 self.type_count
-                            )),
-                        ));
+                            )));
+                        }
+                        ty.set(edge, v as u8);
                     }
-                    edges.ty.push(v as u8);
-                }
-                EdgeField::NameOrIndex => edges.name_or_index.push(to_u32(v).map_err(|k| (i, k))?),
-                EdgeField::ToNode => {
-                    if v % self.node_fields != 0 {
-                        return Err((
-                            i,
-                            ErrorKind::Invalid(format!(
-                                "edge {}: to_node {v} is not a multiple of the node field count {}",
-                                edges.to.len(),
+                    EdgeField::NameOrIndex => name.set(edge, to_u32(v)?),
+                    EdgeField::ToNode => {
+                        if v % self.node_fields != 0 {
+                            return Err(ErrorKind::Invalid(format!(
+                                "edge {edge}: to_node {v} is not a multiple of the node field count {}",
                                 self.node_fields
-                            )),
-                        ));
-                    }
-                    if v / self.node_fields >= self.node_count {
-                        return Err((
-                            i,
-                            ErrorKind::Invalid(format!(
-                                "edge {}: to_node {v} points past the last node (there are {} nodes)",
-                                edges.to.len(),
+                            )));
+                        }
+                        if v / self.node_fields >= self.node_count {
+                            return Err(ErrorKind::Invalid(format!(
+                                "edge {edge}: to_node {v} points past the last node (there are {} nodes)",
                                 self.node_count
-                            )),
-                        ));
+                            )));
+                        }
+                        to.set(edge, (v / self.node_fields) as u32);
                     }
-                    edges.to.push((v / self.node_fields) as u32);
+                    EdgeField::Ignored => {}
                 }
-                EdgeField::Ignored => {}
             }
-            self.field += 1;
-            if self.field == self.fields.len() {
-                self.field = 0;
+            field += 1;
+            if field == width {
+                field = 0;
+                edge += 1;
             }
-        }
-        self.seen += values.len();
-        Ok(())
+            Ok(())
+        })
     }
 }
 

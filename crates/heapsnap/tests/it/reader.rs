@@ -145,6 +145,11 @@ fn broken_files_give_clear_errors() {
             "byte 657: in \"nodes\": expected a number, found '-'",
         ),
         ("huge-number", "number 99999999999 does not fit in 32 bits"),
+        // Found by the fuzzer: more digits than a u64 holds.
+        (
+            "long-number",
+            "byte 714: in \"nodes\": more numbers than the header announces (21)",
+        ),
         ("bad-node-type", "node type 42 is not one of the 15 types"),
         (
             "bad-escape",
