@@ -19,8 +19,13 @@ pub struct Loaded {
 
 /// Reads and analyses `path` (`-` for stdin). With `timings`, prints each phase's time on stderr.
 pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
-    let name = path.display().to_string();
-    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if name == "-" {
+    let stdin = path == Path::new("-");
+    let name = if stdin {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if stdin {
         (Box::new(std::io::stdin()), None)
     } else {
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
@@ -33,7 +38,7 @@ pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
         inner: input,
         read: progress.read.clone(),
     };
-    let result = heapsnap::read(counted, if name == "-" { "<stdin>" } else { &name });
+    let result = heapsnap::read(counted, &name);
     let parsed = start.elapsed();
     let parse_peak = peak_rss();
     progress.set_phase("analysing");

@@ -3,7 +3,40 @@
 mod stats;
 mod summary;
 
+use serde::Serialize;
+
 use crate::cli::{Args, Command};
+use crate::load::Loaded;
+
+/// The `--json` document of the snapshot commands; later commands and external scripts rely on
+/// its shape (documented in README.md). `classes` is left out by `stats`.
+#[derive(Serialize)]
+pub struct SnapshotJson<'a> {
+    pub file: &'a str,
+    pub node_count: usize,
+    pub edge_count: usize,
+    pub total_size: u64,
+    pub statistics: heapsnap::Statistics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<heapsnap::ClassRow>>,
+}
+
+impl SnapshotJson<'_> {
+    pub fn new(
+        loaded: &Loaded,
+        statistics: heapsnap::Statistics,
+        classes: Option<Vec<heapsnap::ClassRow>>,
+    ) -> SnapshotJson<'_> {
+        SnapshotJson {
+            file: &loaded.name,
+            node_count: loaded.snapshot.node_count(),
+            edge_count: loaded.snapshot.edge_count(),
+            total_size: loaded.analysis.total_size,
+            statistics,
+            classes,
+        }
+    }
+}
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {

@@ -2,20 +2,9 @@
 
 use std::io::Write;
 
-use serde::Serialize;
-
 use crate::cli::StatsArgs;
 use crate::load::load;
 use crate::output;
-
-#[derive(Serialize)]
-struct StatsJson<'a> {
-    file: &'a str,
-    node_count: usize,
-    edge_count: usize,
-    total_size: u64,
-    statistics: heapsnap::Statistics,
-}
 
 pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let settings = &args.snapshot;
@@ -25,13 +14,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if settings.json {
-        let doc = StatsJson {
-            file: &loaded.name,
-            node_count: s.node_count(),
-            edge_count: s.edge_count(),
-            total_size: a.total_size,
-            statistics: st,
-        };
+        let doc = super::SnapshotJson::new(&loaded, st, None);
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {

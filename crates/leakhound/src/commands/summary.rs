@@ -4,23 +4,10 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
-use heapsnap::ClassRow;
-use serde::Serialize;
 
 use crate::cli::{SortKey, SummaryArgs};
 use crate::load::{load, timing};
 use crate::output;
-
-/// The `--json` document; other commands and external scripts rely on its shape.
-#[derive(Serialize)]
-pub struct SummaryJson<'a> {
-    pub file: &'a str,
-    pub node_count: usize,
-    pub edge_count: usize,
-    pub total_size: u64,
-    pub statistics: heapsnap::Statistics,
-    pub classes: Vec<ClassRow>,
-}
 
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let class_filter = args
@@ -54,14 +41,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if settings.json {
-        let doc = SummaryJson {
-            file: &loaded.name,
-            node_count: s.node_count(),
-            edge_count: s.edge_count(),
-            total_size: a.total_size,
-            statistics,
-            classes,
-        };
+        let doc = super::SnapshotJson::new(&loaded, statistics, Some(classes));
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {

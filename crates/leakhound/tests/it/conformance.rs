@@ -178,6 +178,11 @@ fn compare_summary(ctx: &str, expected: &Value, actual: &Value, out: &mut Vec<St
     let Some(mut actual_rows) = class_rows(ctx, "leakhound", actual, out) else {
         return;
     };
+    if expected_rows.is_empty() {
+        out.push(format!(
+            "[{ctx}] devtools gave no class rows: nothing was compared"
+        ));
+    }
     for (key, e) in &expected_rows {
         let label = row_label(key);
         let Some(a) = actual_rows.remove(key) else {
