@@ -189,13 +189,12 @@ fn eval(
     // `x` is the last linked vertex on the path; its ancestor is the forest root. Compress from
     // the top down.
     while let Some(y) = path.pop() {
-        let a = link[y as usize];
-        if a > last {
-            if semi[label[a as usize] as usize] < semi[label[y as usize] as usize] {
-                label[y as usize] = label[a as usize];
-            }
-            link[y as usize] = link[a as usize];
+        // `y` was pushed because its ancestor is linked.
+        let a = link[y as usize] as usize;
+        if semi[label[a] as usize] < semi[label[y as usize] as usize] {
+            label[y as usize] = label[a];
         }
+        link[y as usize] = link[a];
     }
     label[v as usize]
 }

@@ -41,6 +41,8 @@ pub enum ErrorKind {
     NotANumber { found: String },
     #[error("number {0} does not fit in 32 bits")]
     NumberTooLarge(u64),
+    #[error("a number runs past 19 digits: no field of a heap snapshot is that large")]
+    NumberTooLong,
     #[error("{0}")]
     Invalid(String),
 }

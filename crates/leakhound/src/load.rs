@@ -41,10 +41,10 @@ pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
     let result = heapsnap::read(counted, &name);
     let parsed = start.elapsed();
     let parse_peak = peak_rss();
-    progress.set_phase("analysing");
+    progress.analysing();
     let mut snapshot = result?;
     let analysis = heapsnap::analyze(&mut snapshot);
-    progress.finish();
+    drop(progress);
     if timings {
         eprintln!(
             "timing: parse {:.3}s (peak RSS so far {})",
@@ -122,25 +122,19 @@ impl Progress {
         }
     }
 
-    fn set_phase(&self, _phase: &str) {
+    /// Switches the bar's label from reading to analysing.
+    fn analysing(&self) {
         self.analysing.store(true, Ordering::Relaxed);
     }
+}
 
-    fn finish(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
+/// Stops and clears the bar, also when loading fails.
+impl Drop for Progress {
+    fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet;
 
 use super::flags::is_user_root;
 use super::weakmap::Ephemerons;
-use crate::model::Snapshot;
+use crate::model::{Snapshot, StrId};
 
 /// An unreached node's distance.
 pub const NO_DISTANCE: i32 = -5;
@@ -28,6 +28,9 @@ pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> Vec<i32> {
         s,
         ephemerons,
         pending: FxHashSet::default(),
+        native_context: s.strings.ids_of(b"system / NativeContext"),
+        sloppy_function_map: s.strings.ids_of(b"sloppy_function_map"),
+        map_descriptors: s.strings.ids_of(b"(map descriptors)"),
     };
     let user_roots = !queue.is_empty();
     bfs(s, &mut queue, &mut dist, &mut filter);
@@ -64,6 +67,10 @@ struct Filter<'a> {
     ephemerons: &'a Ephemerons,
     /// WeakMap pairs of which one edge has been seen (and refused).
     pending: FxHashSet<u32>,
+    // The names the filter looks for, as ids: the BFS is hot, the string arena far away.
+    native_context: Vec<StrId>,
+    sloppy_function_map: Vec<StrId>,
+    map_descriptors: Vec<StrId>,
 }
 
 impl Filter<'_> {
@@ -74,15 +81,15 @@ impl Filter<'_> {
         let edge_ty = s.edges.ty[e];
         let named = !t.edge_name_is_index(edge_ty);
         let name_id = s.edges.name_or_index[e];
-        let node_name = s.strings.bytes(s.nodes.name[v as usize]);
+        let node_name = s.nodes.name[v as usize];
         if ty == t.hidden
             && named
-            && s.strings.bytes(name_id) == b"sloppy_function_map"
-            && node_name == b"system / NativeContext"
+            && self.sloppy_function_map.contains(&name_id)
+            && self.native_context.contains(&node_name)
         {
             return false;
         }
-        if ty == t.array && node_name == b"(map descriptors)" {
+        if ty == t.array && self.map_descriptors.contains(&node_name) {
             // crbug.com/413608: skip the descriptors' value slots.
             let index = if named {
                 js_parse_int(s.strings.bytes(name_id))

@@ -104,8 +104,10 @@ const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
 const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
 
-fn is_plain_object(s: &Snapshot, v: usize) -> bool {
-    s.nodes.ty[v] == s.types.object && s.strings.bytes(s.nodes.name[v]) == b"Object"
+/// Whether node `v` is a plain JS object (`object` type named `Object`); `object_names` holds the
+/// ids whose text is `Object` (compared by id: the string arena is far away).
+fn is_plain_object(s: &Snapshot, object_names: &[StrId], v: usize) -> bool {
+    s.nodes.ty[v] == s.types.object && object_names.contains(&s.nodes.name[v])
 }
 
 struct Definition {
@@ -125,8 +127,9 @@ fn apply_interfaces(s: &Snapshot, class: &mut [StrId], derived: &mut Derived) {
     let names: Vec<StrId> = definitions.iter().map(|d| derived.push(&d.name)).collect();
     let mut properties = Vec::new();
     let mut states = Vec::new();
+    let object_names = s.strings.ids_of(b"Object");
     for (v, class) in class.iter_mut().enumerate() {
-        if !is_plain_object(s, v) {
+        if !is_plain_object(s, &object_names, v) {
             continue;
         }
         properties.clear();
@@ -149,8 +152,9 @@ fn infer(s: &Snapshot) -> Vec<Definition> {
     let mut total = 0usize;
     let mut name = Vec::new();
     let mut properties = Vec::new();
+    let object_names = s.strings.ids_of(b"Object");
     for v in 0..s.node_count() {
-        if !is_plain_object(s, v) {
+        if !is_plain_object(s, &object_names, v) {
             continue;
         }
         total += 1;

@@ -112,7 +112,7 @@ fn for_each_region(
                     .take_while(|b| b.is_ascii_digit())
                     .count();
                 if digits == window.len() {
-                    return Err(stream.err(ErrorKind::NumberTooLarge(u64::MAX)));
+                    return Err(stream.err(ErrorKind::NumberTooLong));
                 }
                 (window.len() - digits, false)
             }
@@ -171,7 +171,7 @@ pub(crate) fn numbers(
             }
             // 19 digits always fit in a u64; a 20th might not, and no field needs one.
             if digits == 19 {
-                return Err((start, ErrorKind::NumberTooLarge(value)));
+                return Err((start, ErrorKind::NumberTooLong));
             }
             value = value * 10 + u64::from(d);
             digits += 1;
@@ -219,6 +219,35 @@ fn nth_number_offset(text: &[u8], n: usize) -> usize {
     text.len()
 }
 
+/// Integer types whose all-zero bit pattern is a valid value.
+pub(crate) trait Zero: Copy {}
+impl Zero for u8 {}
+impl Zero for u32 {}
+
+/// `vec![0; n]`, but failing with an error instead of aborting when the memory cannot be had:
+/// the counts come from the file's header, and a damaged one can announce anything. The pages
+/// stay untouched (and so cost nothing) until they are written.
+pub(crate) fn zeroed<T: Zero>(n: usize, what: &str) -> Result<Vec<T>, ErrorKind> {
+    let too_big = || {
+        ErrorKind::Invalid(format!(
+            "the header announces {n} {what}, more than this machine has memory for; \
+             if the snapshot is not really that big, its header is damaged"
+        ))
+    };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| too_big())?;
+    // SAFETY: the layout has a non-zero size (n > 0 and T is an integer type).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(too_big());
+    }
+    // SAFETY: allocated by the global allocator for exactly n elements of T, all zero bytes,
+    // which is a valid T (`Zero`).
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
 /// A column that several threads fill at once, each at its own indexes.
 ///
 /// The reader is the hot path, and the alternative (parse into per-block buffers, then copy on
@@ -230,7 +259,6 @@ pub(crate) struct Column<T> {
 
 // SAFETY: `Column` hands out only writes to distinct indexes (see `set`), of `Copy` data.
 unsafe impl<T: Send> Sync for Column<T> {}
-unsafe impl<T: Send> Send for Column<T> {}
 
 impl<T: Copy> Column<T> {
     /// Wraps `v`'s buffer. `v` must not be touched, moved or resized while the column is used.
@@ -298,7 +326,7 @@ mod tests {
         // Found by fuzzing: a number longer than any u64 is an error, not an overflow.
         let (i, kind) = numbers(b"1,66666666666666666666666666666666", |_| Ok(())).unwrap_err();
         assert_eq!(i, 2);
-        assert!(matches!(kind, ErrorKind::NumberTooLarge(_)));
+        assert!(matches!(kind, ErrorKind::NumberTooLong));
         assert_eq!(locate_from_end(&[3, 2], 1), (1, 1));
         assert_eq!(locate_from_end(&[3, 2], 3), (0, 2));
     }

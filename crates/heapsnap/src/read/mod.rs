@@ -14,7 +14,7 @@ use crate::error::{ErrorKind, ReadError};
 use crate::model::{
     Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode, Types,
 };
-use ints::Column;
+use ints::{Column, zeroed};
 use stream::Stream;
 
 /// Reads a snapshot from `input`, gzip-compressed or not (told by its magic bytes).
@@ -64,6 +64,52 @@ fn read_inner(mut input: impl Read + Send, chunk: usize) -> Result<Snapshot, Rea
         Box::new(head)
     };
     Parser::default().run(&mut Stream::new(src, chunk))
+}
+
+/// The node fields the reader stores, by their name in `meta.node_fields`; the first five are
+/// required.
+const NODE_FIELDS: &[(&str, NodeField)] = &[
+    ("type", NodeField::Type),
+    ("name", NodeField::Name),
+    ("id", NodeField::Id),
+    ("self_size", NodeField::SelfSize),
+    ("edge_count", NodeField::EdgeCount),
+    ("trace_node_id", NodeField::TraceNodeId),
+    ("detachedness", NodeField::Detachedness),
+];
+const REQUIRED_NODE_FIELDS: usize = 5;
+
+/// The edge fields, all required.
+const EDGE_FIELDS: &[(&str, EdgeField)] = &[
+    ("type", EdgeField::Type),
+    ("name_or_index", EdgeField::NameOrIndex),
+    ("to_node", EdgeField::ToNode),
+];
+
+/// Maps each field named in `meta` to its role (`ignored` for fields the reader does not use),
+/// and checks that the required ones are there.
+/// The first `required` entries of `known` must be present.
+fn field_roles<T: Copy>(
+    fields: &[String],
+    what: &str,
+    known: &[(&str, T)],
+    required: usize,
+    ignored: T,
+) -> Result<Vec<T>, String> {
+    for (name, _) in &known[..required] {
+        if !fields.iter().any(|f| f == name) {
+            return Err(format!("meta.{what}_fields lacks \"{name}\": {fields:?}"));
+        }
+    }
+    Ok(fields
+        .iter()
+        .map(|f| {
+            known
+                .iter()
+                .find(|(name, _)| f == name)
+                .map_or(ignored, |&(_, role)| role)
+        })
+        .collect())
 }
 
 /// Where each node field goes.
@@ -142,14 +188,14 @@ impl Parser {
                 b"nodes" => {
                     s.section = "nodes";
                     let layout = self.layout(s)?;
-                    let sink = NodeSink::new(layout);
+                    let sink = NodeSink::new(layout).map_err(|k| s.err(k))?;
                     let stored = ints::read_array(s, &sink)?;
                     self.nodes = Some(sink.finish(s, layout, stored)?);
                 }
                 b"edges" => {
                     s.section = "edges";
                     let layout = self.layout(s)?;
-                    let sink = EdgeSink::new(layout);
+                    let sink = EdgeSink::new(layout).map_err(|k| s.err(k))?;
                     let stored = ints::read_array(s, &sink)?;
                     self.edges = Some(sink.finish(s, layout, stored)?);
                 }
@@ -239,56 +285,22 @@ impl Parser {
             type_list(&meta.node_types, &meta.node_fields, "node")?,
             type_list(&meta.edge_types, &meta.edge_fields, "edge")?,
         );
-        let node_fields: Vec<NodeField> = meta
-            .node_fields
-            .iter()
-            .map(|f| match f.as_str() {
-                "type" => NodeField::Type,
-                "name" => NodeField::Name,
-                "id" => NodeField::Id,
-                "self_size" => NodeField::SelfSize,
-                "edge_count" => NodeField::EdgeCount,
-                "trace_node_id" => NodeField::TraceNodeId,
-                "detachedness" => NodeField::Detachedness,
-                _ => NodeField::Ignored,
-            })
-            .collect();
-        for (want, name) in [
-            (NodeField::Type, "type"),
-            (NodeField::Name, "name"),
-            (NodeField::Id, "id"),
-            (NodeField::SelfSize, "self_size"),
-            (NodeField::EdgeCount, "edge_count"),
-        ] {
-            if !node_fields.contains(&want) {
-                return Err(layout_err(format!(
-                    "meta.node_fields lacks \"{name}\": {:?}",
-                    meta.node_fields
-                )));
-            }
-        }
-        let edge_fields: Vec<EdgeField> = meta
-            .edge_fields
-            .iter()
-            .map(|f| match f.as_str() {
-                "type" => EdgeField::Type,
-                "name_or_index" => EdgeField::NameOrIndex,
-                "to_node" => EdgeField::ToNode,
-                _ => EdgeField::Ignored,
-            })
-            .collect();
-        for (want, name) in [
-            (EdgeField::Type, "type"),
-            (EdgeField::NameOrIndex, "name_or_index"),
-            (EdgeField::ToNode, "to_node"),
-        ] {
-            if !edge_fields.contains(&want) {
-                return Err(layout_err(format!(
-                    "meta.edge_fields lacks \"{name}\": {:?}",
-                    meta.edge_fields
-                )));
-            }
-        }
+        let node_fields = field_roles(
+            &meta.node_fields,
+            "node",
+            NODE_FIELDS,
+            REQUIRED_NODE_FIELDS,
+            NodeField::Ignored,
+        )
+        .map_err(layout_err)?;
+        let edge_fields = field_roles(
+            &meta.edge_fields,
+            "edge",
+            EDGE_FIELDS,
+            EDGE_FIELDS.len(),
+            EdgeField::Ignored,
+        )
+        .map_err(layout_err)?;
         let count = |v: Option<u64>, what: &str| -> Result<usize, ReadError> {
             let v = v.ok_or_else(|| layout_err(format!("the header has no {what}")))?;
             u32::try_from(v).map(|v| v as usize).map_err(|_| {
@@ -325,7 +337,10 @@ impl Parser {
         };
         let nodes = match self.nodes {
             Some(n) => n,
-            None if layout.node_count == 0 => NodeSink::new(&layout).finish(s, &layout, 0)?,
+            None if layout.node_count == 0 => Nodes {
+                first_edge: vec![0],
+                ..Nodes::default()
+            },
             None => return Err(missing("nodes")),
         };
         let edges = match self.edges {
@@ -552,21 +567,22 @@ struct NodeColumns {
 }
 
 impl NodeSink {
-    fn new(layout: &Layout) -> NodeSink {
+    fn new(layout: &Layout) -> Result<NodeSink, ErrorKind> {
         let n = layout.node_count;
         let has = |f| layout.node_fields.contains(&f);
+        let column = |present: bool| zeroed::<u32>(if present { n } else { 0 }, "nodes");
         let mut nodes = Nodes {
-            ty: vec![0; n],
-            name: vec![0; n],
-            id: vec![0; n],
-            self_size: vec![0; n],
+            ty: zeroed(n, "nodes")?,
+            name: column(true)?,
+            id: column(true)?,
+            self_size: column(true)?,
             first_edge: Vec::new(),
             trace_node_id: None,
             detachedness: None,
         };
-        let mut edge_counts = vec![0; n + 1];
-        let mut trace = vec![0; if has(NodeField::TraceNodeId) { n } else { 0 }];
-        let mut detachedness = vec![0; if has(NodeField::Detachedness) { n } else { 0 }];
+        let mut edge_counts = zeroed(n + 1, "nodes")?;
+        let mut trace = column(has(NodeField::TraceNodeId))?;
+        let mut detachedness = zeroed(if has(NodeField::Detachedness) { n } else { 0 }, "nodes")?;
         let cols = NodeColumns {
             ty: Column::new(&mut nodes.ty),
             name: Column::new(&mut nodes.name),
@@ -576,7 +592,7 @@ impl NodeSink {
             trace: Column::new(&mut trace),
             detachedness: Column::new(&mut detachedness),
         };
-        NodeSink {
+        Ok(NodeSink {
             fields: layout.node_fields.clone(),
             type_count: layout.types.node_names.len() as u64,
             nodes,
@@ -584,7 +600,7 @@ impl NodeSink {
             trace,
             detachedness,
             cols,
-        }
+        })
     }
 
     fn finish(self, s: &Stream<'_>, layout: &Layout, stored: usize) -> Result<Nodes, ReadError> {
@@ -678,26 +694,26 @@ struct EdgeSink {
 }
 
 impl EdgeSink {
-    fn new(layout: &Layout) -> EdgeSink {
+    fn new(layout: &Layout) -> Result<EdgeSink, ErrorKind> {
         let m = layout.edge_count;
         let mut edges = Edges {
-            ty: vec![0; m],
-            name_or_index: vec![0; m],
-            to: vec![0; m],
+            ty: zeroed(m, "edges")?,
+            name_or_index: zeroed(m, "edges")?,
+            to: zeroed(m, "edges")?,
         };
         let cols = (
             Column::new(&mut edges.ty),
             Column::new(&mut edges.name_or_index),
             Column::new(&mut edges.to),
         );
-        EdgeSink {
+        Ok(EdgeSink {
             fields: layout.edge_fields.clone(),
             node_fields: layout.node_fields.len() as u64,
             node_count: layout.node_count as u64,
             type_count: layout.types.edge_names.len() as u64,
             edges,
             cols,
-        }
+        })
     }
 
     fn finish(self, s: &Stream<'_>, layout: &Layout, stored: usize) -> Result<Edges, ReadError> {

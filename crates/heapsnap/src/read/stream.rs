@@ -231,7 +231,7 @@ impl<'a> Stream<'a> {
             v = v
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                .ok_or_else(|| self.err(ErrorKind::NumberTooLarge(u64::MAX)))?;
+                .ok_or_else(|| self.err(ErrorKind::NumberTooLong))?;
             self.pos += 1;
         }
     }

@@ -195,6 +195,18 @@ fn every_prefix_of_a_valid_file_is_an_error_not_a_panic() {
     }
 }
 
+/// A header can announce any count; the columns it asks for must not abort the process.
+#[test]
+fn a_header_announcing_billions_of_nodes_is_an_error() {
+    let text = std::fs::read_to_string("tests/it/valid-small.heapsnapshot")
+        .unwrap()
+        .replace(r#""node_count":3"#, r#""node_count":4000000000"#);
+    let err = heapsnap::read(text.as_bytes(), "big")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("in \"nodes\""), "{err}");
+}
+
 #[test]
 fn missing_file_names_the_path() {
     let err = heapsnap::read_path("no/such/file.heapsnapshot".as_ref())
