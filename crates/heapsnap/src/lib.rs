@@ -15,13 +15,18 @@
 
 pub mod analysis;
 pub mod bits;
+pub mod diff;
 pub mod dominators;
 mod error;
+pub mod graph;
+pub mod leaks;
 pub mod model;
 mod read;
 pub mod testing;
 
-pub use analysis::{Analysis, ClassRow, Statistics, analyze, statistics, summary};
+pub use analysis::{
+    Analysis, ClassRow, Interfaces, Statistics, analyze, analyze_with, statistics, summary,
+};
 pub use error::{ErrorKind, ReadError};
 pub use model::{Location, Snapshot, StrId};
 pub use read::{read, read_path, read_with_chunk_size};

@@ -19,6 +19,33 @@ pub struct Loaded {
 
 /// Reads and analyses `path` (`-` for stdin). With `timings`, prints each phase's time on stderr.
 pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
+    load_with(path, timings, None)
+}
+
+/// [`load`], naming plain objects with another snapshot's interface definitions (for the base
+/// of a comparison).
+pub fn load_with(
+    path: &Path,
+    timings: bool,
+    interfaces: Option<&heapsnap::Interfaces>,
+) -> anyhow::Result<Loaded> {
+    let (name, mut snapshot) = read(path, timings)?;
+    let analysis = heapsnap::analyze_with(&mut snapshot, interfaces);
+    if timings {
+        for (phase, time) in &analysis.timings {
+            eprintln!("timing: {phase} {:.3}s", time.as_secs_f64());
+        }
+        eprintln!("timing: peak RSS after analysis {}", peak_rss());
+    }
+    Ok(Loaded {
+        name,
+        snapshot,
+        analysis,
+    })
+}
+
+/// Reads `path` without analysing it; returns its display name and the snapshot.
+pub fn read(path: &Path, timings: bool) -> anyhow::Result<(String, Snapshot)> {
     let stdin = path == Path::new("-");
     let name = if stdin {
         "<stdin>".to_owned()
@@ -42,25 +69,16 @@ pub fn load(path: &Path, timings: bool) -> anyhow::Result<Loaded> {
     let parsed = start.elapsed();
     let parse_peak = peak_rss();
     progress.analysing();
-    let mut snapshot = result?;
-    let analysis = heapsnap::analyze(&mut snapshot);
+    let snapshot = result?;
     drop(progress);
     if timings {
         eprintln!(
-            "timing: parse {:.3}s (peak RSS so far {})",
+            "timing: parse {name} {:.3}s (peak RSS so far {})",
             parsed.as_secs_f64(),
             parse_peak
         );
-        for (phase, time) in &analysis.timings {
-            eprintln!("timing: {phase} {:.3}s", time.as_secs_f64());
-        }
-        eprintln!("timing: peak RSS after analysis {}", peak_rss());
     }
-    Ok(Loaded {
-        name,
-        snapshot,
-        analysis,
-    })
+    Ok((name, snapshot))
 }
 
 /// The process's peak resident set so far, from `/proc/self/status` (Linux only).

@@ -72,6 +72,56 @@ pub fn table(
     Ok(())
 }
 
+/// Cuts a long class name (inferred `{a, b, …}` names run to 120 characters).
+pub fn shorten(name: &str, max: usize) -> String {
+    let one_line = name.replace(['\n', '\r', '\t'], " ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A retaining path on one line: `global → handleMap (Map) → (internal table) → ctx (Object)`.
+/// The step at `mark` is put in brackets; runs of one link (`_idleNext (Timeout)`) are counted,
+/// not repeated.
+pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>) -> String {
+    let label = |i: usize| {
+        let step = &steps[i];
+        let class = shorten(&step.node.class, 40);
+        // The root's edges (`2`, `[1]`) say nothing; show the node only.
+        let text = if i == 0 {
+            class
+        } else {
+            format!("{} ({class})", step.edge)
+        };
+        if mark == Some(i) {
+            format!("[{text}]")
+        } else {
+            text
+        }
+    };
+    let same = |i: usize, j: usize| {
+        steps[i].edge == steps[j].edge && steps[i].node.class == steps[j].node.class
+    };
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let mut run = 1;
+        while i + run < steps.len() && same(i, i + run) && mark != Some(i + run) {
+            run += 1;
+        }
+        if run > 2 {
+            parts.push(format!("{} ×{run}", label(i)));
+        } else {
+            parts.extend((i..i + run).map(label));
+        }
+        i += run;
+    }
+    parts.join(" → ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,14 +13,22 @@ pub const NO_DISTANCE: i32 = -5;
 /// The distance given to the root when the snapshot has user roots.
 pub const BASE_SYSTEM_DISTANCE: i32 = 100_000_000;
 
-pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> Vec<i32> {
+/// No path edge: the root, and nodes the BFS never reached.
+pub const NO_EDGE: u32 = u32::MAX;
+
+/// Distances, and for each node the edge by which the BFS first reached it: following these
+/// edges back gives a shortest retaining path of exactly the node's distance, through the same
+/// edges DevTools' distance pass follows.
+pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> (Vec<i32>, Vec<u32>) {
     let n = s.node_count();
     let mut dist = vec![NO_DISTANCE; n];
+    let mut via = vec![NO_EDGE; n];
     let mut queue: Vec<u32> = Vec::with_capacity(n);
     for e in s.nodes.edges(s.root) {
         let t = s.edges.to[e];
-        if is_user_root(s, t) {
+        if is_user_root(s, t) && dist[t as usize] == NO_DISTANCE {
             dist[t as usize] = 1;
+            via[t as usize] = e as u32;
             queue.push(t);
         }
     }
@@ -33,15 +41,21 @@ pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> Vec<i32> {
         map_descriptors: s.strings.ids_of(b"(map descriptors)"),
     };
     let user_roots = !queue.is_empty();
-    bfs(s, &mut queue, &mut dist, &mut filter);
+    bfs(s, &mut queue, &mut dist, &mut via, &mut filter);
     dist[s.root as usize] = if user_roots { BASE_SYSTEM_DISTANCE } else { 0 };
     queue.clear();
     queue.push(s.root);
-    bfs(s, &mut queue, &mut dist, &mut filter);
-    dist
+    bfs(s, &mut queue, &mut dist, &mut via, &mut filter);
+    (dist, via)
 }
 
-fn bfs(s: &Snapshot, queue: &mut Vec<u32>, dist: &mut [i32], filter: &mut Filter<'_>) {
+fn bfs(
+    s: &Snapshot,
+    queue: &mut Vec<u32>,
+    dist: &mut [i32],
+    via: &mut [u32],
+    filter: &mut Filter<'_>,
+) {
     let mut head = 0;
     while head < queue.len() {
         let v = queue[head];
@@ -57,6 +71,7 @@ fn bfs(s: &Snapshot, queue: &mut Vec<u32>, dist: &mut [i32], filter: &mut Filter
                 continue;
             }
             dist[t as usize] = d;
+            via[t as usize] = e as u32;
             queue.push(t);
         }
     }

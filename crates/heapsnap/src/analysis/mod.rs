@@ -12,7 +12,8 @@ mod weakmap;
 
 use std::time::{Duration, Instant};
 
-pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
+pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE, NO_EDGE};
+pub use names::Interfaces;
 pub use summary::{
     ClassKeys, ClassRow, Native, Statistics, V8Heap, class_keys, statistics, summary,
 };
@@ -26,11 +27,16 @@ pub struct Analysis {
     /// Class name of each node (a string id of the analysed snapshot).
     pub class: Vec<StrId>,
     pub distance: Vec<i32>,
+    /// The edge by which the distance BFS first reached each node ([`NO_EDGE`] for the root and
+    /// unreached nodes): a shortest retaining path, read backwards.
+    pub path_edge: Vec<u32>,
     /// Immediate dominator; the root's is itself.
     pub idom: Vec<u32>,
     pub retained: Vec<u64>,
     /// DevTools' total: the root's retained size plus `extra_native_bytes`.
     pub total_size: u64,
+    /// The `{a, b}` interface definitions inferred from this snapshot's plain objects.
+    pub interfaces: Interfaces,
     /// Wall time of each phase, for `--timings`. Phases under `parallel:` overlap the others.
     pub timings: Vec<(&'static str, Duration)>,
 }
@@ -39,6 +45,23 @@ pub struct Analysis {
 /// names, `Detached …`) are appended to its strings, detached nodes are renamed, and
 /// `nodes.self_size` becomes the shallow size DevTools shows (see `shallow_sizes`).
 pub fn analyze(s: &mut Snapshot) -> Analysis {
+    analyze_with(s, None)
+}
+
+/// Only the class names (with DOM state and the snapshot's own interface definitions), for when
+/// a snapshot is only counted, not explored: no sizes, dominators or distances.
+pub fn class_names(s: &mut Snapshot) -> Vec<StrId> {
+    flags::propagate_dom_state(s);
+    let (class, derived, _) = names::class_names(s, None);
+    for text in &derived.texts {
+        s.strings.push(text);
+    }
+    class
+}
+
+/// [`analyze`], naming plain objects with the given interface definitions instead of the
+/// snapshot's own (the Comparison view names the base snapshot with the current one's).
+pub fn analyze_with(s: &mut Snapshot, interfaces: Option<&Interfaces>) -> Analysis {
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name, timings: &mut Vec<(&'static str, Duration)>| {
@@ -74,17 +97,18 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
     let idom = tree.idom;
     lap("dominators and retained sizes", &mut timings);
     let snapshot: &Snapshot = s;
-    let ((distance, dist_time), (class, derived, names_time)) = rayon::join(
-        || {
-            let start = Instant::now();
-            (distances::distances(snapshot, &ephemerons), start.elapsed())
-        },
-        || {
-            let start = Instant::now();
-            let (class, derived) = names::class_names(snapshot);
-            (class, derived, start.elapsed())
-        },
-    );
+    let (((distance, path_edge), dist_time), (class, derived, interfaces, names_time)) =
+        rayon::join(
+            || {
+                let start = Instant::now();
+                (distances::distances(snapshot, &ephemerons), start.elapsed())
+            },
+            || {
+                let start = Instant::now();
+                let (class, derived, inferred) = names::class_names(snapshot, interfaces);
+                (class, derived, inferred, start.elapsed())
+            },
+        );
     lap("distances ∥ class names", &mut timings);
     timings.push(("parallel: distances", dist_time));
     timings.push(("parallel: class names", names_time));
@@ -96,9 +120,11 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
         root: s.root,
         class,
         distance,
+        path_edge,
         idom,
         retained,
         total_size,
+        interfaces,
         timings,
     }
 }

@@ -37,7 +37,10 @@ impl Derived {
 
 /// The class name of every node, as a string id into the snapshot's strings followed by
 /// `Derived::texts`.
-pub(crate) fn class_names(s: &Snapshot) -> (Vec<StrId>, Derived) {
+pub(crate) fn class_names(
+    s: &Snapshot,
+    interfaces: Option<&Interfaces>,
+) -> (Vec<StrId>, Derived, Interfaces) {
     let mut derived = Derived {
         base: s.strings.len() as StrId,
         ..Derived::default()
@@ -96,8 +99,17 @@ pub(crate) fn class_names(s: &Snapshot) -> (Vec<StrId>, Derived) {
         };
         class.push(id);
     }
-    apply_interfaces(s, &mut class, &mut derived);
-    (class, derived)
+    let inferred = infer(s);
+    let own;
+    let definitions = match interfaces {
+        Some(given) => given,
+        None => {
+            own = Interfaces::of(s, &inferred);
+            &own
+        }
+    };
+    apply_interfaces(s, definitions, &mut class, &mut derived);
+    (class, derived, Interfaces::of(s, &inferred))
 }
 
 const MAX_INTERFACE_NAME_LENGTH: usize = 120;
@@ -116,13 +128,79 @@ struct Definition {
     count: usize,
 }
 
-/// Infers interface definitions from the plain objects' property lists, then names each plain
-/// object after the largest definition whose properties it has.
-fn apply_interfaces(s: &Snapshot, class: &mut [StrId], derived: &mut Derived) {
-    let definitions = infer(s);
-    if definitions.is_empty() {
+/// The `{a, b, …}` interface definitions DevTools infers for a snapshot's plain objects, as text,
+/// in DevTools' order. The Comparison view names the *base* snapshot's objects with the *current*
+/// snapshot's definitions (`aggregatesForDiff`), so they travel between snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interfaces {
+    /// (name, property names)
+    definitions: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+}
+
+impl Interfaces {
+    fn of(s: &Snapshot, definitions: &[Definition]) -> Interfaces {
+        let text = |id: &StrId| s.strings.bytes(*id).to_vec();
+        Interfaces {
+            definitions: definitions
+                .iter()
+                .map(|d| (d.name.clone(), d.properties.iter().map(text).collect()))
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.definitions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.definitions.is_empty()
+    }
+
+    /// The definitions as string ids of `s`. A definition naming a property that `s` has no
+    /// string for cannot match any object there: it keeps its place (DevTools breaks ties by
+    /// index) with no properties and a count of zero, which `Trie::new` skips.
+    fn resolve(&self, s: &Snapshot) -> Vec<Definition> {
+        let wanted: FxHashMap<&[u8], StrId> = self
+            .definitions
+            .iter()
+            .flat_map(|(_, props)| props.iter().map(|p| (p.as_slice(), StrId::MAX)))
+            .collect();
+        let mut found = wanted;
+        for id in 0..s.file_string_count {
+            if let Some(slot) = found.get_mut(s.strings.bytes(id))
+                && *slot == StrId::MAX
+            {
+                *slot = id;
+            }
+        }
+        self.definitions
+            .iter()
+            .map(|(name, props)| {
+                let ids: Option<Vec<StrId>> = props
+                    .iter()
+                    .map(|p| Some(found[p.as_slice()]).filter(|&id| id != StrId::MAX))
+                    .collect();
+                Definition {
+                    name: name.clone(),
+                    count: usize::from(ids.is_some()),
+                    properties: ids.unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Names each plain object after the largest definition whose properties it has.
+fn apply_interfaces(
+    s: &Snapshot,
+    interfaces: &Interfaces,
+    class: &mut [StrId],
+    derived: &mut Derived,
+) {
+    if interfaces.is_empty() {
         return;
     }
+    let definitions = interfaces.resolve(s);
     let trie = Trie::new(s, &definitions);
     let names: Vec<StrId> = definitions.iter().map(|d| derived.push(&d.name)).collect();
     let mut properties = Vec::new();
@@ -312,6 +390,9 @@ impl Trie {
         };
         let mut nodes = vec![empty()];
         for (i, d) in definitions.iter().enumerate() {
+            if d.count == 0 {
+                continue; // Unresolvable in this snapshot (see `Interfaces::resolve`).
+            }
             let mut props = d.properties.clone();
             props.sort_by(|&a, &b| cmp_utf16(s.strings.bytes(a), s.strings.bytes(b)));
             let mut at = 0;

@@ -1,5 +1,7 @@
 //! One file per subcommand.
 
+mod diff;
+mod leaks;
 mod stats;
 mod summary;
 
@@ -42,5 +44,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Summary(args) => summary::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Leaks(args) => leaks::run(args),
+        Command::Retainers(_) | Command::Show(_) | Command::Findings(_) => {
+            anyhow::bail!("not yet")
+        }
     }
 }

@@ -67,7 +67,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
                     None => c.name.clone(),
                 };
                 vec![
-                    shorten(&name, 80),
+                    output::shorten(&name, 80),
                     output::distance(c.distance),
                     output::count(c.count),
                     output::size(c.shallow_size),
@@ -92,15 +92,4 @@ fn percent(part: u64, total: u64) -> String {
     } else {
         format!("{:.1}%", part as f64 * 100.0 / total as f64)
     }
-}
-
-/// Cuts a long class name (inferred `{a, b, …}` names run to 120 characters).
-fn shorten(name: &str, max: usize) -> String {
-    let one_line = name.replace(['\n', '\r', '\t'], " ");
-    if one_line.chars().count() <= max {
-        return one_line;
-    }
-    let mut cut: String = one_line.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
 }

@@ -5,9 +5,13 @@
 //
 // Usage (Node 20 needs the polyfill; it is harmless on newer Node):
 //   node --import <abs>/polyfill.mjs oracle.mjs SNAP1.heapsnapshot [SNAP2 …]
+//   node --import <abs>/polyfill.mjs oracle.mjs --diff BASE CURRENT [BASE CURRENT …]
 //
 // stdout: ONE JSON object { "<path as given>": { node_count, edge_count,
 //   total_size, statistics: {...}, classes: [...] }, … }
+// With --diff: { "<BASE>\n<CURRENT>": { rows: [...] }, … }, the Comparison
+//   view rows (what chrome-devtools-mcp's getClassDiffs computes) in the shape
+//   of `leakhound diff --json`'s "classes".
 // Any failure: message on stderr, exit code 1, nothing on stdout.
 //
 // Env LEAKHOUND_ORACLE_JOBS: how many snapshots to load at once (default: half
@@ -140,7 +144,60 @@ async function analyse(manager, file) {
   }
 }
 
+// The Comparison view of CURRENT against BASE, as HeapSnapshotManager's
+// getClassDiffs computes it, but keyed by class key so locations survive.
+async function compare(manager, base, current) {
+  const [baseSnapshot, currentSnapshot] = await Promise.all([
+    manager.getSnapshot(base),
+    manager.getSnapshot(current),
+  ]);
+  try {
+    const interfaceDefinitions = await currentSnapshot.proxy.interfaceDefinitions();
+    const aggregatesForDiff = await baseSnapshot.proxy.aggregatesForDiff(interfaceDefinitions);
+    const diffs = await currentSnapshot.proxy.calculateSnapshotDiff(baseSnapshot.proxy.uid, aggregatesForDiff);
+    const rows = Object.entries(diffs)
+      .filter(([, d]) => d.addedCount > 0 || d.removedCount > 0)
+      .map(([key, d]) => {
+        const { name, location } = classRow(key, { name: d.name });
+        return {
+          name,
+          location,
+          new_count: d.addedCount,
+          deleted_count: d.removedCount,
+          count_delta: d.countDelta,
+          alloc_size: d.addedSize,
+          freed_size: d.removedSize,
+          size_delta: d.sizeDelta,
+        };
+      });
+    return { rows };
+  } finally {
+    await manager.disposeSnapshot(base);
+    await manager.disposeSnapshot(current);
+  }
+}
+
+async function mainDiff(args) {
+  if (args.length === 0 || args.length % 2 !== 0) {
+    process.stderr.write('usage: node --import <abs>/polyfill.mjs oracle.mjs --diff BASE CURRENT [BASE CURRENT …]\n');
+    return 2;
+  }
+  const manager = new HeapSnapshotManager();
+  const out = {};
+  for (let i = 0; i < args.length; i += 2) {
+    const t0 = performance.now();
+    out[`${args[i]}\n${args[i + 1]}`] = await compare(manager, args[i], args[i + 1]);
+    if (process.env.LEAKHOUND_ORACLE_VERBOSE) {
+      process.stderr.write(`oracle: diff ${args[i + 1]}: ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
+    }
+  }
+  await new Promise((resolve, reject) =>
+    process.stdout.write(JSON.stringify(out) + '\n', err => (err ? reject(err) : resolve())));
+  return 0;
+}
+
 async function main() {
+  if (process.argv[2] === '--diff') return mainDiff(process.argv.slice(3));
   const files = process.argv.slice(2);
   if (files.length === 0) {
     process.stderr.write('usage: node --import <abs>/polyfill.mjs oracle.mjs SNAP.heapsnapshot [SNAP2 …]\n');

@@ -1,0 +1,180 @@
+//! The Comparison view (`calculateSnapshotDiff`): per class key, the objects that are new in the
+//! current snapshot and the ones that were deleted since the base, matched by node id.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::analysis::{Analysis, class_keys};
+use crate::leaks::{Census, Owner, OwnerFinder};
+use crate::model::{Location, Snapshot};
+
+/// One row of the Comparison view. Objects whose id is in both snapshots under the same class
+/// key are not counted, even if their size changed; an object whose class key changed (a plain
+/// object whose inferred `{a, b}` name changed) is deleted from one row and new in another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffRow {
+    pub name: String,
+    pub location: Option<Location>,
+    pub new_count: u64,
+    pub deleted_count: u64,
+    pub count_delta: i64,
+    /// Shallow size of the new objects ("Alloc. Size").
+    pub alloc_size: u64,
+    /// Shallow size of the deleted objects ("Freed Size").
+    pub freed_size: u64,
+    pub size_delta: i64,
+}
+
+/// One object of a class key: (key << 32 | id, shallow size).
+type Entry = (u64, u32);
+
+/// The Comparison of `cur` against `base`, by size delta (largest growth first), then name.
+///
+/// `base` must have been analysed with `cur`'s interface definitions
+/// ([`crate::analyze_with`]), as DevTools does, or plain objects get different names.
+pub fn compare(base: (&Snapshot, &Analysis), cur: (&Snapshot, &Analysis)) -> Vec<DiffRow> {
+    // Class keys of both snapshots in one numbering, matched by name text and location.
+    let mut numbering: FxHashMap<(Vec<u8>, Option<Location>), u32> = FxHashMap::default();
+    let mut names: Vec<(Vec<u8>, Option<Location>)> = Vec::new();
+    let mut entries = |(s, a): (&Snapshot, &Analysis)| -> Vec<Entry> {
+        let keys = class_keys(s, a);
+        let unified: Vec<u32> = keys
+            .keys
+            .iter()
+            .map(|&(name, location)| {
+                let key = (s.strings.bytes(name).to_vec(), location);
+                *numbering.entry(key.clone()).or_insert_with(|| {
+                    names.push(key);
+                    names.len() as u32 - 1
+                })
+            })
+            .collect();
+        // DevTools' `allObjects` aggregates leave out zero-size objects.
+        let mut list: Vec<Entry> = (0..s.node_count())
+            .filter(|&v| s.nodes.self_size[v] != 0)
+            .map(|v| {
+                let key = unified[keys.of_node[v] as usize];
+                (
+                    u64::from(key) << 32 | u64::from(s.nodes.id[v]),
+                    s.nodes.self_size[v],
+                )
+            })
+            .collect();
+        list.par_sort_unstable();
+        list
+    };
+    let old = entries(base);
+    let new = entries(cur);
+
+    let mut rows: Vec<DiffRow> = names
+        .iter()
+        .map(|(name, location)| DiffRow {
+            name: String::from_utf8_lossy(name).into_owned(),
+            location: *location,
+            new_count: 0,
+            deleted_count: 0,
+            count_delta: 0,
+            alloc_size: 0,
+            freed_size: 0,
+            size_delta: 0,
+        })
+        .collect();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let a = old.get(i).map_or(u64::MAX, |e| e.0);
+        let b = new.get(j).map_or(u64::MAX, |e| e.0);
+        if a < b {
+            let row = &mut rows[(a >> 32) as usize];
+            row.deleted_count += 1;
+            row.freed_size += u64::from(old[i].1);
+            i += 1;
+        } else if b < a {
+            let row = &mut rows[(b >> 32) as usize];
+            row.new_count += 1;
+            row.alloc_size += u64::from(new[j].1);
+            j += 1;
+        } else {
+            i += 1;
+            j += 1;
+        }
+    }
+    rows.retain(|r| r.new_count > 0 || r.deleted_count > 0);
+    for r in &mut rows {
+        r.count_delta = r.new_count as i64 - r.deleted_count as i64;
+        r.size_delta = r.alloc_size as i64 - r.freed_size as i64;
+    }
+    rows.sort_by(|x, y| {
+        y.size_delta
+            .cmp(&x.size_delta)
+            .then_with(|| x.name.cmp(&y.name))
+            .then_with(|| x.location.cmp(&y.location))
+    });
+    rows
+}
+
+/// Classes that name no application code: a growing `(string)` says nothing until we know who
+/// holds the strings.
+pub fn is_generic(name: &str) -> bool {
+    name.starts_with('(')
+        || name.starts_with('{')
+        || matches!(
+            name,
+            "Object"
+                | "Array"
+                | "Function"
+                | "Map"
+                | "Set"
+                | "String"
+                | "Number"
+                | "system / Context"
+        )
+}
+
+/// For each generic class among `rows`: the owner holding most bytes of its new objects.
+pub fn generic_owners(
+    s: &Snapshot,
+    a: &Analysis,
+    earlier: &[Census],
+    rows: &[DiffRow],
+) -> FxHashMap<String, Owner> {
+    let wanted: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.new_count > 0 && is_generic(&r.name))
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut largest: FxHashMap<&str, Vec<(u32, u32)>> = FxHashMap::default();
+    for v in 0..s.node_count() as u32 {
+        let size = s.nodes.self_size[v as usize];
+        if size == 0 || earlier[0].contains(s.nodes.id[v as usize]) {
+            continue;
+        }
+        let class = s.strings.get(a.class[v as usize]);
+        if let Some(&name) = wanted.iter().find(|&&w| w == class) {
+            largest.entry(name).or_default().push((size, v));
+        }
+    }
+    let finder = OwnerFinder::new(s);
+    let mut owners = FxHashMap::default();
+    for (name, objects) in largest {
+        // Every new object of the class is attributed: no sampling.
+        let found: Vec<(u32, Owner)> = objects
+            .par_iter()
+            .filter_map(|&(size, v)| {
+                let o = finder.owner_of(s, a, earlier, v).filter(|o| o.grew)?;
+                Some((size, o))
+            })
+            .collect();
+        let mut bytes: FxHashMap<u32, (u64, Owner)> = FxHashMap::default();
+        for (size, o) in found {
+            bytes.entry(o.id).or_insert((0, o)).0 += u64::from(size);
+        }
+        if let Some((_, owner)) = bytes
+            .into_values()
+            .max_by_key(|(b, o)| (*b, std::cmp::Reverse(o.id)))
+        {
+            owners.insert(name.to_owned(), owner);
+        }
+    }
+    owners
+}

@@ -1,0 +1,217 @@
+//! Graph helpers over a loaded snapshot: edge sources, retainers, node labels and collection
+//! entry counts. Shared by the leak analysis, the findings and the `show`/`retainers` views.
+
+use crate::analysis::Analysis;
+use crate::model::{Snapshot, StrId};
+
+/// The node that owns edge `e` (edges are stored in CSR order, so this is a binary search).
+pub fn edge_source(s: &Snapshot, e: usize) -> u32 {
+    (s.nodes.first_edge.partition_point(|&f| f as usize <= e) - 1) as u32
+}
+
+/// Incoming edges of every node, in CSR form (built on demand: it costs 8 bytes per edge).
+pub struct Retainers {
+    first: Vec<u32>,
+    edges: Vec<u32>,
+}
+
+impl Retainers {
+    pub fn new(s: &Snapshot) -> Retainers {
+        let n = s.node_count();
+        let mut first = vec![0u32; n + 1];
+        for &t in &s.edges.to {
+            first[t as usize + 1] += 1;
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        let mut fill = first.clone();
+        let mut edges = vec![0u32; s.edge_count()];
+        for e in 0..s.edge_count() {
+            let t = s.edges.to[e] as usize;
+            edges[fill[t] as usize] = e as u32;
+            fill[t] += 1;
+        }
+        Retainers { first, edges }
+    }
+
+    /// The edges pointing at `v`, in edge order.
+    pub fn of(&self, v: u32) -> &[u32] {
+        &self.edges[self.first[v as usize] as usize..self.first[v as usize + 1] as usize]
+    }
+}
+
+/// The shortest retaining path of `v` that DevTools' distance pass found, as edges from the
+/// root's side to `v`. Empty for the root and for nodes no path reaches.
+pub fn path_to(s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+    let mut path = Vec::new();
+    let mut at = v;
+    while a.path_edge[at as usize] != crate::analysis::NO_EDGE {
+        let e = a.path_edge[at as usize];
+        path.push(e);
+        at = edge_source(s, e as usize);
+        if path.len() > s.node_count() {
+            break; // Cannot happen with BFS edges; guards against a corrupt array.
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// How an edge is shown in a path: `.name` for properties, `[3]` for elements,
+/// `name` for context variables, `(internal name)` for internal and hidden edges.
+pub fn edge_label(s: &Snapshot, e: usize) -> String {
+    let t = &s.types;
+    let ty = s.edges.ty[e];
+    let name = s.edge_name(e);
+    if ty == t.e_element {
+        format!("[{name}]")
+    } else if ty == t.e_property || ty == t.e_context || ty == t.e_shortcut {
+        name.into_owned()
+    } else {
+        format!(
+            "({} {name})",
+            t.edge_names.get(ty as usize).map_or("?", String::as_str)
+        )
+    }
+}
+
+/// The edge type's name (`property`, `element`, …).
+pub fn edge_type_name(s: &Snapshot, e: usize) -> &str {
+    let ty = s.edges.ty[e] as usize;
+    s.types.edge_names.get(ty).map_or("?", String::as_str)
+}
+
+/// The node type's name (`object`, `closure`, …).
+pub fn node_type_name(s: &Snapshot, v: u32) -> &str {
+    let ty = s.nodes.ty[v as usize] as usize;
+    s.types.node_names.get(ty).map_or("?", String::as_str)
+}
+
+/// The first edge of `v` of type `ty` whose name is one of `names`.
+pub fn find_edge(s: &Snapshot, v: u32, ty: u8, names: &[StrId]) -> Option<usize> {
+    s.nodes
+        .edges(v)
+        .find(|&e| s.edges.ty[e] == ty && names.contains(&s.edges.name_or_index[e]))
+}
+
+/// What kind of collection a node is, for entry counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Map,
+    Set,
+    Array,
+    /// An object's own properties (objects used as dictionaries).
+    Object,
+    /// A closure context's variables.
+    Context,
+}
+
+/// Recognises collections and counts their entries. Built once per snapshot: it looks names up
+/// by string id.
+pub struct Collections {
+    map: Vec<StrId>,
+    set: Vec<StrId>,
+    array: Vec<StrId>,
+    table: Vec<StrId>,
+    elements: Vec<StrId>,
+    context: Vec<StrId>,
+    object_like: Vec<StrId>,
+    proto_like: Vec<StrId>,
+}
+
+impl Collections {
+    pub fn new(s: &Snapshot) -> Collections {
+        let ids = |names: &[&[u8]]| -> Vec<StrId> {
+            names.iter().flat_map(|n| s.strings.ids_of(n)).collect()
+        };
+        Collections {
+            map: ids(&[b"Map", b"WeakMap"]),
+            set: ids(&[b"Set", b"WeakSet"]),
+            array: ids(&[b"Array"]),
+            table: ids(&[b"table"]),
+            elements: ids(&[b"elements"]),
+            context: ids(&[b"system / Context"]),
+            object_like: ids(&[b"Object"]),
+            proto_like: ids(&[b"__proto__", b"map", b"properties", b"elements"]),
+        }
+    }
+
+    pub fn kind(&self, s: &Snapshot, v: u32) -> Option<Kind> {
+        let t = &s.types;
+        let (ty, name) = (s.nodes.ty[v as usize], s.nodes.name[v as usize]);
+        if ty == t.object {
+            if self.map.contains(&name) {
+                Some(Kind::Map)
+            } else if self.set.contains(&name) {
+                Some(Kind::Set)
+            } else if self.array.contains(&name) {
+                Some(Kind::Array)
+            } else if self.context.contains(&name) {
+                Some(Kind::Context)
+            } else {
+                Some(Kind::Object)
+            }
+        } else if (ty == t.hidden || ty == t.object) && self.context.contains(&name) {
+            Some(Kind::Context)
+        } else {
+            None
+        }
+    }
+
+    /// The number of entries of collection `v`: a Map's or Set's table slots that hold objects
+    /// (V8 records no edge to a small-integer key or value), an array's elements, an object's
+    /// properties and elements, a context's variables. `None` if `v` is not a collection.
+    pub fn entries(&self, s: &Snapshot, v: u32) -> Option<(Kind, u32)> {
+        let t = &s.types;
+        let kind = self.kind(s, v)?;
+        let count_elements = |store: u32| -> u32 {
+            s.nodes
+                .edges(store)
+                .filter(|&e| {
+                    let ty = s.edges.ty[e];
+                    ty == t.e_element || ty == t.e_internal || ty == t.e_property
+                })
+                .count() as u32
+        };
+        let n = match kind {
+            Kind::Map | Kind::Set => find_edge(s, v, t.e_internal, &self.table)
+                .map_or(0, |e| count_elements(s.edges.to[e])),
+            Kind::Array => {
+                let own = s
+                    .nodes
+                    .edges(v)
+                    .filter(|&e| s.edges.ty[e] == t.e_element)
+                    .count() as u32;
+                // V8 may list the elements on the array and on its store: count them once.
+                own.max(
+                    find_edge(s, v, t.e_internal, &self.elements)
+                        .map_or(0, |e| count_elements(s.edges.to[e])),
+                )
+            }
+            Kind::Object => s
+                .nodes
+                .edges(v)
+                .filter(|&e| {
+                    let ty = s.edges.ty[e];
+                    ty == t.e_element
+                        || (ty == t.e_property
+                            && !self.proto_like.contains(&s.edges.name_or_index[e]))
+                })
+                .count() as u32,
+            Kind::Context => s
+                .nodes
+                .edges(v)
+                .filter(|&e| s.edges.ty[e] == t.e_context)
+                .count() as u32,
+        };
+        Some((kind, n))
+    }
+
+    /// Whether `v` is a plain `Object` (for dictionary detection).
+    pub fn is_plain_object(&self, s: &Snapshot, v: u32) -> bool {
+        s.nodes.ty[v as usize] == s.types.object
+            && self.object_like.contains(&s.nodes.name[v as usize])
+    }
+}
