@@ -534,7 +534,7 @@ impl Shapes {
     }
 }
 
-fn node_ref(s: &Snapshot, a: &Analysis, v: u32) -> NodeRef {
+pub fn node_ref(s: &Snapshot, a: &Analysis, v: u32) -> NodeRef {
     NodeRef {
         id: s.nodes.id[v as usize],
         class: s.strings.get(a.class[v as usize]).into_owned(),
@@ -544,7 +544,7 @@ fn node_ref(s: &Snapshot, a: &Analysis, v: u32) -> NodeRef {
     }
 }
 
-pub(crate) fn path_steps(s: &Snapshot, a: &Analysis, edges: &[u32]) -> Vec<Step> {
+pub fn path_steps(s: &Snapshot, a: &Analysis, edges: &[u32]) -> Vec<Step> {
     edges
         .iter()
         .map(|&e| Step {
@@ -556,7 +556,7 @@ pub(crate) fn path_steps(s: &Snapshot, a: &Analysis, edges: &[u32]) -> Vec<Step>
 }
 
 /// Resolves script ids to script names, and finds functions by their context.
-pub(crate) struct Names {
+pub struct Names {
     scripts: FxHashMap<u32, String>,
     /// Up to three closures of each context (`closure --context--> context`).
     functions: FxHashMap<u32, Vec<u32>>,
@@ -564,7 +564,7 @@ pub(crate) struct Names {
 
 impl Names {
     /// Script names come from closures: `closure → shared → script → name`.
-    pub(crate) fn new(s: &Snapshot) -> Names {
+    pub fn new(s: &Snapshot) -> Names {
         let t = &s.types;
         let ids = |n: &[u8]| s.strings.ids_of(n);
         let (shared, script, name) = (
@@ -607,7 +607,12 @@ impl Names {
         Names { scripts, functions }
     }
 
-    pub(crate) fn source(&self, _s: &Snapshot, l: crate::model::Location) -> SourceLocation {
+    /// Up to three closures whose context is `context`.
+    pub fn functions_of(&self, context: u32) -> &[u32] {
+        self.functions.get(&context).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn source(&self, _s: &Snapshot, l: crate::model::Location) -> SourceLocation {
         SourceLocation {
             script_id: l.script_id,
             script: self.scripts.get(&l.script_id).cloned(),

@@ -18,9 +18,11 @@ pub mod bits;
 pub mod diff;
 pub mod dominators;
 mod error;
+pub mod findings;
 pub mod graph;
 pub mod leaks;
 pub mod model;
+pub mod paths;
 mod read;
 pub mod testing;
 

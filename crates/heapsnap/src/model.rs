@@ -249,6 +249,22 @@ pub struct Snapshot {
     pub trace_tree: Vec<TraceNode>,
     /// The number of strings the file itself had; ids at or above it were added by analyses.
     pub file_string_count: u32,
+    /// Edges whose `to_node` is outside the node array: left out of `edges`, kept here for the
+    /// findings (they are evidence, e.g. of handles to objects the writer did not write).
+    pub dangling: Vec<Dangling>,
+}
+
+/// An edge the reader left out because its `to_node` points at no node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dangling {
+    /// The node that had the edge.
+    pub from: u32,
+    /// The edge's index in the file's `edges` array.
+    pub edge: u64,
+    pub ty: u8,
+    pub name_or_index: u32,
+    /// The raw `to_node` value.
+    pub to_node: u64,
 }
 
 impl Snapshot {

@@ -2,17 +2,7 @@
 
 /// A size in decimal units, as DevTools shows them: `512 B`, `1.5 kB`, `117.2 MB`.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    heapsnap::findings::human_size(bytes)
 }
 
 /// A count with thousands separators.

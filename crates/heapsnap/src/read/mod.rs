@@ -12,7 +12,8 @@ use std::io::{Cursor, Read};
 
 use crate::error::{ErrorKind, ReadError};
 use crate::model::{
-    Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode, Types,
+    Dangling, Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode,
+    Types,
 };
 use ints::{Column, zeroed};
 use stream::Stream;
@@ -153,6 +154,7 @@ struct Parser {
     samples: Vec<u64>,
     trace_function_infos: Vec<u64>,
     trace_tree: Vec<TraceNode>,
+    dangling: Vec<(usize, u64)>,
 }
 
 impl Parser {
@@ -197,7 +199,9 @@ impl Parser {
                     let layout = self.layout(s)?;
                     let sink = EdgeSink::new(layout).map_err(|k| s.err(k))?;
                     let stored = ints::read_array(s, &sink)?;
-                    self.edges = Some(sink.finish(s, layout, stored)?);
+                    let (edges, dangling) = sink.finish(s, layout, stored)?;
+                    self.edges = Some(edges);
+                    self.dangling = dangling;
                 }
                 b"strings" => {
                     s.section = "strings";
@@ -335,7 +339,7 @@ impl Parser {
                 ErrorKind::NotSnapshot(format!("it has no \"{what}\" section")),
             )
         };
-        let nodes = match self.nodes {
+        let mut nodes = match self.nodes {
             Some(n) => n,
             None if layout.node_count == 0 => Nodes {
                 first_edge: vec![0],
@@ -343,7 +347,7 @@ impl Parser {
             },
             None => return Err(missing("nodes")),
         };
-        let edges = match self.edges {
+        let mut edges = match self.edges {
             Some(e) => e,
             None if layout.edge_count == 0 => Edges::default(),
             None => return Err(missing("edges")),
@@ -433,7 +437,10 @@ impl Parser {
         })
         .collect::<Result<Vec<_>, ReadError>>()?;
 
+        let dangling = drop_dangling(&mut nodes, &mut edges, &self.dangling);
+
         Ok(Snapshot {
+            dangling,
             file_string_count: strings.len() as u32,
             types: layout.types,
             nodes,
@@ -447,6 +454,50 @@ impl Parser {
             trace_tree: self.trace_tree,
         })
     }
+}
+
+/// Removes the edges that point outside the node array (sorted edge indexes in `bad`) and
+/// describes them.
+fn drop_dangling(nodes: &mut Nodes, edges: &mut Edges, bad: &[(usize, u64)]) -> Vec<Dangling> {
+    if bad.is_empty() {
+        return Vec::new();
+    }
+    let dangling: Vec<Dangling> = bad
+        .iter()
+        .map(|&(e, to_node)| Dangling {
+            from: (nodes.first_edge.partition_point(|&f| f as usize <= e) - 1) as u32,
+            edge: e as u64,
+            ty: edges.ty[e],
+            name_or_index: edges.name_or_index[e],
+            to_node,
+        })
+        .collect();
+    let mut next_bad = bad.iter().map(|&(e, _)| e).peekable();
+    let mut kept = 0;
+    for e in 0..edges.ty.len() {
+        if next_bad.peek() == Some(&e) {
+            next_bad.next();
+            continue;
+        }
+        edges.ty[kept] = edges.ty[e];
+        edges.name_or_index[kept] = edges.name_or_index[e];
+        edges.to[kept] = edges.to[e];
+        kept += 1;
+    }
+    edges.ty.truncate(kept);
+    edges.name_or_index.truncate(kept);
+    edges.to.truncate(kept);
+    // Each node loses the dangling edges before its end.
+    let mut removed = 0;
+    let mut bad = dangling.iter().map(|d| d.edge as usize).peekable();
+    for f in nodes.first_edge.iter_mut() {
+        while bad.peek().is_some_and(|&e| e < *f as usize) {
+            bad.next();
+            removed += 1;
+        }
+        *f -= removed;
+    }
+    dangling
 }
 
 /// Sorts location records by node, keeping the last record of a node, as DevTools' map does.
@@ -691,6 +742,9 @@ struct EdgeSink {
     type_count: u64,
     edges: Edges,
     cols: (Column<u8>, Column<u32>, Column<u32>),
+    /// (edge index, raw to_node) of edges pointing outside the node array. Rare, so a lock is
+    /// cheap; they are dropped from the edges and reported (see `Snapshot::dangling`).
+    dangling: std::sync::Mutex<Vec<(usize, u64)>>,
 }
 
 impl EdgeSink {
@@ -713,10 +767,16 @@ impl EdgeSink {
             type_count: layout.types.edge_names.len() as u64,
             edges,
             cols,
+            dangling: std::sync::Mutex::default(),
         })
     }
 
-    fn finish(self, s: &Stream<'_>, layout: &Layout, stored: usize) -> Result<Edges, ReadError> {
+    fn finish(
+        self,
+        s: &Stream<'_>,
+        layout: &Layout,
+        stored: usize,
+    ) -> Result<(Edges, Vec<(usize, u64)>), ReadError> {
         let expected = layout.edge_count * layout.edge_fields.len();
         if stored != expected {
             return Err(s.err(ErrorKind::Invalid(format!(
@@ -725,7 +785,12 @@ impl EdgeSink {
                 layout.edge_fields.len(),
             ))));
         }
-        Ok(self.edges)
+        let mut dangling = self
+            .dangling
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        dangling.sort_unstable();
+        Ok((self.edges, dangling))
     }
 }
 
@@ -753,19 +818,15 @@ impl ints::Sink for EdgeSink {
                     }
                     EdgeField::NameOrIndex => name.set(edge, to_u32(v)?),
                     EdgeField::ToNode => {
-                        if v % self.node_fields != 0 {
-                            return Err(ErrorKind::Invalid(format!(
-                                "edge {edge}: to_node {v} is not a multiple of the node field count {}",
-                                self.node_fields
-                            )));
+                        if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
+                            // Not an error: a finding (a writer's handles to objects it did
+                            // not write, as in a real node-odbc snapshot).
+                            let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
+                            list.push((edge, v));
+                            to.set(edge, 0);
+                        } else {
+                            to.set(edge, (v / self.node_fields) as u32);
                         }
-                        if v / self.node_fields >= self.node_count {
-                            return Err(ErrorKind::Invalid(format!(
-                                "edge {edge}: to_node {v} points past the last node (there are {} nodes)",
-                                self.node_count
-                            )));
-                        }
-                        to.set(edge, (v / self.node_fields) as u32);
                     }
                     EdgeField::Ignored => {}
                 }

@@ -3,6 +3,7 @@
 //! rendered as stable text.
 
 mod devtools;
+mod findings;
 mod reader;
 
 use heapsnap::testing::{Format, Graph};

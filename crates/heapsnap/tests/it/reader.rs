@@ -128,14 +128,6 @@ fn broken_files_give_clear_errors() {
             "edge_count fields add up to 3 edges, but \"edges\" has 2",
         ),
         (
-            "to-node-not-multiple",
-            "byte 703: in \"edges\": edge 1: to_node 15 is not a multiple of the node field count 7",
-        ),
-        (
-            "to-node-past-end",
-            "to_node 21 points past the last node (there are 3 nodes)",
-        ),
-        (
             "string-index",
             "edge 1 (property) has name index 99, past the end of the 4 strings",
         ),

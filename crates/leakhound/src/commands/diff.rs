@@ -17,6 +17,8 @@ struct DiffJson<'a> {
     base: &'a str,
     current: &'a str,
     classes: Vec<ClassDiff>,
+    /// Findings in the current snapshot.
+    findings: Vec<heapsnap::findings::Finding>,
 }
 
 #[derive(Serialize)]
@@ -71,12 +73,14 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
         })
         .collect();
 
+    let found = heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         let doc = DiffJson {
             base: &base.name,
             current: &current.name,
             classes,
+            findings: found,
         };
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -118,6 +122,10 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
             ],
             &rows,
         )?;
+        if !found.is_empty() {
+            writeln!(out)?;
+            super::findings::print(&mut out, &found)?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -9,6 +9,14 @@ use crate::cli::LeaksArgs;
 use crate::load::{load, read, timing};
 use crate::output;
 
+#[derive(serde::Serialize)]
+struct LeaksJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    /// Findings in the last snapshot.
+    findings: Vec<heapsnap::findings::Finding>,
+}
+
 pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
     let timings = args.output.timings;
     let (last, earlier_files) = args.files.split_last().expect("clap requires two files");
@@ -35,13 +43,26 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
         &settings,
     );
     timing(timings, "leak analysis", start);
+    let found = heapsnap::findings::findings(
+        &loaded.snapshot,
+        &loaded.analysis,
+        &heapsnap::findings::Thresholds::default(),
+    );
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        let doc = LeaksJson {
+            report: &report,
+            findings: found,
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
         print_report(&mut out, &report, args.min_count)?;
+        if !found.is_empty() {
+            writeln!(out)?;
+            super::findings::print(&mut out, &found)?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -1,6 +1,8 @@
 //! One file per subcommand.
 
 mod diff;
+mod findings;
+mod inspect;
 mod leaks;
 mod stats;
 mod summary;
@@ -21,6 +23,8 @@ pub struct SnapshotJson<'a> {
     pub statistics: heapsnap::Statistics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<heapsnap::ClassRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<heapsnap::findings::Finding>>,
 }
 
 impl SnapshotJson<'_> {
@@ -35,6 +39,13 @@ impl SnapshotJson<'_> {
             edge_count: loaded.snapshot.edge_count(),
             total_size: loaded.analysis.total_size,
             statistics,
+            findings: classes.as_ref().map(|_| {
+                heapsnap::findings::findings(
+                    &loaded.snapshot,
+                    &loaded.analysis,
+                    &heapsnap::findings::Thresholds::default(),
+                )
+            }),
             classes,
         }
     }
@@ -46,8 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Stats(args) => stats::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Leaks(args) => leaks::run(args),
-        Command::Retainers(_) | Command::Show(_) | Command::Findings(_) => {
-            anyhow::bail!("not yet")
-        }
+        Command::Retainers(args) => inspect::retainers(args),
+        Command::Show(args) => inspect::show(args),
+        Command::Findings(args) => findings::run(args),
     }
 }

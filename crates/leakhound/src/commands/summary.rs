@@ -82,6 +82,13 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
             &rows,
         )?;
     }
+    if !settings.json {
+        let found = heapsnap::findings::findings(s, a, &heapsnap::findings::Thresholds::default());
+        if !found.is_empty() {
+            writeln!(out)?;
+            super::findings::print(&mut out, &found)?;
+        }
+    }
     out.flush()?;
     Ok(())
 }

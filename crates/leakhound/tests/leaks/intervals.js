@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "Timeout", "owner": "60000", "owner_class": "TimersList"}
+// leakhound-expect: {"leak": true, "class": "Timeout", "owner": "timerListMap[60000]", "owner_class": "TimersList"}
 // Leak: GET /jobs creates a PendingJob and starts a 60 s
 // setInterval that would poll the job's status; the interval is never
 // cleared when the job is answered (the id is not even kept). Each interval

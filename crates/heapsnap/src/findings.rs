@@ -1,0 +1,501 @@
+//! Findings: patterns in one snapshot that point at a leak's cause, each with what it means.
+//!
+//! - a node with an extreme out-degree (a native handle leak: story 1's `(Handle scope)` with
+//!   3.79M edges to `undefined`);
+//! - edges the reader dropped because they point outside the node array;
+//! - very large collections;
+//! - duplicate strings (DevTools' rule: same text, several copies);
+//! - detached DOM nodes;
+//! - many closures of one function, each with its own context;
+//! - EventEmitters with many listeners for one event;
+//! - large values kept alive by a context that a long-lived closure shares.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::graph::{self, Collections, Kind};
+use crate::leaks::{Names, SourceLocation};
+use crate::model::{Snapshot, StrId};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// One line: what was found, with numbers.
+    pub title: String,
+    /// What it usually means and what to do.
+    pub meaning: String,
+    /// Bytes involved (retained or wasted), for ranking.
+    pub bytes: u64,
+    /// Node ids to look at with `leakhound show`.
+    pub ids: Vec<u32>,
+    pub location: Option<SourceLocation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    HandleFanOut,
+    DanglingEdges,
+    LargeCollection,
+    DuplicateStrings,
+    DetachedDom,
+    ClosureBuildUp,
+    ListenerBuildUp,
+    SharedContext,
+}
+
+/// Thresholds. The defaults are meant to stay quiet on a healthy service.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    /// Out-degree of a node that is reported.
+    pub fan_out: usize,
+    pub collection_entries: u32,
+    /// Bytes wasted by copies of one string.
+    pub duplicate_bytes: u64,
+    pub closures: usize,
+    /// Bytes the closures' contexts must retain together.
+    pub closure_bytes: u64,
+    pub listeners: u32,
+    /// Bytes a context variable retains.
+    pub shared_context_bytes: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            fan_out: 100_000,
+            collection_entries: 100_000,
+            duplicate_bytes: 1_000_000,
+            closures: 1_000,
+            closure_bytes: 256_000,
+            listeners: 100,
+            shared_context_bytes: 1_000_000,
+        }
+    }
+}
+
+/// At most this many findings of one kind.
+const PER_KIND: usize = 5;
+
+/// Every finding of one analysed snapshot, largest first within each kind.
+pub fn findings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+    let names = Names::new(s);
+    let mut out = Vec::new();
+    out.extend(fan_out(s, a, limits));
+    out.extend(dangling(s));
+    out.extend(large_collections(s, a, limits));
+    out.extend(duplicate_strings(s, a, limits));
+    out.extend(detached_dom(s, a));
+    out.extend(closures(s, a, &names, limits));
+    out.extend(listeners(s, a, limits));
+    out.extend(shared_contexts(s, a, &names, limits));
+    out
+}
+
+fn text(s: &Snapshot, id: StrId) -> String {
+    s.strings.get(id).into_owned()
+}
+
+fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+    let mut found: Vec<u32> = (0..s.node_count() as u32)
+        .filter(|&v| s.nodes.edges(v).len() >= limits.fan_out)
+        .collect();
+    found.sort_by_key(|&v| std::cmp::Reverse(s.nodes.edges(v).len()));
+    found.truncate(PER_KIND);
+    found
+        .into_iter()
+        .map(|v| {
+            let edges = s.nodes.edges(v);
+            let total = edges.len();
+            let mut targets: FxHashMap<u32, usize> = FxHashMap::default();
+            for e in edges {
+                *targets.entry(s.edges.to[e]).or_default() += 1;
+            }
+            let (&top, &count) = targets
+                .iter()
+                .max_by_key(|&(&t, &c)| (c, std::cmp::Reverse(t)))
+                .expect("at least one edge");
+            let name = text(s, s.nodes.name[v as usize]);
+            let share = count as f64 * 100.0 / total as f64;
+            let synthetic = s.nodes.ty[v as usize] == s.types.synthetic;
+            let meaning = if synthetic {
+                format!(
+                    "{name} is a V8 root: every edge is a handle that native code (an addon or the \
+                     embedder) created and never released. A count that grows with the traffic is a \
+                     native handle leak: look for a HandleScope missing around callbacks, or \
+                     Persistent/Global handles that are never Reset()."
+                )
+            } else {
+                "One object references a huge number of others: an unbounded collection or a \
+                 cache without eviction."
+                    .to_owned()
+            };
+            Finding {
+                kind: FindingKind::HandleFanOut,
+                title: format!(
+                    "{name} @{} has {total} edges; {count} ({share:.1}%) point at {} @{}",
+                    s.nodes.id[v as usize],
+                    text(s, a.class[top as usize]),
+                    s.nodes.id[top as usize],
+                ),
+                meaning,
+                bytes: a.retained[v as usize],
+                ids: vec![s.nodes.id[v as usize], s.nodes.id[top as usize]],
+                location: None,
+            }
+        })
+        .collect()
+}
+
+fn dangling(s: &Snapshot) -> Vec<Finding> {
+    if s.dangling.is_empty() {
+        return Vec::new();
+    }
+    let mut by_source: FxHashMap<u32, usize> = FxHashMap::default();
+    for d in &s.dangling {
+        *by_source.entry(d.from).or_default() += 1;
+    }
+    let (&from, &count) = by_source
+        .iter()
+        .max_by_key(|&(&f, &c)| (c, std::cmp::Reverse(f)))
+        .expect("not empty");
+    let first = &s.dangling[0];
+    vec![Finding {
+        kind: FindingKind::DanglingEdges,
+        title: format!(
+            "{} edges point outside the node array and were left out; {count} of them come from {} @{} \
+             (first: edge {} with to_node {})",
+            s.dangling.len(),
+            text(s, s.nodes.name[from as usize]),
+            s.nodes.id[from as usize],
+            first.edge,
+            first.to_node,
+        ),
+        meaning: "The snapshot writer recorded references to objects it did not write: usually \
+                  handles to V8's internal values (story 1: millions of handles to `undefined`) or \
+                  a snapshot truncated and repaired. The rest of the analysis ignores these edges."
+            .to_owned(),
+        bytes: 0,
+        ids: vec![s.nodes.id[from as usize]],
+        location: None,
+    }]
+}
+
+fn large_collections(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+    let known = Collections::new(s);
+    let mut found: Vec<(u32, Kind, u32)> = (0..s.node_count() as u32)
+        .into_par_iter()
+        .filter_map(|v| {
+            let (kind, n) = known.entries(s, v)?;
+            (kind != Kind::Context && n >= limits.collection_entries).then_some((v, kind, n))
+        })
+        .collect();
+    found.sort_by_key(|&(v, _, n)| (std::cmp::Reverse(n), v));
+    found.truncate(PER_KIND);
+    found
+        .into_iter()
+        .map(|(v, _, n)| {
+            let path = graph::path_to(s, a, v);
+            let name = path
+                .last()
+                .map_or_else(String::new, |&e| graph::edge_label(s, e as usize));
+            Finding {
+                kind: FindingKind::LargeCollection,
+                title: format!(
+                    "{name} ({}) @{} has {n} entries and retains {}",
+                    text(s, a.class[v as usize]),
+                    s.nodes.id[v as usize],
+                    human_size(a.retained[v as usize])
+                ),
+                meaning: "A collection this large is often a cache without a bound or a registry \
+                          whose entries are never removed; `leakhound leaks` on several snapshots \
+                          tells whether it keeps growing."
+                    .to_owned(),
+                bytes: a.retained[v as usize],
+                ids: vec![s.nodes.id[v as usize]],
+                location: None,
+            }
+        })
+        .collect()
+}
+
+/// Duplicate strings, as DevTools finds them, for flat strings: `string` nodes of non-zero size
+/// with the same text. (Concatenated strings are left out: V8 does not write their text, and
+/// rebuilding it from the parts costs more than it tells.)
+fn duplicate_strings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+    let t = &s.types;
+    let mut groups: FxHashMap<StrId, (u64, u64, u64, u32)> = FxHashMap::default();
+    for v in 0..s.node_count() as u32 {
+        let ty = s.nodes.ty[v as usize];
+        let size = u64::from(s.nodes.self_size[v as usize]);
+        if ty != t.string || size == 0 {
+            continue;
+        }
+        let g = groups
+            .entry(s.nodes.name[v as usize])
+            .or_insert((0, 0, 0, v));
+        g.0 += 1;
+        g.1 += size;
+        g.2 += a.retained[v as usize];
+    }
+    let mut wasted: Vec<(StrId, u64, u64, u32)> = groups
+        .into_iter()
+        .filter(|(_, g)| g.0 >= 2)
+        .map(|(name, (count, size, _, v))| (name, count, size - size / count, v))
+        .filter(|&(_, _, waste, _)| waste >= limits.duplicate_bytes)
+        .collect();
+    wasted.sort_by_key(|&(name, _, waste, _)| (std::cmp::Reverse(waste), name));
+    wasted.truncate(PER_KIND);
+    wasted
+        .into_iter()
+        .map(|(name, count, waste, v)| {
+            let preview: String = text(s, name).chars().take(60).collect();
+            Finding {
+                kind: FindingKind::DuplicateStrings,
+                title: format!(
+                    "{count} copies of the string {preview:?} waste {}",
+                    human_size(waste)
+                ),
+                meaning: "The same text is built again and again (e.g. per request) and kept: \
+                          intern it, keep one copy, or stop retaining the copies."
+                    .to_owned(),
+                bytes: waste,
+                ids: vec![s.nodes.id[v as usize]],
+                location: None,
+            }
+        })
+        .collect()
+}
+
+fn detached_dom(s: &Snapshot, a: &Analysis) -> Vec<Finding> {
+    let t = &s.types;
+    let (mut count, mut bytes, mut first) = (0u64, 0u64, None);
+    for v in 0..s.node_count() {
+        if s.nodes.ty[v] == t.native && is_detached_dom(s.strings.bytes(s.nodes.name[v])) {
+            count += 1;
+            bytes += a.retained[v];
+            first.get_or_insert(s.nodes.id[v]);
+        }
+    }
+    if count == 0 {
+        return Vec::new();
+    }
+    vec![Finding {
+        kind: FindingKind::DetachedDom,
+        title: format!("{count} detached DOM nodes"),
+        meaning: "DOM nodes removed from the document but still referenced from JavaScript (a \
+                  listener, a cache, a closure): drop the reference when the element is removed."
+            .to_owned(),
+        bytes,
+        ids: first.into_iter().collect(),
+        location: None,
+    }]
+}
+
+/// A DOM node that `propagate_dom_state` marked detached. Node marks some of its own native
+/// objects (`BindingData`) detached too; those are not DOM nodes.
+fn is_detached_dom(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(b"Detached ") else {
+        return false;
+    };
+    [
+        &b"<"[..],
+        b"HTML",
+        b"SVG",
+        b"Text",
+        b"Comment",
+        b"Document",
+        b"ShadowRoot",
+        b"CDATA",
+    ]
+    .iter()
+    .any(|p| rest.starts_with(p))
+}
+
+fn closures(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> Vec<Finding> {
+    let t = &s.types;
+    let context = s.strings.ids_of(b"context");
+    // Closures grouped by function (name and location), with their distinct contexts.
+    let mut groups: FxHashMap<(StrId, Option<crate::model::Location>), (usize, u64, u32)> =
+        FxHashMap::default();
+    for v in 0..s.node_count() as u32 {
+        if s.nodes.ty[v as usize] != t.closure {
+            continue;
+        }
+        let key = (s.nodes.name[v as usize], s.location(v));
+        let g = groups.entry(key).or_insert((0, 0, v));
+        g.0 += 1;
+        if let Some(e) = graph::find_edge(s, v, t.e_internal, &context) {
+            g.1 += a.retained[s.edges.to[e] as usize];
+        }
+    }
+    let mut found: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, g)| g.0 >= limits.closures && g.1 >= limits.closure_bytes)
+        .collect();
+    found.sort_by_key(|(_, g)| (std::cmp::Reverse(g.0), g.2));
+    found.truncate(PER_KIND);
+    found
+        .into_iter()
+        .map(|((name, location), (count, bytes, v))| {
+            let name = match text(s, name) {
+                n if n.is_empty() => "(anonymous)".to_owned(),
+                n => n,
+            };
+            Finding {
+                kind: FindingKind::ClosureBuildUp,
+                title: format!(
+                    "{count} closures of function {name}, their contexts retaining {}",
+                    human_size(bytes)
+                ),
+                meaning: "Each call created a closure that is still referenced (a callback, a \
+                          listener, a timer): each one keeps its scope's variables alive."
+                    .to_owned(),
+                bytes,
+                ids: vec![s.nodes.id[v as usize]],
+                location: location.map(|l| names.source(s, l)),
+            }
+        })
+        .collect()
+}
+
+/// EventEmitters (`_events` objects) with many listeners for one event.
+fn listeners(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+    let t = &s.types;
+    let events = s.strings.ids_of(b"_events");
+    let known = Collections::new(s);
+    let mut found = Vec::new();
+    for v in 0..s.node_count() as u32 {
+        let Some(e) = graph::find_edge(s, v, t.e_property, &events) else {
+            continue;
+        };
+        let table = s.edges.to[e];
+        for e in s.nodes.edges(table) {
+            if s.edges.ty[e] != t.e_property {
+                continue;
+            }
+            let list = s.edges.to[e];
+            let Some((Kind::Array, n)) = known.entries(s, list) else {
+                continue;
+            };
+            if n >= limits.listeners {
+                found.push((v, s.edge_name(e).into_owned(), n, list));
+            }
+        }
+    }
+    found.sort_by_key(|f| (std::cmp::Reverse(f.2), f.0));
+    found.truncate(PER_KIND);
+    found
+        .into_iter()
+        .map(|(v, event, n, list)| Finding {
+            kind: FindingKind::ListenerBuildUp,
+            title: format!(
+                "{} @{} has {n} listeners for {event:?}",
+                text(s, a.class[v as usize]),
+                s.nodes.id[v as usize]
+            ),
+            meaning: "A listener is added again and again (per request, per connection) and never \
+                      removed: use once(), remove it when done, or add it once at start-up."
+                .to_owned(),
+            bytes: a.retained[list as usize],
+            ids: vec![s.nodes.id[v as usize]],
+            location: None,
+        })
+        .collect()
+}
+
+/// A context variable retaining a lot while the context is reached only through closures: V8
+/// gives all closures of a scope one context, so a long-lived closure keeps every variable that
+/// any sibling closure uses.
+fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> Vec<Finding> {
+    let t = &s.types;
+    let contexts = s.strings.ids_of(b"system / Context");
+    let previous = s.strings.ids_of(b"previous");
+    // A module's top-level variables live in a context whose `previous` is the native context;
+    // they are meant to live as long as the module. Only nested scopes can share by accident.
+    let nested = |v: u32| {
+        graph::find_edge(s, v, t.e_internal, &previous)
+            .is_some_and(|e| contexts.contains(&s.nodes.name[s.edges.to[e] as usize]))
+    };
+    let mut found = Vec::new();
+    for v in 0..s.node_count() as u32 {
+        if !contexts.contains(&s.nodes.name[v as usize]) || !nested(v) {
+            continue;
+        }
+        for e in s.nodes.edges(v) {
+            if s.edges.ty[e] != t.e_context {
+                continue;
+            }
+            let value = s.edges.to[e];
+            // Only what this context alone keeps alive.
+            if a.idom[value as usize] != v
+                || a.retained[value as usize] < limits.shared_context_bytes
+            {
+                continue;
+            }
+            found.push((v, e, value));
+        }
+    }
+    found.sort_by_key(|&(_, _, value)| std::cmp::Reverse(a.retained[value as usize]));
+    found.truncate(PER_KIND);
+    found
+        .into_iter()
+        .map(|(context, e, value)| {
+            let functions = names.functions_of(context);
+            let list: Vec<String> = functions
+                .iter()
+                .map(|&f| match text(s, s.nodes.name[f as usize]) {
+                    n if n.is_empty() => "(anonymous)".to_owned(),
+                    n => n,
+                })
+                .collect();
+            let variable = s.edge_name(e);
+            Finding {
+                kind: FindingKind::SharedContext,
+                title: format!(
+                    "variable {variable} ({}) keeps {} alive in a context shared by {}",
+                    text(s, a.class[value as usize]),
+                    human_size(a.retained[value as usize]),
+                    if list.is_empty() {
+                        "no live function".to_owned()
+                    } else {
+                        list.join(", ")
+                    },
+                ),
+                meaning: format!(
+                    "V8 gives all closures of a scope one context: if {} do not use \
+                     `{variable}`, a sibling closure that did use it made the context keep it. \
+                     Set `{variable} = null` when done, or move it out of the shared scope.",
+                    if list.is_empty() {
+                        "the live functions".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
+                ),
+                bytes: a.retained[value as usize],
+                ids: vec![s.nodes.id[value as usize], s.nodes.id[context as usize]],
+                location: functions
+                    .first()
+                    .and_then(|&f| s.location(f))
+                    .map(|l| names.source(s, l)),
+            }
+        })
+        .collect()
+}
+
+/// A size in decimal units, as DevTools shows them: `512 B`, `1.5 kB`, `117.2 MB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -1,0 +1,250 @@
+//! `leakhound retainers` and `leakhound show`: looking around one object.
+
+use std::io::Write;
+
+use anyhow::Context;
+use heapsnap::Snapshot;
+use heapsnap::graph::{self, Retainers};
+use heapsnap::leaks::{NodeRef, SourceLocation, Step};
+use heapsnap::paths::{Ignore, shortest_paths};
+use serde::Serialize;
+
+use crate::cli::{RetainersArgs, ShowArgs};
+use crate::load::load;
+use crate::output;
+
+#[derive(Serialize)]
+struct RetainersJson<'a> {
+    file: &'a str,
+    objects: Vec<ObjectPaths>,
+}
+
+#[derive(Serialize)]
+struct ObjectPaths {
+    object: NodeRef,
+    /// Shortest first; each from the root's side to the object.
+    paths: Vec<Vec<Step>>,
+}
+
+pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
+    let loaded = load(&args.file, args.output.timings)?;
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let targets: Vec<u32> = match (&args.object, &args.class) {
+        (Some(object), _) => vec![node_of(s, object, &loaded.name)?],
+        (None, Some(class)) => {
+            let mut of_class: Vec<u32> = (0..s.node_count() as u32)
+                .filter(|&v| s.strings.get(a.class[v as usize]) == class.as_str())
+                .collect();
+            if of_class.is_empty() {
+                anyhow::bail!(
+                    "{}: no object of class {class:?} (class names are as `leakhound summary` prints them)",
+                    loaded.name
+                );
+            }
+            of_class.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
+            of_class.truncate(args.instances);
+            of_class
+        }
+        (None, None) => unreachable!("clap requires @ID or --class"),
+    };
+    let ignore = Ignore {
+        edge_names: args.ignore_edge.clone(),
+        nodes: args
+            .ignore_node
+            .iter()
+            .map(|n| node_of(s, n, &loaded.name))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let index = Retainers::new(s);
+    let objects: Vec<ObjectPaths> = targets
+        .iter()
+        .map(|&v| ObjectPaths {
+            object: heapsnap::leaks::node_ref(s, a, v),
+            paths: shortest_paths(s, a, &index, v, args.paths, &ignore)
+                .iter()
+                .map(|p| heapsnap::leaks::path_steps(s, a, p))
+                .collect(),
+        })
+        .collect();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.output.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &RetainersJson {
+                file: &loaded.name,
+                objects,
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        for o in &objects {
+            writeln!(out, "{}", describe(&o.object))?;
+            if o.paths.is_empty() {
+                writeln!(
+                    out,
+                    "  no retaining path from the root (only weak or ignored retainers)"
+                )?;
+            }
+            for (i, p) in o.paths.iter().enumerate() {
+                writeln!(
+                    out,
+                    "  {}. ({} steps) {}",
+                    i + 1,
+                    p.len(),
+                    output::path(p, None)
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ShowJson<'a> {
+    file: &'a str,
+    object: NodeRef,
+    name: String,
+    distance: Option<i32>,
+    location: Option<SourceLocation>,
+    /// Immediate dominator first, up to the root.
+    dominators: Vec<NodeRef>,
+    edge_count: usize,
+    /// Outgoing edges, largest target (by retained size) first.
+    edges: Vec<EdgeJson>,
+    retainer_count: usize,
+    /// Incoming edges, nearest to the root first.
+    retainers: Vec<EdgeJson>,
+    /// The shortest retaining path.
+    path: Vec<Step>,
+}
+
+#[derive(Serialize)]
+struct EdgeJson {
+    edge: String,
+    edge_type: String,
+    node: NodeRef,
+}
+
+pub fn show(args: ShowArgs) -> anyhow::Result<()> {
+    let loaded = load(&args.file, args.output.timings)?;
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let v = node_of(s, &args.object, &loaded.name)?;
+    let edge = |e: usize, node: u32| EdgeJson {
+        edge: graph::edge_label(s, e),
+        edge_type: graph::edge_type_name(s, e).to_owned(),
+        node: heapsnap::leaks::node_ref(s, a, node),
+    };
+    let mut outgoing: Vec<usize> = s.nodes.edges(v).collect();
+    outgoing.sort_by_key(|&e| std::cmp::Reverse(a.retained[s.edges.to[e] as usize]));
+    let index = Retainers::new(s);
+    let mut incoming: Vec<u32> = index.of(v).to_vec();
+    let key = |d: i32| if d < 0 { i32::MAX } else { d };
+    incoming.sort_by_key(|&e| key(a.distance[graph::edge_source(s, e as usize) as usize]));
+    let mut dominators = Vec::new();
+    let mut u = v;
+    while u != a.root && dominators.len() < s.node_count() {
+        u = a.idom[u as usize];
+        dominators.push(heapsnap::leaks::node_ref(s, a, u));
+    }
+    let names = heapsnap::leaks::Names::new(s);
+    let doc = ShowJson {
+        file: &loaded.name,
+        object: heapsnap::leaks::node_ref(s, a, v),
+        name: s.strings.get(s.nodes.name[v as usize]).into_owned(),
+        distance: Some(a.distance[v as usize]).filter(|&d| d >= 0),
+        location: s.location(v).map(|l| names.source(s, l)),
+        dominators,
+        edge_count: outgoing.len(),
+        edges: outgoing
+            .iter()
+            .take(args.top)
+            .map(|&e| edge(e, s.edges.to[e]))
+            .collect(),
+        retainer_count: incoming.len(),
+        retainers: incoming
+            .iter()
+            .take(args.top)
+            .map(|&e| edge(e as usize, graph::edge_source(s, e as usize)))
+            .collect(),
+        path: heapsnap::leaks::path_steps(s, a, &graph::path_to(s, a, v)),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.output.json {
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    writeln!(out, "{}", describe(&doc.object))?;
+    writeln!(out, "  name: {}", output::shorten(&doc.name, 100))?;
+    writeln!(
+        out,
+        "  distance: {}",
+        output::distance(a.distance[v as usize])
+    )?;
+    if let Some(l) = &doc.location {
+        writeln!(out, "  defined at {}", super::leaks::location(l))?;
+    }
+    writeln!(out, "  path: {}", output::path(&doc.path, None))?;
+    let chain: Vec<String> = doc
+        .dominators
+        .iter()
+        .map(|d| format!("{} @{}", d.class, d.id))
+        .collect();
+    writeln!(out, "  dominators: {}", chain.join(" ← "))?;
+    let list = |out: &mut dyn Write,
+                title: &str,
+                total: usize,
+                edges: &[EdgeJson]|
+     -> std::io::Result<()> {
+        writeln!(out, "  {title} ({total}):")?;
+        for e in edges {
+            writeln!(
+                out,
+                "    {} ({}) → {}",
+                e.edge,
+                e.edge_type,
+                describe(&e.node)
+            )?;
+        }
+        if total > edges.len() {
+            writeln!(out, "    … {} more (--top)", total - edges.len())?;
+        }
+        Ok(())
+    };
+    list(&mut out, "edges, largest first", doc.edge_count, &doc.edges)?;
+    list(
+        &mut out,
+        "retainers, nearest to the root first",
+        doc.retainer_count,
+        &doc.retainers,
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn describe(n: &NodeRef) -> String {
+    format!(
+        "{} @{} ({}, shallow {}, retained {})",
+        output::shorten(&n.class, 60),
+        n.id,
+        n.ty,
+        output::size(n.self_size),
+        output::size(n.retained_size)
+    )
+}
+
+/// The node with id `@ID` or `ID`.
+fn node_of(s: &Snapshot, text: &str, file: &str) -> anyhow::Result<u32> {
+    let id: u32 = text
+        .trim_start_matches('@')
+        .parse()
+        .with_context(|| format!("{text:?} is not a node id (expected @ID, e.g. @12345)"))?;
+    s.nodes
+        .id
+        .iter()
+        .position(|&i| i == id)
+        .map(|v| v as u32)
+        .with_context(|| format!("{file}: no node with id @{id}"))
+}
