@@ -1,10 +1,15 @@
 'use strict';
 // Usage: node examples/leaky-server/snapshot.js OUT.heapsnapshot [REQUESTS]
+//        node examples/leaky-server/snapshot.js OUTDIR [REQUESTS]
 //
 // Starts the leaky server in this process on an ephemeral 127.0.0.1 port, sends it REQUESTS
 // (default 2000) GET /status requests plus one GET /report per 20 of them, with bounded
 // concurrency, then writes a heap snapshot to OUT (mode 0600), prints its path and exits.
 // The snapshot then holds exactly REQUESTS `CallContext` instances, retained by `handleMap`.
+//
+// Given a directory instead, it writes the three snapshots of a leak hunt: OUTDIR/s1.heapsnapshot
+// after a warm-up round (the baseline), then s2 and s3 after one more round of REQUESTS each,
+// and prints the three paths.
 
 const fs = require('node:fs');
 const http = require('node:http');
@@ -55,6 +60,10 @@ async function main() {
   }
 
   const server = await start(0);
+  if (!out.endsWith('.heapsnapshot')) {
+    await series(server, path.resolve(out), paths);
+    return;
+  }
   await drive(server.address().port, paths);
   // Let the closed keep-alive sockets go before the snapshot, so it shows the leak, not the load.
   server.closeIdleConnections();
@@ -66,6 +75,31 @@ async function main() {
   fs.chmodSync(file, 0o600);
   console.error(`sent ${paths.length} requests; handleMap holds ${counts.handleMap} contexts, leaks holds ${counts.leaks} entries`);
   console.log(file);
+  server.close();
+  process.exit(0);
+}
+
+// Writes a snapshot after GC, mode 0600.
+function snapshotTo(file) {
+  if (typeof global.gc === 'function') global.gc();
+  v8.writeHeapSnapshot(file);
+  fs.chmodSync(file, 0o600);
+  return file;
+}
+
+async function series(server, dir, paths) {
+  fs.mkdirSync(dir, { recursive: true });
+  const port = server.address().port;
+  const files = [];
+  for (let round = 0; round <= 3; round++) {
+    await drive(port, paths.map((p) => `${p}&round=${round}`));
+    server.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (round > 0) files.push(snapshotTo(path.join(dir, `s${round}.heapsnapshot`)));
+  }
+  const counts = stats();
+  console.error(`4 rounds of ${paths.length} requests; handleMap holds ${counts.handleMap} contexts, leaks holds ${counts.leaks} entries`);
+  console.log(files.join('\n'));
   server.close();
   process.exit(0);
 }

@@ -117,9 +117,24 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
                 .iter()
                 .max_by_key(|&(&t, &c)| (c, std::cmp::Reverse(t)))
                 .expect("at least one edge");
-            let name = text(s, s.nodes.name[v as usize]);
-            let share = count as f64 * 100.0 / total as f64;
             let synthetic = s.nodes.ty[v as usize] == s.types.synthetic;
+            let name = if synthetic {
+                text(s, s.nodes.name[v as usize])
+            } else {
+                text(s, a.class[v as usize])
+            };
+            let share = count as f64 * 100.0 / total as f64;
+            // Say where the edges point only when one target dominates (story 1: 99% to
+            // `undefined`); a collection's entries are all different.
+            let target = if share >= 50.0 {
+                format!(
+                    "; {count} ({share:.1}%) point at {} @{}",
+                    text(s, a.class[top as usize]),
+                    s.nodes.id[top as usize]
+                )
+            } else {
+                String::new()
+            };
             let meaning = if synthetic {
                 format!(
                     "{name} is a V8 root: every edge is a handle that native code (an addon or the \
@@ -135,10 +150,8 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
             Finding {
                 kind: FindingKind::HandleFanOut,
                 title: format!(
-                    "{name} @{} has {total} edges; {count} ({share:.1}%) point at {} @{}",
+                    "{name} @{} has {total} edges{target}",
                     s.nodes.id[v as usize],
-                    text(s, a.class[top as usize]),
-                    s.nodes.id[top as usize],
                 ),
                 meaning,
                 bytes: a.retained[v as usize],

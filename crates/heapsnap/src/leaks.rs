@@ -362,7 +362,7 @@ pub fn find(
         .collect();
 
     let (growing_classes, growing_collections) = if series_len >= 3 {
-        growth(earlier, s, a, &final_classes, &collections, settings.top)
+        growth(earlier, s, a, &final_classes, &collections, settings)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -777,9 +777,13 @@ fn growth(
     a: &Analysis,
     final_classes: &FxHashMap<&[u8], u64>,
     collections: &Collections,
-    top: usize,
+    settings: &Settings,
 ) -> (Vec<Growth>, Vec<CollectionGrowth>) {
-    let rising = |xs: &[u64]| xs.windows(2).all(|w| w[0] < w[1]);
+    let top = settings.top;
+    // Growth below `min_count` in all is noise (V8's own caches add a few entries).
+    let rising = |xs: &[u64]| {
+        xs.windows(2).all(|w| w[0] < w[1]) && xs[xs.len() - 1] - xs[0] >= settings.min_count
+    };
     let mut classes: Vec<Growth> = final_classes
         .iter()
         .filter_map(|(&name, &n)| {

@@ -284,3 +284,36 @@ fn compare_rows(ctx: &str, expected: &[Value], actual: &[Value], out: &mut Vec<S
         out.push(format!("[{ctx}] {key}: only in leakhound"));
     }
 }
+
+/// README's first command: the bundled example's leak hunt names both leaks.
+#[test]
+fn the_example_leak_hunt_names_handle_map_and_leaks() {
+    let dir = Path::new(TMP_DIR).join("example-hunt");
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/leaky-server/snapshot.js"
+    );
+    run_checked(
+        Command::new(NodeBin::System.program())
+            .arg("--expose-gc")
+            .arg(script)
+            .arg(&dir)
+            .arg("300")
+            .env_remove("NODE_OPTIONS"),
+        SCENARIO_TIMEOUT,
+    )
+    .unwrap();
+    let files = [1, 2, 3].map(|k| dir.join(format!("s{k}.heapsnapshot")));
+    let report = leakhound_json(&[Path::new("leaks"), &files[0], &files[1], &files[2]]).unwrap();
+    assert_eq!(report["leak_suspected"], Value::Bool(true));
+    let owners: Vec<(&str, &str)> = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["suspect"] == Value::Bool(true))
+        .filter_map(|c| Some((c["owner"]["name"].as_str()?, c["class"].as_str()?)))
+        .collect();
+    assert!(owners.contains(&("handleMap", "CallContext")), "{owners:?}");
+    assert!(owners.iter().any(|&(o, _)| o == "leaks"), "{owners:?}");
+}

@@ -121,7 +121,7 @@ function run(options) {
   const outDir = process.argv[2];
   if (!outDir) {
     process.stderr.write(`usage: node ${process.argv[1]} OUTDIR\n`);
-    process.exit(2);
+    process.exit(1);
   }
 
   let handlerError = null;
@@ -134,7 +134,6 @@ function run(options) {
         res.end(String(err && err.message));
       });
   });
-  server.keepAliveTimeout = 60_000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
   async function main() {
