@@ -1,12 +1,12 @@
 // leakhound-expect: {"leak": true, "class": "Timeout", "owner": "timerListMap[60000]", "owner_class": "TimersList"}
-// Leak: GET /jobs creates a PendingJob and starts a 60 s
-// setInterval that would poll the job's status; the interval is never
-// cleared when the job is answered (the id is not even kept). Each interval
-// is a Timeout object whose _onTimeout closure holds the PendingJob. Node
-// keeps all timers of one duration in one TimersList, a doubly linked list
-// (_idleNext/_idlePrev) stored in the internal object timerListMap under the
-// key "60000", so the Timeouts (and their jobs) live forever. (unref() only
-// lets the process exit; the timers stay in the list.)
+// Leak: GET /jobs creates a PendingJob and starts a 60 s setInterval that
+// would poll the job's status; the interval is never cleared (its handle is
+// not even kept). Each interval is a Timeout object whose _onTimeout closure
+// holds the PendingJob. Node keeps all timers of one duration in one
+// TimersList, a circular doubly linked list (_idleNext/_idlePrev), stored in
+// its internal object timerListMap under the key 60000 (an element edge),
+// so the TimersList dominates every leaked Timeout and PendingJob. (unref()
+// only lets the process exit; the timers stay in the list.)
 'use strict';
 const { run } = require('./lib/harness');
 

@@ -17,8 +17,10 @@
 // then closes the server and the agent and exits 0. The three snapshots are
 // what DevTools' "three snapshot technique" wants: objects that are new in
 // s2 (not in s1) and still alive in s3 are the leak candidates.
-// Snapshot files are written with mode 0600. Any error: message on stderr,
-// exit code 1.
+// Snapshot files are written with mode 0600. OUTDIR is created if missing
+// (its parent must exist). Any error: message on stderr, exit code 1.
+// Works with plain `node` (re-runs itself with --expose-gc, see below) and
+// with `node --expose-gc`. Runs in about 1.5–2 s per scenario.
 //
 // Request numbers (`i` below) run 0, 1, 2, … over all rounds, so a scenario
 // can make every request unique (ids, cache keys).
@@ -137,7 +139,14 @@ function run(options) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
   async function main() {
-    fs.mkdirSync(outDir, { recursive: true });
+    // OUTDIR may exist; its parent must. (Not `recursive: true`: Node's
+    // recursive mkdir spins forever on a path under /proc, whose mkdir
+    // answers ENOENT although the parent exists.)
+    try {
+      fs.mkdirSync(outDir);
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);
