@@ -30,17 +30,22 @@ struct Scenario {
     snapshots: [PathBuf; 3],
 }
 
-/// Runs every scenario once per test process (under the `node` on PATH).
+/// Runs every scenario once per test process under the `node` on PATH.
 fn scenarios() -> &'static Result<Vec<Scenario>, String> {
     static RUN: OnceLock<Result<Vec<Scenario>, String>> = OnceLock::new();
-    RUN.get_or_init(|| {
+    RUN.get_or_init(|| run_scenarios(NodeBin::System))
+}
+
+/// Runs every scenario under `node`, writing to `<tmp>/leaks/<node label>/<scenario>/`.
+fn run_scenarios(node: NodeBin) -> Result<Vec<Scenario>, String> {
+    {
         let mut scripts: Vec<PathBuf> = std::fs::read_dir(LEAKS_DIR)
             .map_err(|e| format!("{LEAKS_DIR}: {e}"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "js"))
             .collect();
         scripts.sort();
-        let out_root = Path::new(TMP_DIR).join("leaks");
+        let out_root = Path::new(TMP_DIR).join("leaks").join(node.label());
         let _ = std::fs::remove_dir_all(&out_root);
         let t = Instant::now();
         let results = parallel_map(&scripts, |script| -> Result<Scenario, String> {
@@ -55,7 +60,7 @@ fn scenarios() -> &'static Result<Vec<Scenario>, String> {
             let dir = out_root.join(&name);
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             run_checked(
-                Command::new(NodeBin::System.program())
+                Command::new(node.program())
                     .arg(script)
                     .arg(&dir)
                     .env_remove("NODE_OPTIONS"),
@@ -74,12 +79,13 @@ fn scenarios() -> &'static Result<Vec<Scenario>, String> {
             })
         });
         eprintln!(
-            "leaks: {} scenarios in {:.1} s",
+            "leaks[{}]: {} scenarios in {:.1} s",
+            node.label(),
             scripts.len(),
             t.elapsed().as_secs_f64()
         );
         results.into_iter().collect()
-    })
+    }
 }
 
 fn leakhound_json(args: &[&Path]) -> Result<Value, String> {
@@ -143,6 +149,20 @@ fn leaks_names_class_and_owner_in_every_scenario() {
     let scenarios = scenarios()
         .as_ref()
         .unwrap_or_else(|e| panic!("set-up: {e}"));
+    check_every_scenario(scenarios);
+}
+
+/// The same on the newest Node (V8's newest snapshot format), pinned in tests/conformance.
+#[test]
+fn leaks_names_class_and_owner_on_node26() {
+    if let Err(e) = oracle_installed() {
+        panic!("set-up failed (Node 26 comes with the oracle's npm packages): {e}");
+    }
+    let scenarios = run_scenarios(NodeBin::Pinned26).unwrap_or_else(|e| panic!("set-up: {e}"));
+    check_every_scenario(&scenarios);
+}
+
+fn check_every_scenario(scenarios: &[Scenario]) {
     assert!(scenarios.len() >= 8, "all scenarios ran");
     let failures: Vec<String> = parallel_map(scenarios, |sc| {
         let [s1, s2, s3] = &sc.snapshots;
