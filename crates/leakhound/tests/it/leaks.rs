@@ -337,3 +337,39 @@ fn the_example_leak_hunt_names_handle_map_and_leaks() {
     assert!(owners.contains(&("handleMap", "CallContext")), "{owners:?}");
     assert!(owners.iter().any(|&(o, _)| o == "leaks"), "{owners:?}");
 }
+
+/// With allocation tracking on (snapshots taken through the inspector), a cluster carries the
+/// allocation stack of its objects.
+#[test]
+fn leaks_reports_allocation_stacks_from_tracked_snapshots() {
+    let dir = Path::new(TMP_DIR).join("alloc-tracked");
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/alloc/tracked.js");
+    run_checked(
+        Command::new(NodeBin::System.program())
+            .arg(script)
+            .arg(&dir)
+            .env_remove("NODE_OPTIONS"),
+        SCENARIO_TIMEOUT,
+    )
+    .unwrap();
+    let (s1, s2) = (dir.join("s1.heapsnapshot"), dir.join("s2.heapsnapshot"));
+    let report = leakhound_json(&[Path::new("leaks"), &s1, &s2]).unwrap();
+    let top = &report["clusters"][0];
+    assert_eq!(top["class"], "Order", "{top:#}");
+    assert_eq!(top["count"], 500, "{top:#}");
+    assert_eq!(top["owner"]["name"], "orders", "{top:#}");
+    let frames: Vec<&str> = top["allocation_stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["function"].as_str())
+        .collect();
+    assert_eq!(frames[..2], ["placeOrder", "handleCheckout"], "{top:#}");
+    assert!(
+        top["allocation_stack"][0]["script"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("tracked.js")),
+        "{top:#}"
+    );
+}
