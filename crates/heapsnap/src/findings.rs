@@ -100,7 +100,7 @@ fn text(s: &Snapshot, id: StrId) -> String {
 
 fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
     let mut found: Vec<u32> = (0..s.node_count() as u32)
-        .filter(|&v| s.nodes.edges(v).len() >= limits.fan_out)
+        .filter(|&v| s.nodes.edges(v).len() >= limits.fan_out.max(1))
         .collect();
     found.sort_by_key(|&v| std::cmp::Reverse(s.nodes.edges(v).len()));
     found.truncate(PER_KIND);

@@ -124,6 +124,8 @@ impl Default for Settings {
 pub struct Report {
     /// The snapshots, baseline first.
     pub snapshots: Vec<String>,
+    /// Doubts about the input, e.g. snapshots that do not look like one process's.
+    pub warnings: Vec<String>,
     pub leak_suspected: bool,
     /// Objects new since the baseline and alive in every later snapshot.
     pub candidate_count: u64,
@@ -239,6 +241,10 @@ pub struct CollectionGrowth {
 
 /// Finds the leaks in `final_` (analysed in full) given the censuses of the earlier snapshots,
 /// baseline first. `final_name` labels the last snapshot.
+///
+/// # Panics
+///
+/// If `earlier` is empty: there is no baseline to compare with.
 pub fn find(
     earlier: &[Census],
     final_: (&Snapshot, &Analysis),
@@ -247,7 +253,9 @@ pub fn find(
 ) -> Report {
     let (s, a) = final_;
     let n = s.node_count();
-    let baseline = &earlier[0];
+    let baseline = earlier
+        .first()
+        .expect("leaks::find needs a baseline census");
     let later = &earlier[1..];
     let candidate: Vec<bool> = (0..n)
         .into_par_iter()
@@ -257,6 +265,16 @@ pub fn find(
         })
         .collect();
     let candidate_count = candidate.iter().filter(|&&c| c).count() as u64;
+    let mut warnings = Vec::new();
+    // V8 keeps ids for an object's lifetime, so most objects of a process outlive a few
+    // rounds of load; almost nothing in common means unrelated snapshots (or a restart).
+    if n > 1000 && candidate_count * 10 > n as u64 * 9 {
+        warnings.push(format!(
+            "{} of the {} objects of {final_name} are not in {}: are these snapshots of one \
+             process, oldest first, without a restart in between?",
+            candidate_count, n, baseline.name
+        ));
+    }
 
     let internal = Internal::new(s);
     let leaked: Vec<u32> = (0..n as u32)
@@ -370,6 +388,7 @@ pub fn find(
     snapshots.push(final_name.to_owned());
     Report {
         snapshots,
+        warnings,
         leak_suspected: clusters.iter().any(|c| c.suspect),
         candidate_count,
         leaked_count: leaked.len() as u64,

@@ -74,6 +74,9 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
     } else {
         "no leak suspected"
     };
+    for w in &r.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
     writeln!(out, "{verdict}: {}", r.snapshots.join(" → "))?;
     writeln!(
         out,
