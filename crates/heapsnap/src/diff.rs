@@ -138,40 +138,50 @@ pub fn generic_owners(
     earlier: &[Census],
     rows: &[DiffRow],
 ) -> FxHashMap<String, Owner> {
-    let wanted: Vec<&str> = rows
+    // The wanted classes by string id: text is compared once per string, not once per node.
+    let mut wanted: Vec<Option<&str>> = vec![None; s.strings.len()];
+    for r in rows
         .iter()
         .filter(|r| r.new_count > 0 && is_generic(&r.name))
-        .map(|r| r.name.as_str())
-        .collect();
-    let mut largest: FxHashMap<&str, Vec<(u32, u32)>> = FxHashMap::default();
+    {
+        for id in s.strings.ids_of(r.name.as_bytes()) {
+            wanted[id as usize] = Some(r.name.as_str());
+        }
+    }
+    let mut new_objects: FxHashMap<&str, Vec<(u32, u32)>> = FxHashMap::default();
     for v in 0..s.node_count() as u32 {
         let size = s.nodes.self_size[v as usize];
-        if size == 0 || earlier[0].contains(s.nodes.id[v as usize]) {
+        let Some(name) = wanted[a.class[v as usize] as usize] else {
             continue;
-        }
-        let class = s.strings.get(a.class[v as usize]);
-        if let Some(&name) = wanted.iter().find(|&&w| w == class) {
-            largest.entry(name).or_default().push((size, v));
+        };
+        if size != 0 && !earlier[0].contains(s.nodes.id[v as usize]) {
+            new_objects.entry(name).or_default().push((size, v));
         }
     }
     let finder = OwnerFinder::new(s);
     let mut owners = FxHashMap::default();
-    for (name, objects) in largest {
-        // Every new object of the class is attributed: no sampling.
-        let found: Vec<(u32, Owner)> = objects
+    for (name, objects) in new_objects {
+        // Every new object of the class is attributed (no sampling); owners are located
+        // cheaply, and only the one holding the most bytes is described.
+        let located: Vec<(u32, u32, u32)> = objects
             .par_iter()
             .filter_map(|&(size, v)| {
-                let o = finder.owner_of(s, a, earlier, v).filter(|o| o.grew)?;
-                Some((size, o))
+                let path = crate::graph::path_to(s, a, v);
+                let at = finder
+                    .locate(s, a, &earlier[0], &path)
+                    .filter(|at| at.grew)?;
+                Some((at.node, size, v))
             })
             .collect();
-        let mut bytes: FxHashMap<u32, (u64, Owner)> = FxHashMap::default();
-        for (size, o) in found {
-            bytes.entry(o.id).or_insert((0, o)).0 += u64::from(size);
+        let mut bytes: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
+        for (owner, size, v) in located {
+            bytes.entry(owner).or_insert((0, v)).0 += u64::from(size);
         }
-        if let Some((_, owner)) = bytes
-            .into_values()
-            .max_by_key(|(b, o)| (*b, std::cmp::Reverse(o.id)))
+        let best = bytes
+            .into_iter()
+            .max_by_key(|&(owner, (b, _))| (b, std::cmp::Reverse(owner)));
+        if let Some((_, (_, v))) = best
+            && let Some(owner) = finder.owner_of(s, a, earlier, v)
         {
             owners.insert(name.to_owned(), owner);
         }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::graph::{self, Collections, Kind};
-use crate::leaks::{Names, SourceLocation};
+use crate::leaks::{Names, SourceLocation, function_name};
 use crate::model::{Snapshot, StrId};
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,14 +82,15 @@ const PER_KIND: usize = 5;
 /// Every finding of one analysed snapshot, largest first within each kind.
 pub fn findings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
     let names = Names::new(s);
+    let known = Collections::new(s);
     let mut out = Vec::new();
     out.extend(fan_out(s, a, limits));
     out.extend(dangling(s));
-    out.extend(large_collections(s, a, limits));
+    out.extend(large_collections(s, a, &known, limits));
     out.extend(duplicate_strings(s, a, limits));
     out.extend(detached_dom(s, a));
     out.extend(closures(s, a, &names, limits));
-    out.extend(listeners(s, a, limits));
+    out.extend(listeners(s, a, &known, limits));
     out.extend(shared_contexts(s, a, &names, limits));
     out
 }
@@ -178,8 +179,8 @@ fn dangling(s: &Snapshot) -> Vec<Finding> {
     vec![Finding {
         kind: FindingKind::DanglingEdges,
         title: format!(
-            "{} edges point outside the node array and were left out; {count} of them come from {} @{} \
-             (first: edge {} with to_node {})",
+            "{} edge(s) point outside the node array and were left out; {count} of them come from \
+             {} @{} (first: edge {} with to_node {})",
             s.dangling.len(),
             text(s, s.nodes.name[from as usize]),
             s.nodes.id[from as usize],
@@ -196,8 +197,12 @@ fn dangling(s: &Snapshot) -> Vec<Finding> {
     }]
 }
 
-fn large_collections(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
-    let known = Collections::new(s);
+fn large_collections(
+    s: &Snapshot,
+    a: &Analysis,
+    known: &Collections,
+    limits: &Thresholds,
+) -> Vec<Finding> {
     let mut found: Vec<(u32, Kind, u32)> = (0..s.node_count() as u32)
         .into_par_iter()
         .filter_map(|v| {
@@ -352,11 +357,8 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> V
     found.truncate(PER_KIND);
     found
         .into_iter()
-        .map(|((name, location), (count, bytes, v))| {
-            let name = match text(s, name) {
-                n if n.is_empty() => "(anonymous)".to_owned(),
-                n => n,
-            };
+        .map(|((_, location), (count, bytes, v))| {
+            let name = function_name(s, v);
             Finding {
                 kind: FindingKind::ClosureBuildUp,
                 title: format!(
@@ -375,10 +377,9 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> V
 }
 
 /// EventEmitters (`_events` objects) with many listeners for one event.
-fn listeners(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+fn listeners(s: &Snapshot, a: &Analysis, known: &Collections, limits: &Thresholds) -> Vec<Finding> {
     let t = &s.types;
     let events = s.strings.ids_of(b"_events");
-    let known = Collections::new(s);
     let mut found = Vec::new();
     for v in 0..s.node_count() as u32 {
         let Some(e) = graph::find_edge(s, v, t.e_property, &events) else {
@@ -457,13 +458,7 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Names, limits: &Threshold
         .into_iter()
         .map(|(context, e, value)| {
             let functions = names.functions_of(context);
-            let list: Vec<String> = functions
-                .iter()
-                .map(|&f| match text(s, s.nodes.name[f as usize]) {
-                    n if n.is_empty() => "(anonymous)".to_owned(),
-                    n => n,
-                })
-                .collect();
+            let list: Vec<String> = functions.iter().map(|&f| function_name(s, f)).collect();
             let variable = s.edge_name(e);
             Finding {
                 kind: FindingKind::SharedContext,

@@ -141,23 +141,21 @@ impl Collections {
     pub fn kind(&self, s: &Snapshot, v: u32) -> Option<Kind> {
         let t = &s.types;
         let (ty, name) = (s.nodes.ty[v as usize], s.nodes.name[v as usize]);
-        if ty == t.object {
-            if self.map.contains(&name) {
-                Some(Kind::Map)
-            } else if self.set.contains(&name) {
-                Some(Kind::Set)
-            } else if self.array.contains(&name) {
-                Some(Kind::Array)
-            } else if self.context.contains(&name) {
-                Some(Kind::Context)
-            } else {
-                Some(Kind::Object)
-            }
-        } else if (ty == t.hidden || ty == t.object) && self.context.contains(&name) {
-            Some(Kind::Context)
-        } else {
-            None
+        if self.context.contains(&name) && (ty == t.object || ty == t.hidden) {
+            return Some(Kind::Context);
         }
+        if ty != t.object {
+            return None;
+        }
+        Some(if self.map.contains(&name) {
+            Kind::Map
+        } else if self.set.contains(&name) {
+            Kind::Set
+        } else if self.array.contains(&name) {
+            Kind::Array
+        } else {
+            Kind::Object
+        })
     }
 
     /// The number of entries of collection `v`: a Map's or Set's table slots that hold objects

@@ -295,8 +295,8 @@ pub fn find(
     let inside_other = inside_leaked(a, &is_leaked);
 
     // Cluster by path shape.
-    let collections = Collections::new(s);
-    let shapes = Shapes::new(s, &collections);
+    let finder = OwnerFinder::new(s);
+    let shapes = Shapes::new(s, &finder.collections);
     let keys: Vec<u64> = leaked.par_iter().map(|&v| shapes.key(s, a, v)).collect();
     let mut by_key: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
     for (&v, &k) in leaked.iter().zip(&keys) {
@@ -325,7 +325,6 @@ pub fn find(
     let leaked_retained_size = groups.iter().map(|g| g.0).sum();
     let cluster_count = groups.len();
 
-    let names = Names::new(s);
     let series_len = earlier.len() + 1;
     let final_classes = class_counts(s, &a.class);
     let clusters: Vec<Cluster> = groups
@@ -345,7 +344,7 @@ pub fn find(
             );
             let path_edges = graph::path_to(s, a, rep);
             let path = path_steps(s, a, &path_edges);
-            let owner = find_owner(s, a, &collections, &names, earlier, &path_edges);
+            let owner = finder.find(s, a, earlier, &path_edges);
             let count = members.len() as u64;
             let monotonic = |xs: &[u64]| xs.len() >= 3 && xs.windows(2).all(|w| w[0] < w[1]);
             let owner_grew = owner.as_ref().is_some_and(|o| {
@@ -367,7 +366,7 @@ pub fn find(
                 suspect,
                 path,
                 owner,
-                location: s.location(rep).map(|l| names.source(s, l)),
+                location: s.location(rep).map(|l| finder.names.source(s, l)),
                 allocation_stack: allocation_stack(s, rep),
                 sample_ids: members
                     .iter()
@@ -380,7 +379,7 @@ pub fn find(
         .collect();
 
     let (growing_classes, growing_collections) = if series_len >= 3 {
-        growth(earlier, s, a, &final_classes, &collections, settings)
+        growth(earlier, s, a, &final_classes, &finder.collections, settings)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -647,6 +646,16 @@ pub struct OwnerFinder {
     names: Names,
 }
 
+/// Where on a path the owner is, before it is described.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerAt {
+    /// Index into the path: `path[index]` is the edge into the owner.
+    pub index: usize,
+    /// The owner's node ordinal.
+    pub node: u32,
+    pub grew: bool,
+}
+
 impl OwnerFinder {
     pub fn new(s: &Snapshot) -> OwnerFinder {
         OwnerFinder {
@@ -664,65 +673,99 @@ impl OwnerFinder {
         v: u32,
     ) -> Option<Owner> {
         let path = graph::path_to(s, a, v);
-        find_owner(s, a, &self.collections, &self.names, earlier, &path)
+        self.find(s, a, earlier, &path)
+    }
+
+    /// The owner on `path` (a retaining path, root side first), described.
+    fn find(&self, s: &Snapshot, a: &Analysis, earlier: &[Census], path: &[u32]) -> Option<Owner> {
+        let at = self.locate(s, a, &earlier[0], path)?;
+        Some(self.describe(s, a, earlier, path, at))
+    }
+
+    /// The nearest collection on the path that existed in the baseline and has more entries
+    /// now; failing that, the nearest collection that existed in the baseline (neither a
+    /// context, whose variable count never changes, nor a link of a list of leaked objects).
+    /// Cheap: no text is built.
+    pub fn locate(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        baseline: &Census,
+        path: &[u32],
+    ) -> Option<OwnerAt> {
+        let leaked_class = a.class[s.edges.to[*path.last()? as usize] as usize];
+        let mut fallback = None;
+        // path[i] leads to node i; skip the leaked object itself (the last step).
+        for index in (0..path.len() - 1).rev() {
+            let node = s.edges.to[path[index] as usize];
+            let Some((kind, now)) = self.collections.entries(s, node) else {
+                continue;
+            };
+            let Some(before) = baseline.entries(s.nodes.id[node as usize]) else {
+                continue; // New since the baseline: part of the leak, not its owner.
+            };
+            let at = OwnerAt {
+                index,
+                node,
+                grew: now > before,
+            };
+            if at.grew {
+                return Some(at);
+            }
+            if fallback.is_none() && kind != Kind::Context && a.class[node as usize] != leaked_class
+            {
+                fallback = Some(at);
+            }
+        }
+        fallback
+    }
+
+    /// The owner found by [`OwnerFinder::locate`], with names, entry counts and functions.
+    pub fn describe(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        earlier: &[Census],
+        path: &[u32],
+        at: OwnerAt,
+    ) -> Owner {
+        let v = at.node;
+        let id = s.nodes.id[v as usize];
+        let (kind, now) = self
+            .collections
+            .entries(s, v)
+            .expect("located on a collection");
+        let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
+        entries.push(Some(now));
+        let holder = graph::edge_source(s, path[at.index] as usize);
+        let (functions, location) = match self.names.functions.get(&holder) {
+            Some(fs) => (
+                fs.iter().map(|&f| function_name(s, f)).collect(),
+                s.location(fs[0]).map(|l| self.names.source(s, l)),
+            ),
+            None => (Vec::new(), None),
+        };
+        Owner {
+            name: owner_name(s, path, at.index),
+            class: s.strings.get(a.class[v as usize]).into_owned(),
+            kind: Some(kind),
+            id,
+            entries,
+            grew: at.grew,
+            held_by: s.strings.get(a.class[holder as usize]).into_owned(),
+            functions,
+            location,
+            path_index: at.index,
+        }
     }
 }
 
-/// The nearest collection on the path that existed in the baseline and has more entries now;
-/// failing that, the nearest collection that existed in the baseline.
-fn find_owner(
-    s: &Snapshot,
-    a: &Analysis,
-    collections: &Collections,
-    names: &Names,
-    earlier: &[Census],
-    path: &[u32],
-) -> Option<Owner> {
-    let mut fallback = None;
-    // path[i] leads to node i; skip the leaked object itself (the last step).
-    for i in (0..path.len().saturating_sub(1)).rev() {
-        let e = path[i] as usize;
-        let v = s.edges.to[e];
-        let Some((kind, now)) = collections.entries(s, v) else {
-            continue;
-        };
-        let id = s.nodes.id[v as usize];
-        let Some(before) = earlier[0].entries(id) else {
-            continue; // New since the baseline: part of the leak, not its owner.
-        };
-        let grew = now > before;
-        let leaked_class = a.class[s.edges.to[path[path.len() - 1] as usize] as usize];
-        if !grew && (kind == Kind::Context || a.class[v as usize] == leaked_class) {
-            // A context's variable count never changes, and the links of a list of leaked
-            // objects hold one each.
-            continue;
-        }
-        if grew || fallback.is_none() {
-            let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
-            entries.push(Some(now));
-            // Name a collection by the edge that leads to it; an internal store, by the
-            // named edge above it.
-            let holder = graph::edge_source(s, e);
-            let owner = Owner {
-                name: owner_name(s, path, i),
-                class: s.strings.get(a.class[v as usize]).into_owned(),
-                kind: Some(kind),
-                id,
-                entries,
-                grew,
-                held_by: s.strings.get(a.class[holder as usize]).into_owned(),
-                functions: Vec::new(),
-                location: None,
-                path_index: i,
-            };
-            let owner = with_function(s, names, holder, owner);
-            if grew {
-                return Some(owner);
-            }
-            fallback = Some(owner);
-        }
+/// A closure's name, `(anonymous)` when it has none.
+pub(crate) fn function_name(s: &Snapshot, f: u32) -> String {
+    match s.strings.get(s.nodes.name[f as usize]) {
+        n if n.is_empty() => "(anonymous)".to_owned(),
+        n => n.into_owned(),
     }
-    fallback
 }
 
 /// The name of the edge into path node `i`; an index or key is shown after the nearest named
@@ -743,19 +786,6 @@ fn owner_name(s: &Snapshot, path: &[u32], i: usize) -> String {
         }
     }
     graph::edge_label(s, path[i] as usize)
-}
-
-/// For an owner held by a closure context: a function that has the context, and its location.
-fn with_function(s: &Snapshot, names: &Names, holder: u32, mut owner: Owner) -> Owner {
-    if let Some(fs) = names.functions.get(&holder) {
-        let name = |f: u32| match s.strings.get(s.nodes.name[f as usize]) {
-            n if n.is_empty() => "(anonymous)".to_owned(),
-            n => n.into_owned(),
-        };
-        owner.functions = fs.iter().map(|&f| name(f)).collect();
-        owner.location = s.location(fs[0]).map(|l| names.source(s, l));
-    }
-    owner
 }
 
 /// The allocation stack of `v` from the trace tree, innermost frame first.

@@ -29,8 +29,9 @@ pub fn load_with(
     timings: bool,
     interfaces: Option<&heapsnap::Interfaces>,
 ) -> anyhow::Result<Loaded> {
-    let (name, mut snapshot) = read(path, timings)?;
+    let (name, mut snapshot, progress) = read_with_progress(path, timings)?;
     let analysis = heapsnap::analyze_with(&mut snapshot, interfaces);
+    drop(progress);
     if timings {
         for (phase, time) in &analysis.timings {
             eprintln!("timing: {phase} {:.3}s", time.as_secs_f64());
@@ -46,6 +47,12 @@ pub fn load_with(
 
 /// Reads `path` without analysing it; returns its display name and the snapshot.
 pub fn read(path: &Path, timings: bool) -> anyhow::Result<(String, Snapshot)> {
+    let (name, snapshot, _progress) = read_with_progress(path, timings)?;
+    Ok((name, snapshot))
+}
+
+/// [`read`], leaving the progress bar up (labelled "analysing") until the caller drops it.
+fn read_with_progress(path: &Path, timings: bool) -> anyhow::Result<(String, Snapshot, Progress)> {
     let stdin = path == Path::new("-");
     let name = if stdin {
         "<stdin>".to_owned()
@@ -70,7 +77,6 @@ pub fn read(path: &Path, timings: bool) -> anyhow::Result<(String, Snapshot)> {
     let parse_peak = peak_rss();
     progress.analysing();
     let snapshot = result?;
-    drop(progress);
     if timings {
         eprintln!(
             "timing: parse {name} {:.3}s (peak RSS so far {})",
@@ -78,7 +84,7 @@ pub fn read(path: &Path, timings: bool) -> anyhow::Result<(String, Snapshot)> {
             parse_peak
         );
     }
-    Ok((name, snapshot))
+    Ok((name, snapshot, progress))
 }
 
 /// The process's peak resident set so far, from `/proc/self/status` (Linux only).

@@ -426,10 +426,23 @@ impl Parser {
             "trace_function_infos",
         )?
         .map(|r| {
+            let string = |field: &str| -> Result<u32, ReadError> {
+                let id = r.get32(field)?;
+                if id as usize >= strings.len() {
+                    return Err(err(
+                        "trace_function_infos",
+                        ErrorKind::Invalid(format!(
+                            "{field} index {id} is past the end of the {} strings",
+                            strings.len()
+                        )),
+                    ));
+                }
+                Ok(id)
+            };
             Ok(TraceFunction {
                 function_id: r.get32("function_id")?,
-                name: r.get32("name")?,
-                script_name: r.get32("script_name")?,
+                name: string("name")?,
+                script_name: string("script_name")?,
                 script_id: r.get32("script_id")?,
                 line: r.get32("line")?,
                 column: r.get32("column")?,

@@ -51,7 +51,8 @@ fn dangling_edges_load_and_are_reported() {
             .find(|f| f.kind == FindingKind::DanglingEdges)
             .expect("reported");
         assert!(
-            f.title.starts_with("1 edges point outside the node array"),
+            f.title
+                .starts_with("1 edge(s) point outside the node array"),
             "{}",
             f.title
         );

@@ -148,6 +148,10 @@ fn broken_files_give_clear_errors() {
             "in \"strings\": not JSON: expected a JSON escape",
         ),
         (
+            "trace-function-string",
+            "in \"trace_function_infos\": script_name index 9 is past the end of the 4 strings",
+        ),
+        (
             "bad-location",
             "in \"locations\": object_index 8 is not the index of a node",
         ),

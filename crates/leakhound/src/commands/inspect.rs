@@ -32,8 +32,9 @@ pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
     let targets: Vec<u32> = match (&args.object, &args.class) {
         (Some(object), _) => vec![node_of(s, object, &loaded.name)?],
         (None, Some(class)) => {
+            let ids = s.strings.ids_of(class.as_bytes());
             let mut of_class: Vec<u32> = (0..s.node_count() as u32)
-                .filter(|&v| s.strings.get(a.class[v as usize]) == class.as_str())
+                .filter(|&v| ids.contains(&a.class[v as usize]))
                 .collect();
             if of_class.is_empty() {
                 anyhow::bail!(
