@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive types live here only) and their conversion to settings.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -33,6 +34,12 @@ pub enum Command {
     /// Suspicious patterns in a snapshot: handle leaks, dangling edges, huge collections,
     /// duplicate strings, listener and closure build-ups, shared contexts
     Findings(FindingsArgs),
+    /// Take a heap snapshot (or a sampling allocation profile) of a running Node process
+    Capture(CaptureArgs),
+    /// The whole leak hunt: start (or attach to) an app, drive load, take a baseline, target and
+    /// final snapshot, and report the leak. Exit code 0: no leak suspected, 1: leak suspected,
+    /// 2: error
+    Hunt(HuntArgs),
 }
 
 /// Output options every command shares.
@@ -162,4 +169,123 @@ pub enum SortKey {
     Shallow,
     Count,
     Name,
+}
+
+/// Which process to reach, and how long to wait for it.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// The process to attach to; if its inspector is closed, leakhound opens it with SIGUSR1
+    /// and closes it again when done
+    #[arg(long, value_name = "PID", conflicts_with = "inspect")]
+    pub pid: Option<u32>,
+    /// The address of an open inspector (the app runs with `--inspect=HOST:PORT`)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub inspect: Option<String>,
+    /// How long to wait for each answer from the inspector (a main thread stuck in a native
+    /// call answers nothing)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "inspect"]))]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where to write (mode 0600). Default: node-PID-TIME.heapsnapshot (or .heapprofile)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Do not collect garbage before the snapshot (V8 still drops unreachable objects)
+    #[arg(long)]
+    pub no_gc: bool,
+    /// Instead of a snapshot: run V8's sampling heap profiler this long (`30s`, `2m`) and save
+    /// the allocation sites of the memory still alive at the end
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub sample_allocations: Option<Duration>,
+    /// Mean bytes between two samples of the sampling heap profiler
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 32768,
+        requires = "sample_allocations"
+    )]
+    pub sampling_interval: u64,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HuntArgs {
+    /// Send load to this URL (repeatable: requests go round-robin). A path such as `/status`
+    /// goes to the port the app listens on
+    #[arg(long, value_name = "URL", conflicts_with = "load")]
+    pub url: Vec<String>,
+    /// Requests per round
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub requests: u64,
+    /// Requests in flight at once
+    #[arg(long, value_name = "C", default_value_t = 8)]
+    pub concurrency: usize,
+    /// HTTP method
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// A request header, `Name: value` (repeatable)
+    #[arg(long, value_name = "HEADER")]
+    pub header: Vec<String>,
+    /// The request body
+    #[arg(long, value_name = "BODY")]
+    pub body: Option<String>,
+    /// Time limit of one load round
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub round_time_limit: Duration,
+    /// Allow load to hosts other than this machine
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Instead of the built-in load driver: run this shell command once per round (curl, wrk,
+    /// autocannon…); it sees LEAKHOUND_ROUND and LEAKHOUND_PORT
+    #[arg(long, value_name = "CMD")]
+    pub load: Option<String>,
+    /// Load rounds after the baseline, each followed by a snapshot (at least 2)
+    #[arg(long, value_name = "R", default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..))]
+    pub rounds: u32,
+    /// Wait until this URL answers before starting (default: the first --url, else until the
+    /// app listens on a port)
+    #[arg(long, value_name = "URL")]
+    pub ready_url: Option<String>,
+    /// How long the app may take to get ready
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub ready_timeout: Duration,
+    /// The run directory: snapshots, report.json, load statistics, the app's output.
+    /// Default: leakhound-hunt-TIME in the current directory
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Attach to this running process instead of starting one (it is left running)
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// How long to wait for each answer from the inspector
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
+    /// Show the N largest clusters
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// A cluster needs at least this many leaked objects to count for the verdict
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_count: u64,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The app to start: `-- node app.js ARGS…` (leakhound adds `--inspect=127.0.0.1:0`)
+    #[arg(
+        last = true,
+        value_name = "COMMAND",
+        required_unless_present = "pid",
+        conflicts_with = "pid"
+    )]
+    pub command: Vec<String>,
+}
+
+/// `30s`, `2m`, `500ms`, `1h`.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 30s, 2m, 500ms)"))
 }

@@ -15,7 +15,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     match commands::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // A closed pipe (`leakhound summary … | head`) is not a failure.
             if err.chain().any(|e| {
@@ -25,7 +25,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            // 1 is `hunt`'s "leak suspected".
+            ExitCode::from(2)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `leakhound leaks`: leaked objects across a series of snapshots, clustered, with owners.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
@@ -10,16 +11,33 @@ use crate::load::{load, read, timing};
 use crate::output;
 
 #[derive(serde::Serialize)]
-struct LeaksJson<'a> {
+pub struct LeaksJson {
     #[serde(flatten)]
-    report: &'a Report,
+    pub report: Report,
     /// Findings in the last snapshot.
-    findings: Vec<heapsnap::findings::Finding>,
+    pub findings: Vec<heapsnap::findings::Finding>,
 }
 
 pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
-    let timings = args.output.timings;
-    let (last, earlier_files) = args.files.split_last().expect("clap requires two files");
+    let settings = Settings {
+        top: args.top,
+        min_count: args.min_count,
+    };
+    let found = analyse(&args.files, &settings, args.output.timings)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.output.json {
+        serde_json::to_writer_pretty(&mut out, &found)?;
+        writeln!(out)?;
+    } else {
+        print(&mut out, &found, args.min_count)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The leak report and the last snapshot's findings for `files`, oldest first.
+pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow::Result<LeaksJson> {
+    let (last, earlier_files) = files.split_last().expect("at least two snapshots");
     // Earlier snapshots are reduced to a census one at a time, so at most one full snapshot
     // is in memory besides the final one's analysis.
     let mut earlier = Vec::with_capacity(earlier_files.len());
@@ -32,39 +50,28 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
     }
     let loaded = load(last, timings)?;
     let start = Instant::now();
-    let settings = Settings {
-        top: args.top,
-        min_count: args.min_count,
-    };
     let report = heapsnap::leaks::find(
         &earlier,
         (&loaded.snapshot, &loaded.analysis),
         &loaded.name,
-        &settings,
+        settings,
     );
     timing(timings, "leak analysis", start);
-    let found = heapsnap::findings::findings(
+    let findings = heapsnap::findings::findings(
         &loaded.snapshot,
         &loaded.analysis,
         &heapsnap::findings::Thresholds::default(),
     );
+    Ok(LeaksJson { report, findings })
+}
 
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.output.json {
-        let doc = LeaksJson {
-            report: &report,
-            findings: found,
-        };
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+/// The human report: verdict, clusters, growth, findings.
+pub fn print(out: &mut impl Write, found: &LeaksJson, min_count: u64) -> std::io::Result<()> {
+    print_report(out, &found.report, min_count)?;
+    if !found.findings.is_empty() {
         writeln!(out)?;
-    } else {
-        print_report(&mut out, &report, args.min_count)?;
-        if !found.is_empty() {
-            writeln!(out)?;
-            super::findings::print(&mut out, &found)?;
-        }
+        super::findings::print(out, &found.findings)?;
     }
-    out.flush()?;
     Ok(())
 }
 

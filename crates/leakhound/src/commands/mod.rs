@@ -1,11 +1,15 @@
 //! One file per subcommand.
 
+mod capture;
 mod diff;
 mod findings;
+mod hunt;
 mod inspect;
 mod leaks;
 mod stats;
 mod summary;
+
+use std::process::ExitCode;
 
 use serde::Serialize;
 
@@ -51,8 +55,8 @@ impl SnapshotJson<'_> {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.command {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let done = match args.command {
         Command::Summary(args) => summary::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Diff(args) => diff::run(args),
@@ -60,5 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Retainers(args) => inspect::retainers(args),
         Command::Show(args) => inspect::show(args),
         Command::Findings(args) => findings::run(args),
-    }
+        Command::Capture(args) => capture::run(args),
+        Command::Hunt(args) => return hunt::run(args),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

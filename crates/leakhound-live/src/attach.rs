@@ -1,0 +1,319 @@
+//! Finding a process's inspector, or opening it with SIGUSR1, and closing what we opened.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use crate::Error;
+use crate::cdp::{self, Session};
+use crate::procfs::{self, Process};
+
+/// Time limits of attaching.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// For each answer from the inspector (and its HTTP endpoint).
+    pub answer: Duration,
+    /// For the port to open after SIGUSR1.
+    pub open: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            answer: Duration::from_secs(10),
+            open: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A reachable inspector.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    pub addr: SocketAddr,
+    /// `node.js/v20.20.2`
+    pub version: String,
+    pub pid: Option<u32>,
+    /// We opened it with SIGUSR1, so we close it when done.
+    pub opened_by_us: bool,
+    pub limits: Limits,
+}
+
+impl Inspector {
+    /// The inspector at `HOST:PORT` (as given to `--inspect`).
+    pub fn at(host_port: &str, limits: Limits) -> Result<Inspector, Error> {
+        let addrs: Vec<SocketAddr> = host_port
+            .to_socket_addrs()
+            .map_err(|e| Error::Connect {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("{host_port:?} is not HOST:PORT: {e}"),
+                ),
+            })?
+            .collect();
+        for &addr in &addrs {
+            if let Some(version) = cdp::probe(addr, limits.answer) {
+                return Ok(Inspector {
+                    addr,
+                    version,
+                    pid: None,
+                    opened_by_us: false,
+                    limits,
+                });
+            }
+        }
+        let addr = addrs[0];
+        // Say why: nothing listens, or something that is not a Node inspector does.
+        cdp::targets(addr, limits.answer)?;
+        Err(Error::Discovery {
+            addr,
+            problem: "is not a Node.js inspector (its /json/version names no node.js)".into(),
+        })
+    }
+
+    /// The inspector of process `pid`: the one it has open, or one it opens on SIGUSR1.
+    pub fn of_pid(pid: u32, limits: Limits) -> Result<Inspector, Error> {
+        let process = Process::new(pid)?;
+        let exe = process.exe()?;
+        let name = exe
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.contains("node") {
+            return Err(Error::NotNode {
+                pid,
+                exe: exe.display().to_string(),
+            });
+        }
+        if !process.shares_our_netns()? {
+            return Err(Error::OtherNetns { pid });
+        }
+        let before: BTreeSet<SocketAddr> = process.listening()?.into_iter().collect();
+        if let Some(found) = find(&before, limits) {
+            return Ok(Inspector {
+                pid: Some(pid),
+                ..found
+            });
+        }
+
+        let flags = node_flags(&process)?;
+        refuse_disabled(pid, &flags)?;
+        let port = inspect_port(&flags);
+        if port != 0
+            && before.iter().all(|a| a.port() != port)
+            && let Some(owner) = procfs::listener_of(port)
+        {
+            return Err(Error::PortTaken {
+                pid,
+                port,
+                owner: Some(owner),
+            });
+        }
+
+        rustix::process::kill_process(pid_of(pid)?, Signal::USR1).map_err(|e| match e {
+            rustix::io::Errno::SRCH => Error::NoSuchProcess(pid),
+            rustix::io::Errno::PERM => Error::PermissionDenied {
+                pid,
+                what: "send SIGUSR1 (which opens the inspector)".into(),
+            },
+            e => Error::Io {
+                path: process.path(""),
+                source: e.into(),
+            },
+        })?;
+        let start = Instant::now();
+        while start.elapsed() < limits.open {
+            if cdp::interrupted() {
+                return Err(Error::Interrupted);
+            }
+            thread::sleep(Duration::from_millis(50));
+            let now: BTreeSet<SocketAddr> = Process::new(pid)?.listening()?.into_iter().collect();
+            let new: BTreeSet<SocketAddr> = now.difference(&before).copied().collect();
+            if let Some(found) = find(&new, limits) {
+                return Ok(Inspector {
+                    pid: Some(pid),
+                    opened_by_us: true,
+                    ..found
+                });
+            }
+        }
+        // A port taken after our first look, or by a process we cannot see.
+        if port != 0
+            && let Some(owner) = procfs::listener_of(port).filter(|(p, _)| *p != pid)
+        {
+            return Err(Error::PortTaken {
+                pid,
+                port,
+                owner: Some(owner),
+            });
+        }
+        Err(Error::NoInspector {
+            pid,
+            waited: limits.open,
+        })
+    }
+
+    /// The inspector process `pid` already has open, if any (no SIGUSR1).
+    pub fn of_open_port(pid: u32, limits: Limits) -> Result<Inspector, Error> {
+        let open: BTreeSet<SocketAddr> = Process::new(pid)?.listening()?.into_iter().collect();
+        find(&open, limits)
+            .map(|found| Inspector {
+                pid: Some(pid),
+                ..found
+            })
+            .ok_or(Error::NoInspector {
+                pid,
+                waited: Duration::ZERO,
+            })
+    }
+
+    /// A new session.
+    pub fn session(&self) -> Result<Session, Error> {
+        Session::connect(self.addr, self.limits.answer)
+    }
+
+    /// Ends `session`; if we opened the inspector, closes it first (`inspector.close()` in the
+    /// app), so no debug port stays open after us.
+    pub fn finish(&self, mut session: Session) -> Result<(), Error> {
+        if !self.opened_by_us {
+            session.close();
+            return Ok(());
+        }
+        let expression = "(process.getBuiltinModule ? process.getBuiltinModule('inspector') : require('inspector')).close()";
+        let params = serde_json::json!({
+            "expression": expression,
+            "includeCommandLineAPI": true,
+        })
+        .to_string();
+        match session.call("Runtime.evaluate", Some(&params)) {
+            // Node answers by closing the connection, with the server.
+            Err(Error::Closed { .. }) => Ok(()),
+            Ok(answer) => {
+                session.close();
+                Err(Error::BadMessage {
+                    what: "closing the inspector leakhound opened".into(),
+                    detail: format!(
+                        "it stays open at {} ({}); restart the app to close it",
+                        self.addr,
+                        answer.get()
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The first address in `addrs` where a Node inspector answers.
+fn find(addrs: &BTreeSet<SocketAddr>, limits: Limits) -> Option<Inspector> {
+    addrs.iter().find_map(|&a| {
+        let addr = reachable(a);
+        cdp::probe(addr, limits.answer).map(|version| Inspector {
+            addr,
+            version,
+            pid: None,
+            opened_by_us: false,
+            limits,
+        })
+    })
+}
+
+/// A listening address as a client reaches it (`0.0.0.0` → `127.0.0.1`).
+fn reachable(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), a.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), a.port())
+        }
+        _ => a,
+    }
+}
+
+fn pid_of(pid: u32) -> Result<Pid, Error> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or(Error::NoSuchProcess(pid))
+}
+
+/// Node's options: its command-line flags, then those of `NODE_OPTIONS`.
+fn node_flags(p: &Process) -> Result<Vec<String>, Error> {
+    let mut flags: Vec<String> = p
+        .cmdline()?
+        .into_iter()
+        .skip(1)
+        .take_while(|a| a.starts_with('-'))
+        .collect();
+    // `environ` may be unreadable while cmdline is not; the flags there are only a diagnosis.
+    if let Ok(Some(options)) = p.env_var("NODE_OPTIONS") {
+        flags.extend(options.split_whitespace().map(str::to_owned));
+    }
+    Ok(flags)
+}
+
+fn refuse_disabled(pid: u32, flags: &[String]) -> Result<(), Error> {
+    for f in flags {
+        let why = match f.as_str() {
+            "--disable-sigusr1" => "turns off opening the inspector with SIGUSR1",
+            "--permission" | "--experimental-permission" => {
+                "turns on the permission model, under which SIGUSR1 does not open the inspector"
+            }
+            _ => continue,
+        };
+        return Err(Error::InspectorDisabled {
+            pid,
+            flag: f.clone(),
+            why,
+        });
+    }
+    Ok(())
+}
+
+/// The port SIGUSR1 will open: `--inspect-port=[host:]port` (or `--debug-port`), else 9229.
+fn inspect_port(flags: &[String]) -> u16 {
+    flags
+        .iter()
+        .rev()
+        .find_map(|f| {
+            let value = f
+                .strip_prefix("--inspect-port=")
+                .or_else(|| f.strip_prefix("--debug-port="))?;
+            value.rsplit(':').next()?.parse().ok()
+        })
+        .unwrap_or(9229)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn port_from_flags() {
+        assert_eq!(inspect_port(&flags(&[])), 9229);
+        assert_eq!(inspect_port(&flags(&["--inspect-port=0"])), 0);
+        assert_eq!(
+            inspect_port(&flags(&["--inspect-port=127.0.0.1:9333"])),
+            9333
+        );
+        assert_eq!(
+            inspect_port(&flags(&["--debug-port=9400", "--inspect-port=9401"])),
+            9401
+        );
+    }
+
+    #[test]
+    fn disabled_by_flags() {
+        assert!(refuse_disabled(1, &flags(&["--max-old-space-size=100"])).is_ok());
+        let e = refuse_disabled(1, &flags(&["--disable-sigusr1"])).unwrap_err();
+        assert!(e.to_string().contains("--disable-sigusr1"), "{e}");
+    }
+}

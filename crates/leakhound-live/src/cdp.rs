@@ -1,0 +1,354 @@
+//! A Chrome DevTools Protocol session with Node's inspector, over its WebSocket.
+//!
+//! One blocking session, one command at a time: the tool never needs two in flight, and events
+//! that belong to a command (snapshot chunks, progress) arrive before its answer. The types are
+//! hand-written for the dozen methods we use; Node's own `/json/protocol` is the reference
+//! (a Chrome-generated crate has no Node domains and takes long to build).
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+use crate::Error;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every session's wait end with [`Error::Interrupted`] (call it from a Ctrl-C handler),
+/// so the caller can still clean up: close the inspector it opened, stop the app it started.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// How often a blocked read wakes up to look at the interrupt flag.
+const POLL: Duration = Duration::from_millis(200);
+
+/// One inspector target, as `/json/list` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Target {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+/// `GET path` from the inspector's HTTP endpoint. Node answers HTTP/1.0 with a Content-Length
+/// and closes the connection, so this needs no HTTP client. `Host: localhost` passes Node's
+/// DNS-rebinding check whatever name or tunnel the address came from.
+fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String), Error> {
+    let connect = |e| Error::Connect { addr, source: e };
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
+    stream.set_read_timeout(Some(timeout)).map_err(connect)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(connect)?;
+    // Node keeps the connection open after its answer, so read up to Content-Length.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let bad = |problem: String| Error::Discovery { addr, problem };
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                Error::NoAnswer {
+                    addr,
+                    what: format!("GET {path}"),
+                    waited: timeout,
+                }
+            } else {
+                connect(e)
+            }
+        })?;
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = memchr::memmem::find(&raw, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())
+                    .flatten()
+            });
+            let body_start = end + 4;
+            let complete = match length {
+                Some(len) => raw.len() >= body_start + len,
+                None => n == 0,
+            };
+            if complete {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| {
+                        bad(format!("sent a malformed HTTP status line to GET {path}"))
+                    })?;
+                let end = length.map_or(raw.len(), |len| body_start + len);
+                let body = String::from_utf8_lossy(&raw[body_start..end]).into_owned();
+                return Ok((status, body));
+            }
+        }
+        if n == 0 {
+            return Err(bad(format!("sent no complete HTTP answer to GET {path}")));
+        }
+    }
+}
+
+/// The `Browser` field of `/json/version` (`node.js/v20.20.2`), or `None` when `addr` is not a
+/// Node inspector (another HTTP server, or no HTTP at all).
+pub fn probe(addr: SocketAddr, timeout: Duration) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(rename = "Browser")]
+        browser: String,
+    }
+    let (status, body) = http_get(addr, "/json/version", timeout).ok()?;
+    let v: Version = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+    v.browser.starts_with("node.js/").then_some(v.browser)
+}
+
+/// The targets the inspector lists (one per Node process; workers are reached through it).
+pub fn targets(addr: SocketAddr, timeout: Duration) -> Result<Vec<Target>, Error> {
+    let (status, body) = http_get(addr, "/json/list", timeout)?;
+    let bad = |problem: String| Error::Discovery { addr, problem };
+    if status == 404 {
+        return Err(bad("does not list its targets over HTTP (the app runs with --inspect-publish-uid=stderr); restart it without that flag".into()));
+    }
+    if status != 200 {
+        return Err(bad(format!("answered GET /json/list with HTTP {status}")));
+    }
+    serde_json::from_str(&body)
+        .map_err(|e| bad(format!("sent a /json/list leakhound cannot read: {e}")))
+}
+
+/// An open session.
+pub struct Session {
+    ws: WebSocket<TcpStream>,
+    addr: SocketAddr,
+    next_id: u64,
+    /// How long a command may go without any message from the inspector.
+    pub timeout: Duration,
+    /// Set when Node reports that the app has finished and waits for us to disconnect.
+    pub app_finished: bool,
+}
+
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    id: Option<u64>,
+    method: Option<&'a str>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    error: Option<ProtocolError>,
+}
+
+#[derive(Deserialize)]
+struct ProtocolError {
+    code: i64,
+    message: String,
+}
+
+/// An event: its method and raw params.
+pub struct Event<'a> {
+    pub method: &'a str,
+    pub params: &'a RawValue,
+}
+
+impl Session {
+    /// Connects to the first Node target at `addr` and asks Node to tell us when the app
+    /// finishes, so a session of ours never keeps it from exiting.
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Session, Error> {
+        let target = targets(addr, timeout)?
+            .into_iter()
+            .find(|t| t.kind == "node" || t.kind.is_empty())
+            .ok_or_else(|| Error::Discovery {
+                addr,
+                problem: "lists no Node target".into(),
+            })?;
+        let connect = |e| Error::Connect { addr, source: e };
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
+        stream.set_read_timeout(Some(timeout)).map_err(connect)?;
+        stream.set_nodelay(true).map_err(connect)?;
+        // Built from the address we reached and the target id, not the listed
+        // webSocketDebuggerUrl, which echoes whatever Host the listing request carried.
+        let url = format!("ws://{addr}/{}", target.id);
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
+            .map_err(|e| Error::Discovery {
+                addr,
+                problem: format!("lists a target id that makes a bad URL {url}: {e}"),
+            })?;
+        request.headers_mut().insert(
+            "Host",
+            tungstenite::http::HeaderValue::from_static("localhost"),
+        );
+        // Snapshot chunks are ~100 KB, but a sampling profile or an evaluate result can be
+        // larger than tungstenite's 64 MiB default; the peer is local and trusted.
+        let config = WebSocketConfig::default()
+            .max_message_size(None)
+            .max_frame_size(None);
+        let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(config))
+            .map_err(|e| Error::Discovery {
+                addr,
+                problem: format!("refused the WebSocket connection: {e}"),
+            })?;
+        ws.get_ref().set_read_timeout(Some(POLL)).map_err(connect)?;
+        let mut session = Session {
+            ws,
+            addr,
+            next_id: 1,
+            timeout,
+            app_finished: false,
+        };
+        session.call("NodeRuntime.enable", None)?;
+        session.call(
+            "NodeRuntime.notifyWhenWaitingForDisconnect",
+            Some(r#"{"enabled":true}"#),
+        )?;
+        Ok(session)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a command and waits for its answer, ignoring events.
+    pub fn call(&mut self, method: &str, params: Option<&str>) -> Result<Box<RawValue>, Error> {
+        self.call_with(method, params, self.timeout, &mut |_| Ok(()))
+    }
+
+    /// Sends a command and waits for its answer; events that arrive meanwhile go to
+    /// `on_event`. `idle` bounds the time without any message from the inspector.
+    pub fn call_with(
+        &mut self,
+        method: &str,
+        params: Option<&str>,
+        idle: Duration,
+        on_event: &mut dyn FnMut(Event) -> Result<(), Error>,
+    ) -> Result<Box<RawValue>, Error> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let text = match params {
+            Some(p) => format!(r#"{{"id":{id},"method":"{method}","params":{p}}}"#),
+            None => format!(r#"{{"id":{id},"method":"{method}"}}"#),
+        };
+        self.ws
+            .send(Message::text(text))
+            .map_err(|e| self.ws_error(method, e))?;
+        let mut last = Instant::now();
+        loop {
+            if interrupted() {
+                return Err(Error::Interrupted);
+            }
+            let message = match self.ws.read() {
+                Ok(m) => m,
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if last.elapsed() >= idle {
+                        return Err(Error::NoAnswer {
+                            addr: self.addr,
+                            what: method.to_owned(),
+                            waited: idle,
+                        });
+                    }
+                    continue;
+                }
+                Err(e) => return Err(self.ws_error(method, e)),
+            };
+            last = Instant::now();
+            let text = match &message {
+                Message::Text(t) => t.as_str(),
+                Message::Close(frame) => {
+                    return Err(Error::Closed {
+                        addr: self.addr,
+                        what: method.to_owned(),
+                        detail: frame.as_ref().map(|f| f.reason.to_string()),
+                    });
+                }
+                _ => continue,
+            };
+            let m: Incoming = serde_json::from_str(text).map_err(|e| Error::BadMessage {
+                what: format!("while waiting for {method}"),
+                detail: e.to_string(),
+            })?;
+            match (m.id, m.method) {
+                (Some(got), _) if got == id => {
+                    if let Some(e) = m.error {
+                        return Err(Error::Protocol {
+                            method: method.to_owned(),
+                            code: e.code,
+                            message: e.message,
+                        });
+                    }
+                    let result = m.result.map_or("{}", RawValue::get);
+                    return Ok(RawValue::from_string(result.to_owned())
+                        .expect("a RawValue's text is valid JSON"));
+                }
+                (None, Some("NodeRuntime.waitingForDisconnect")) => self.app_finished = true,
+                (None, Some(event)) => on_event(Event {
+                    method: event,
+                    params: m.params.unwrap_or(RawValue::NULL),
+                })?,
+                // An answer to an earlier command we gave up on.
+                _ => {}
+            }
+        }
+    }
+
+    fn ws_error(&self, method: &str, e: tungstenite::Error) -> Error {
+        match e {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                Error::Closed {
+                    addr: self.addr,
+                    what: method.to_owned(),
+                    detail: None,
+                }
+            }
+            tungstenite::Error::Io(e) => Error::Closed {
+                addr: self.addr,
+                what: method.to_owned(),
+                detail: Some(e.to_string()),
+            },
+            e => Error::BadMessage {
+                what: format!("during {method}"),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// Closes the session. Node then lets the app exit if it has finished.
+    pub fn close(mut self) {
+        // The peer may be gone already; nothing to report then.
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+    }
+}
+
+/// The text of an `addHeapSnapshotChunk` event, unescaped only when it holds escapes.
+pub fn chunk_text(params: &RawValue) -> Result<Cow<'_, str>, Error> {
+    #[derive(Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow)]
+        chunk: Cow<'a, str>,
+    }
+    serde_json::from_str::<Chunk>(params.get())
+        .map(|c| c.chunk)
+        .map_err(|e| Error::BadMessage {
+            what: "a heap snapshot chunk".into(),
+            detail: e.to_string(),
+        })
+}

@@ -1,0 +1,82 @@
+//! Errors of live capture. Each says what happened and what the user can do about it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no process with PID {0} (check the PID with `pgrep -a node`)")]
+    NoSuchProcess(u32),
+    #[error(
+        "permission denied: cannot {what} of PID {pid}; run leakhound as the same user as the process (or as root)"
+    )]
+    PermissionDenied { pid: u32, what: String },
+    #[error(
+        "PID {pid} is not a Node.js process (its executable is {exe}); leakhound attaches to `node` processes"
+    )]
+    NotNode { pid: u32, exe: String },
+    #[error(
+        "PID {pid} lives in another network namespace (a container?), so its inspector port is not reachable from here; run leakhound inside it (`nsenter -t {pid} -n leakhound …`)"
+    )]
+    OtherNetns { pid: u32 },
+    #[error(
+        "PID {pid} cannot open its inspector: port {port} is already taken{}; stop that process, or restart the app with `--inspect-port=0` (or `--inspect=127.0.0.1:0`)",
+        .owner.as_ref().map(|(p, cmd)| format!(" by PID {p} ({cmd})")).unwrap_or_default()
+    )]
+    PortTaken {
+        pid: u32,
+        port: u16,
+        owner: Option<(u32, String)>,
+    },
+    #[error(
+        "PID {pid} was started with {flag}, which {why}; restart it with `--inspect=127.0.0.1:0` to let leakhound in"
+    )]
+    InspectorDisabled {
+        pid: u32,
+        flag: String,
+        why: &'static str,
+    },
+    #[error(
+        "PID {pid} opened no inspector port within {} s after SIGUSR1. Either the app handles SIGUSR1 itself (`process.on('SIGUSR1')` replaces Node's handler), or its main thread is stuck in a native call (execSync, a sync fs call on a pipe, crypto *Sync, an addon): Node opens the port only when that call returns, and leakhound will not be there to close it. Check the app for a SIGUSR1 listener, or `cat /proc/{pid}/wchan`; restarting it with `--inspect=127.0.0.1:0` always works",
+        .waited.as_secs_f64()
+    )]
+    NoInspector { pid: u32, waited: Duration },
+    #[error(
+        "the inspector at {addr} did not answer {what} within {} s: the app's main thread is probably stuck in a native call (execSync, a sync fs call, crypto *Sync, an addon). JavaScript loops do not block the inspector; native calls do. Try again when the call returns, or raise --timeout",
+        .waited.as_secs_f64()
+    )]
+    NoAnswer {
+        addr: SocketAddr,
+        what: String,
+        waited: Duration,
+    },
+    #[error("cannot connect to the inspector at {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the inspector at {addr} {problem}")]
+    Discovery { addr: SocketAddr, problem: String },
+    #[error("the inspector at {addr} closed the connection during {what}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Closed {
+        addr: SocketAddr,
+        what: String,
+        detail: Option<String>,
+    },
+    #[error("the inspector answered {method} with error {code}: {message}")]
+    Protocol {
+        method: String,
+        code: i64,
+        message: String,
+    },
+    #[error("the inspector sent a message leakhound cannot read ({what}): {detail}")]
+    BadMessage { what: String, detail: String },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}

@@ -1,0 +1,16 @@
+//! Capture memory data from live Node.js processes.
+//!
+//! - [`cdp`]: a Chrome DevTools Protocol session over the inspector's WebSocket.
+//! - [`attach`]: find (or open, with SIGUSR1) the inspector of a process by PID, and close it.
+//! - [`capture`]: heap snapshots streamed to a file, heap usage, the sampling heap profiler.
+//! - [`procfs`]: the bits of `/proc` we read: listening sockets, memory counters.
+//! - [`load`]: a keep-alive HTTP load driver with bounded concurrency.
+
+pub mod attach;
+pub mod capture;
+pub mod cdp;
+mod error;
+pub mod load;
+pub mod procfs;
+
+pub use error::Error;

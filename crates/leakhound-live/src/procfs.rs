@@ -1,0 +1,307 @@
+//! The bits of `/proc` we read about a target process: who it is, which TCP ports it listens on,
+//! and its memory counters.
+//!
+//! Hand-written rather than the `procfs` crate: we need four small files, and the socket table
+//! has to be joined with `/proc/PID/fd` by inode, which is a few lines either way.
+
+use std::fs;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// A process seen through `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+}
+
+impl Process {
+    /// The process, if it exists (a zombie counts as gone).
+    pub fn new(pid: u32) -> Result<Process, Error> {
+        let p = Process { pid };
+        match fs::read_to_string(p.path("stat")) {
+            Ok(stat) if stat_state(&stat) == Some('Z') => Err(Error::NoSuchProcess(pid)),
+            Ok(_) => Ok(p),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoSuchProcess(pid)),
+            Err(e) => Err(p.io_error("stat", e)),
+        }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        Path::new("/proc").join(self.pid.to_string()).join(file)
+    }
+
+    fn io_error(&self, file: &str, e: io::Error) -> Error {
+        match e.kind() {
+            io::ErrorKind::NotFound => Error::NoSuchProcess(self.pid),
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                pid: self.pid,
+                what: format!("read {}", self.path(file).display()),
+            },
+            _ => Error::Io {
+                path: self.path(file),
+                source: e,
+            },
+        }
+    }
+
+    /// The executable, as `/proc/PID/exe` points to it.
+    pub fn exe(&self) -> Result<PathBuf, Error> {
+        fs::read_link(self.path("exe")).map_err(|e| self.io_error("exe", e))
+    }
+
+    /// The command line, one string per argument.
+    pub fn cmdline(&self) -> Result<Vec<String>, Error> {
+        let raw = fs::read(self.path("cmdline")).map_err(|e| self.io_error("cmdline", e))?;
+        Ok(split_nul(&raw))
+    }
+
+    /// One variable of the process's initial environment (`NODE_OPTIONS`).
+    pub fn env_var(&self, name: &str) -> Result<Option<String>, Error> {
+        let raw = fs::read(self.path("environ")).map_err(|e| self.io_error("environ", e))?;
+        Ok(split_nul(&raw).into_iter().find_map(|kv| {
+            kv.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_owned)
+        }))
+    }
+
+    /// Whether it lives in our network namespace (a container's loopback is not ours).
+    pub fn shares_our_netns(&self) -> Result<bool, Error> {
+        let theirs = fs::read_link(self.path("ns/net")).map_err(|e| self.io_error("ns/net", e))?;
+        let ours = fs::read_link("/proc/self/ns/net").map_err(|e| Error::Io {
+            path: "/proc/self/ns/net".into(),
+            source: e,
+        })?;
+        Ok(theirs == ours)
+    }
+
+    /// The TCP addresses it listens on, found by joining the inodes of its socket descriptors
+    /// with the listening rows of `/proc/PID/net/tcp` and `tcp6` (its own network namespace).
+    pub fn listening(&self) -> Result<Vec<SocketAddr>, Error> {
+        let inodes = self.socket_inodes()?;
+        let mut out = Vec::new();
+        for file in ["net/tcp", "net/tcp6"] {
+            let text = match fs::read_to_string(self.path(file)) {
+                Ok(t) => t,
+                // No IPv6 in this kernel.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && file == "net/tcp6" => continue,
+                Err(e) => return Err(self.io_error(file, e)),
+            };
+            out.extend(
+                listeners(&text)
+                    .into_iter()
+                    .filter(|(_, inode)| inodes.contains(inode))
+                    .map(|(addr, _)| addr),
+            );
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn socket_inodes(&self) -> Result<Vec<u64>, Error> {
+        let dir = fs::read_dir(self.path("fd")).map_err(|e| self.io_error("fd", e))?;
+        let mut inodes = Vec::new();
+        for entry in dir.flatten() {
+            // A descriptor closed between listing and reading is simply gone.
+            if let Ok(target) = fs::read_link(entry.path())
+                && let Some(inode) = socket_inode(&target.to_string_lossy())
+            {
+                inodes.push(inode);
+            }
+        }
+        inodes.sort_unstable();
+        Ok(inodes)
+    }
+
+    /// Memory counters from `/proc/PID/status`.
+    pub fn memory(&self) -> Result<Memory, Error> {
+        let text =
+            fs::read_to_string(self.path("status")).map_err(|e| self.io_error("status", e))?;
+        Ok(Memory::parse(&text))
+    }
+}
+
+/// Which process (if any we can see) listens on `addr`'s port, for "port taken" errors.
+pub fn listener_of(port: u16) -> Option<(u32, String)> {
+    let mut wanted = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = fs::read_to_string(file) {
+            wanted.extend(
+                listeners(&text)
+                    .into_iter()
+                    .filter(|(a, _)| a.port() == port)
+                    .map(|(_, inode)| inode),
+            );
+        }
+    }
+    if wanted.is_empty() {
+        return None;
+    }
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let p = Process { pid };
+        let Ok(inodes) = p.socket_inodes() else {
+            continue;
+        };
+        if wanted.iter().any(|i| inodes.binary_search(i).is_ok()) {
+            let cmd = p.cmdline().unwrap_or_default().join(" ");
+            return Some((pid, cmd));
+        }
+    }
+    None
+}
+
+/// Memory counters of `/proc/PID/status`, in bytes (0 when absent, as for kernel threads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Memory {
+    pub rss: u64,
+    pub rss_peak: u64,
+    pub rss_anon: u64,
+    pub rss_file: u64,
+    pub swap: u64,
+}
+
+impl Memory {
+    /// Parses the `Vm*`/`Rss*` lines (`VmRSS:   163128 kB`); other lines are ignored.
+    pub fn parse(text: &str) -> Memory {
+        let mut m = Memory::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let slot = match key {
+                "VmRSS" => &mut m.rss,
+                "VmHWM" => &mut m.rss_peak,
+                "RssAnon" => &mut m.rss_anon,
+                "RssFile" => &mut m.rss_file,
+                "VmSwap" => &mut m.swap,
+                _ => continue,
+            };
+            let kb = value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0);
+            *slot = kb * 1024;
+        }
+        m
+    }
+}
+
+fn split_nul(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+fn stat_state(stat: &str) -> Option<char> {
+    // `pid (comm) S …`: comm may hold spaces and parentheses, so look after the last ')'.
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Listening rows (`st` 0A) of a `/proc/net/tcp{,6}` table: local address and socket inode.
+/// Malformed rows are skipped.
+pub fn listeners(table: &str) -> Vec<(SocketAddr, u64)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.get(3) != Some(&"0A") {
+                return None;
+            }
+            let addr = parse_addr(cols.get(1)?)?;
+            let inode = cols.get(9)?.parse().ok()?;
+            Some((addr, inode))
+        })
+        .collect()
+}
+
+/// `0100007F:2405` (IPv4) or 32 hex digits (IPv6), each 32-bit word in host (little-endian)
+/// byte order, then the port in big-endian hex.
+fn parse_addr(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::swap_bytes);
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                let w = word(&ip[i * 8..i * 8 + 8])?;
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Rows captured from a real node process listening on 127.0.0.1:9229 and [::]:8081.
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2405 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412345 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:2405 0100007F:D1F2 01 00000000:00000000 00:00000000 00000000     0        0 412399 1 0000000000000000 20 4 30 10 -1
+   2: garbage
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412400 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:1F92 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412401 1 0000000000000000 100 0 0 10 0
+";
+
+    #[test]
+    fn socket_tables() {
+        assert_eq!(
+            listeners(TCP),
+            vec![("127.0.0.1:9229".parse().unwrap(), 412345)]
+        );
+        assert_eq!(
+            listeners(TCP6),
+            vec![
+                ("[::]:8081".parse().unwrap(), 412400),
+                ("[::1]:8082".parse().unwrap(), 412401)
+            ]
+        );
+    }
+
+    #[test]
+    fn status_counters() {
+        let m = Memory::parse(
+            "Name:\tnode\nVmHWM:\t  200000 kB\nVmRSS:\t  163128 kB\nRssAnon:\t  123768 kB\nRssFile:\t   39360 kB\nodd line\nVmSwap:\tx kB\n",
+        );
+        assert_eq!(m.rss, 163128 * 1024);
+        assert_eq!(m.rss_peak, 200000 * 1024);
+        assert_eq!(m.rss_anon, 123768 * 1024);
+        assert_eq!(m.rss_file, 39360 * 1024);
+        assert_eq!(m.swap, 0);
+    }
+
+    #[test]
+    fn stat_with_odd_comm() {
+        assert_eq!(stat_state("42 (a) b (c)) S 1 2"), Some('S'));
+        assert_eq!(stat_state("42 (node) Z 1"), Some('Z'));
+    }
+}

@@ -1,0 +1,204 @@
+//! `leakhound capture`: one heap snapshot, or one sampling allocation profile, of a live process.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use leakhound_live::attach::{Inspector, Limits};
+use leakhound_live::capture::{self, HeapUsage};
+use leakhound_live::cdp::Session;
+use serde::Serialize;
+
+use crate::cli::{CaptureArgs, TargetArgs};
+use crate::output;
+
+#[derive(Serialize)]
+struct CaptureJson {
+    inspector: String,
+    node: String,
+    pid: Option<u32>,
+    /// We opened the inspector with SIGUSR1 and closed it again.
+    opened_inspector: bool,
+    heap_before: HeapUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<capture::Snapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<ProfileJson>,
+}
+
+#[derive(Serialize)]
+struct ProfileJson {
+    path: PathBuf,
+    seconds: f64,
+    #[serde(flatten)]
+    summary: capture::ProfileSummary,
+}
+
+pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
+    install_interrupt_handler();
+    let inspector = attach(&args.target)?;
+    let stem = format!(
+        "node-{}-{}",
+        inspector.pid.map_or("remote".to_owned(), |p| p.to_string()),
+        unix_time()
+    );
+    let mut session = inspector.session()?;
+    let taken = take(&args, &mut session, &stem);
+    let closed = inspector.finish(session);
+    let mut doc = taken?;
+    closed.context("closing the inspector leakhound opened")?;
+    doc.opened_inspector = inspector.opened_by_us;
+    doc.inspector = inspector.addr.to_string();
+    doc.node.clone_from(&inspector.version);
+    doc.pid = inspector.pid;
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let h = &doc.heap_before;
+    writeln!(
+        out,
+        "{} at {}{}: heap {} used of {}, external {}, rss {}",
+        doc.node,
+        doc.inspector,
+        doc.pid.map(|p| format!(" (PID {p})")).unwrap_or_default(),
+        output::size(h.heap_used),
+        output::size(h.heap_total),
+        output::size(h.external),
+        output::size(h.rss),
+    )?;
+    if let Some(s) = &doc.snapshot {
+        writeln!(
+            out,
+            "wrote {} ({}) in {:.1} s",
+            s.path.display(),
+            output::size(s.bytes),
+            s.seconds
+        )?;
+    }
+    if let Some(p) = &doc.profile {
+        writeln!(
+            out,
+            "wrote {} ({:.0} s of sampling; {} still alive, sampled)",
+            p.path.display(),
+            p.seconds,
+            output::size(p.summary.total_bytes)
+        )?;
+        print_stacks(&mut out, &p.summary)?;
+    }
+    if doc.opened_inspector {
+        writeln!(out, "closed the inspector leakhound opened")?;
+    }
+    Ok(())
+}
+
+fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result<CaptureJson> {
+    let heap_before = capture::heap_usage(session)?;
+    let mut doc = CaptureJson {
+        inspector: String::new(),
+        node: String::new(),
+        pid: None,
+        opened_inspector: false,
+        heap_before,
+        snapshot: None,
+        profile: None,
+    };
+    if let Some(duration) = args.sample_allocations {
+        let path = output_path(&args.output, stem, "heapprofile");
+        let bar = bar("sampling allocations", Some(duration));
+        let profile = capture::sample_allocations(session, duration, args.sampling_interval, &bar)?;
+        bar.finish_and_clear();
+        let mut file = capture::create_private(&path)?;
+        file.write_all(profile.get().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        doc.profile = Some(ProfileJson {
+            summary: capture::summarize_profile(profile.get(), 10)?,
+            path,
+            seconds: duration.as_secs_f64(),
+        });
+    } else {
+        let path = output_path(&args.output, stem, "heapsnapshot");
+        let bar = bar("heap snapshot", None);
+        let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar)?;
+        bar.finish_and_clear();
+        doc.snapshot = Some(snapshot);
+    }
+    Ok(doc)
+}
+
+pub fn print_stacks(
+    out: &mut impl Write,
+    summary: &capture::ProfileSummary,
+) -> std::io::Result<()> {
+    writeln!(out, "\nTop allocation sites of live memory:")?;
+    for s in &summary.stacks {
+        let share = 100.0 * s.bytes as f64 / summary.total_bytes.max(1) as f64;
+        let mut frames = s.frames.iter();
+        writeln!(
+            out,
+            "{:>10} {share:>5.1}%  {}",
+            output::size(s.bytes),
+            frames.next().map_or("(root)", String::as_str)
+        )?;
+        for f in frames.take(5) {
+            writeln!(out, "{:18}← {f}", "")?;
+        }
+    }
+    Ok(())
+}
+
+/// The inspector of `--pid` or `--inspect`.
+pub fn attach(target: &TargetArgs) -> anyhow::Result<Inspector> {
+    let limits = Limits {
+        answer: target.timeout,
+        ..Limits::default()
+    };
+    let inspector = match (&target.pid, &target.inspect) {
+        (Some(pid), _) => Inspector::of_pid(*pid, limits)?,
+        (None, Some(addr)) => Inspector::at(addr, limits)?,
+        (None, None) => anyhow::bail!("give --pid PID or --inspect HOST:PORT"),
+    };
+    Ok(inspector)
+}
+
+fn output_path(given: &Option<PathBuf>, stem: &str, extension: &str) -> PathBuf {
+    given
+        .clone()
+        .unwrap_or_else(|| Path::new(&format!("{stem}.{extension}")).to_owned())
+}
+
+pub fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise. With `time`, the bar counts
+/// milliseconds up to it.
+pub fn bar(label: &str, time: Option<Duration>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(time.map_or(0, |t| t.as_millis() as u64));
+    let template = if time.is_some() {
+        "{prefix} {wide_bar} {elapsed}/{duration}"
+    } else {
+        "{prefix}: {msg} {wide_bar} {pos}/{len}"
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
+    bar.set_prefix(label.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Ctrl-C makes live commands stop waiting and clean up: close the inspector they opened, stop
+/// the app they started, remove a partial file.
+pub fn install_interrupt_handler() {
+    // A second registration (hunt calls capture code) fails harmlessly.
+    let _ = ctrlc::set_handler(leakhound_live::cdp::interrupt);
+}
