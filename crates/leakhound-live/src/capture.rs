@@ -5,7 +5,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -38,6 +37,26 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// How long to wait for `HeapProfiler.collectGarbage`. V8 runs that GC as a task on the event
+/// loop, so an app busy in a JavaScript loop answers only when the loop ends (unlike the
+/// snapshot, which runs in an interrupt).
+const GC_WAIT: Duration = Duration::from_secs(3);
+
+/// A full GC. Returns `false` when the app's event loop is too busy to run it within a few
+/// seconds; a snapshot then still collects garbage itself, as every V8 snapshot does.
+pub fn collect_garbage(session: &mut Session) -> Result<bool, Error> {
+    match session.call_with(
+        "HeapProfiler.collectGarbage",
+        None,
+        GC_WAIT.min(session.timeout),
+        &mut |_| Ok(()),
+    ) {
+        Ok(_) => Ok(true),
+        Err(Error::NoAnswer { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A snapshot written to disk.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -64,7 +83,7 @@ pub fn snapshot(
     let start = Instant::now();
     if gc {
         bar.set_message("collecting garbage");
-        session.call("HeapProfiler.collectGarbage", None)?;
+        collect_garbage(session)?;
     }
     let mut partial = path.as_os_str().to_owned();
     partial.push(".part");
@@ -207,18 +226,16 @@ pub fn sample_allocations(
     session.call("HeapProfiler.startSampling", Some(&params))?;
     let start = Instant::now();
     bar.set_length(duration.as_millis() as u64);
-    while start.elapsed() < duration {
-        if cdp::interrupted() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(100).min(duration));
+    // Ends early when the app finishes (it waits for us then) or on Ctrl-C; sampling is
+    // stopped in every case, as it costs the app.
+    let mut waited = Ok(());
+    while start.elapsed() < duration && !session.app_finished && waited.is_ok() {
+        waited = session.pump(Duration::from_millis(200).min(duration - start.elapsed()));
         bar.set_position(start.elapsed().as_millis() as u64);
     }
-    // Stop even after Ctrl-C: sampling left on costs the app.
-    let answer = session.call("HeapProfiler.stopSampling", None)?;
-    if cdp::interrupted() {
-        return Err(Error::Interrupted);
-    }
+    let answer = session.call("HeapProfiler.stopSampling", None);
+    waited?;
+    let answer = answer?;
     #[derive(Deserialize)]
     struct Stopped {
         profile: Box<RawValue>,

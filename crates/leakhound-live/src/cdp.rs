@@ -309,6 +309,35 @@ impl Session {
         }
     }
 
+    /// Reads and handles messages for `time` (a command-free wait that still notices the app
+    /// finishing); returns early when it has.
+    pub fn pump(&mut self, time: Duration) -> Result<(), Error> {
+        let start = Instant::now();
+        while start.elapsed() < time && !self.app_finished {
+            if interrupted() {
+                return Err(Error::Interrupted);
+            }
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    if t.contains("\"NodeRuntime.waitingForDisconnect\"") {
+                        self.app_finished = true;
+                    }
+                }
+                Ok(Message::Close(frame)) => {
+                    return Err(Error::Closed {
+                        addr: self.addr,
+                        what: "a wait".into(),
+                        detail: frame.as_ref().map(|f| f.reason.to_string()),
+                    });
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(self.ws_error("a wait", e)),
+            }
+        }
+        Ok(())
+    }
+
     fn ws_error(&self, method: &str, e: tungstenite::Error) -> Error {
         match e {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {

@@ -185,6 +185,9 @@ pub struct TargetArgs {
     /// call answers nothing)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub timeout: Duration,
+    /// How long to wait for the inspector port to open after SIGUSR1
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub open_timeout: Duration,
 }
 
 #[derive(Debug, clap::Args)]

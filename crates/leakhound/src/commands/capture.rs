@@ -156,7 +156,7 @@ pub fn print_stacks(
 pub fn attach(target: &TargetArgs) -> anyhow::Result<Inspector> {
     let limits = Limits {
         answer: target.timeout,
-        ..Limits::default()
+        open: target.open_timeout,
     };
     let inspector = match (&target.pid, &target.inspect) {
         (Some(pid), _) => Inspector::of_pid(*pid, limits)?,

@@ -173,7 +173,9 @@ fn hunt(args: &HuntArgs, dir: &Path, app: &mut App) -> anyhow::Result<(Vec<Round
                 None => (None, Some(run_load_command(args, dir, i, port)?)),
             };
             app.check_alive()?;
-            session.call("HeapProfiler.collectGarbage", None)?;
+            if !capture::collect_garbage(&mut session)? {
+                eprintln!("warning: the app's event loop is busy: no GC before the snapshot (the snapshot collects garbage itself)");
+            }
             let heap = capture::heap_usage(&mut session)?;
             let memory_before_snapshot = app.memory()?;
             let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
