@@ -79,7 +79,7 @@ pub fn shorten(name: &str, max: usize) -> String {
 pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>) -> String {
     let label = |i: usize| {
         let step = &steps[i];
-        let class = shorten(&step.node.class, 40);
+        let class = shorten(step.node.class.trim_end(), 40);
         // The root's edges (`2`, `[1]`) say nothing; show the node only.
         let text = if i == 0 {
             class

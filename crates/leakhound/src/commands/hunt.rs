@@ -174,7 +174,9 @@ fn hunt(args: &HuntArgs, dir: &Path, app: &mut App) -> anyhow::Result<(Vec<Round
             };
             app.check_alive()?;
             if !capture::collect_garbage(&mut session)? {
-                eprintln!("warning: the app's event loop is busy: no GC before the snapshot (the snapshot collects garbage itself)");
+                eprintln!(
+                    "warning: the app's event loop is busy: no GC before the snapshot (the snapshot collects garbage itself)"
+                );
             }
             let heap = capture::heap_usage(&mut session)?;
             let memory_before_snapshot = app.memory()?;

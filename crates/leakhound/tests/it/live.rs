@@ -33,8 +33,7 @@ impl App {
             .args(flags)
             .args(
                 // Parallel tests would race for 9229; SIGUSR1 opens a random port instead.
-                (!flags.iter().any(|f| f.starts_with("--inspect")))
-                    .then_some("--inspect-port=0"),
+                (!flags.iter().any(|f| f.starts_with("--inspect"))).then_some("--inspect-port=0"),
             )
             .arg("-e")
             .arg(script)
@@ -88,10 +87,7 @@ impl App {
     }
 
     fn listening(&self) -> Vec<std::net::SocketAddr> {
-        Process::new(self.child.id())
-            .unwrap()
-            .listening()
-            .unwrap()
+        Process::new(self.child.id()).unwrap().listening().unwrap()
     }
 }
 
@@ -242,7 +238,8 @@ fn capture_through_sigusr1_closes_the_inspector_it_opened() {
 #[test]
 fn capture_from_a_busy_js_loop() {
     let dir = dir("busy");
-    let script = format!("{MARKERS}\nconsole.log('ready'); setTimeout(() => {{ while (true) {{}} }}, 100);");
+    let script =
+        format!("{MARKERS}\nconsole.log('ready'); setTimeout(() => {{ while (true) {{}} }}, 100);");
     let mut app = App::start(Path::new("node"), &[], &script);
     std::thread::sleep(Duration::from_millis(300));
     let file = dir.join("a.heapsnapshot");
@@ -282,15 +279,28 @@ console.log('ready');";
     assert!(profile["head"]["children"].is_array(), "not a .heapprofile");
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     // The allocations of the app's own code lead (V8 may inline makeWidget into its caller).
-    assert!(doc["profile"]["total_bytes"].as_u64().unwrap() > 1_000_000, "{doc}");
+    assert!(
+        doc["profile"]["total_bytes"].as_u64().unwrap() > 1_000_000,
+        "{doc}"
+    );
     let top = doc["profile"]["stacks"][0]["frames"][0].to_string();
     assert!(top.contains("[eval]:"), "{top}");
     assert_eq!(app.listening(), vec![]);
 }
 
 fn expect_error(run: &Run, text: &str) {
-    assert_eq!(run.code, Some(2), "stdout: {}\nstderr: {}", run.stdout, run.stderr);
-    assert!(run.stderr.contains(text), "expected {text:?} in:\n{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(2),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(text),
+        "expected {text:?} in:\n{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
@@ -376,7 +386,12 @@ fn capture_errors_name_the_cause() {
     let run = if rustix::process::getuid().is_root() {
         leakhound_as(
             Command::new("setpriv")
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups", LEAKHOUND])
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    LEAKHOUND,
+                ])
                 .args(["capture", "--pid", &app.pid()]),
         )
     } else {
@@ -388,7 +403,9 @@ fn capture_errors_name_the_cause() {
 /// `--disable-sigusr1` (Node 22.14+, 23.7+) is seen in the command line and named.
 #[test]
 fn capture_names_disable_sigusr1() {
-    oracle_installed().as_ref().expect("the pinned Node 26 is installed");
+    oracle_installed()
+        .as_ref()
+        .expect("the pinned Node 26 is installed");
     let app = App::start(
         &NodeBin::Pinned26.program(),
         &["--disable-sigusr1"],
@@ -468,11 +485,13 @@ fn hunt_on_a_clean_route_exits_0() {
 #[test]
 fn hunt_attached_with_a_load_command() {
     let dir = dir("hunt-attached");
-    let script = format!(
-        "require({EXAMPLE:?}).start(0).then((s) => {{ console.log('ready'); }});"
-    );
+    let script = format!("require({EXAMPLE:?}).start(0).then((s) => {{ console.log('ready'); }});");
     let mut app = App::start(Path::new("node"), &[], &script);
-    let load = "for i in $(seq 200); do curl -sf \"http://127.0.0.1:$LEAKHOUND_PORT/status?r=$LEAKHOUND_ROUND&i=$i\" >/dev/null || exit 1; done";
+    // Node as the user's load tool (any command works; CI machines need not have curl).
+    let load = r#"node -e "
+const http = require('http'); let left = 200;
+const next = () => left-- > 0 ? http.get('http://127.0.0.1:' + process.env.LEAKHOUND_PORT + '/status?r=' + process.env.LEAKHOUND_ROUND + '&i=' + left, (res) => { res.resume(); res.on('end', next); }) : null;
+next();""#;
     let run = leakhound(&[
         "hunt",
         "--pid",
@@ -490,7 +509,10 @@ fn hunt_attached_with_a_load_command() {
     assert_eq!(top["owner"]["name"], "handleMap", "{top}");
     // New after the baseline and alive in every later snapshot: the target round's 200.
     assert_eq!(top["count"], 200, "{top}");
-    assert_eq!(report["rounds"][1]["load_command"]["status"], "exit status: 0");
+    assert_eq!(
+        report["rounds"][1]["load_command"]["status"],
+        "exit status: 0"
+    );
     assert!(app.alive());
     assert_eq!(app.listening().len(), 1, "only the app's own port");
 }
