@@ -20,8 +20,10 @@
 # Then, unless --no-hunt, it times the README's hunt (exit code 1, "leak suspected", is expected):
 #   leakhound hunt --url '/status?test=1' --url /report --out DIR -- node examples/leaky-server/server.js 0
 # Prints a Markdown table on stdout; progress and checks go to stderr. Snapshots go to a temp dir
-# under /tmp, removed at the end with every app this script started. Peaks: about 2.5 GB of
-# memory per app during a 1M-object snapshot, and 1.2 GB of disk for two snapshots at once.
+# under /tmp, removed at the end with every app this script started. Peaks (N = 1M): about 3.8 GB
+# of memory in the app during its snapshot, and one ~550 MB file at a time on disk.
+# If another process holds port 9229 (where SIGUSR1 opens the inspector by default), the `--pid`
+# apps get `--inspect-port=0` (still no inspector until SIGUSR1) and their rows say so.
 #
 # Environment:
 #   LEAKHOUND=PATH   benchmark this binary instead of building target/release/leakhound
@@ -135,11 +137,11 @@ capture() {
   local rss_before hwm_before hwm_after status=0
   rss_before=$(proc_kb "$app" VmRSS)
   hwm_before=$(proc_kb "$app" VmHWM)
-  /usr/bin/time -f '%e %M' -o "$tmp/$name.time" "$LEAKHOUND" capture "${args[@]}" -o "$tmp/$name.heapsnapshot" --json \
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/$name.time" "$LEAKHOUND" capture "${args[@]}" -o "$tmp/$name.heapsnapshot" --json \
     >"$tmp/$name.json" 2>"$tmp/$name.err" || status=$?
   hwm_after=$(proc_kb "$app" VmHWM)
-  local wall rss_kb
-  read -r wall rss_kb < <(tail -n 1 "$tmp/$name.time")
+  local wall rss_kb user sys
+  read -r wall rss_kb user sys < <(tail -n 1 "$tmp/$name.time")
   if [ "$status" != 0 ]; then
     tail -n 20 "$tmp/$name.err" >&2
     rows+=("| $label | failed (exit $status) after $wall | $(mb "$hwm_after") | $(mb "$rss_before") | $(mb "$rss_kb") | – | – |")
@@ -147,7 +149,7 @@ capture() {
     return
   fi
   echo "  leakhound's own time for the snapshot: $(grep -o '"seconds": [0-9.]*' "$tmp/$name.json" | awk '{ printf "%.1f s", $2 }');" \
-    "app peak RSS before the capture $(mb "$hwm_before") MB" >&2
+    "leakhound's CPU time $user s user + $sys s system; app peak RSS before the capture $(mb "$hwm_before") MB" >&2
   if [ -z "$port" ]; then
     # leakhound opened the inspector with SIGUSR1: it must have closed it again.
     if ss -ltnpH | grep -q "pid=$app,"; then

@@ -65,7 +65,12 @@ impl Inspector {
                 });
             }
         }
-        let addr = addrs[0];
+        let Some(&addr) = addrs.first() else {
+            return Err(Error::Connect {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source: std::io::Error::other(format!("{host_port:?} resolves to no address")),
+            });
+        };
         // Say why: nothing listens, or something that is not a Node inspector does.
         cdp::targets(addr, limits.answer)?;
         Err(Error::Discovery {

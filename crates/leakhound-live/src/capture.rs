@@ -37,20 +37,12 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// How long to wait for `HeapProfiler.collectGarbage`. V8 runs that GC as a task on the event
-/// loop, so an app busy in a JavaScript loop answers only when the loop ends (unlike the
-/// snapshot, which runs in an interrupt).
-const GC_WAIT: Duration = Duration::from_secs(3);
-
-/// A full GC. Returns `false` when the app's event loop is too busy to run it within a few
-/// seconds; a snapshot then still collects garbage itself, as every V8 snapshot does.
+/// A full GC. V8 runs `HeapProfiler.collectGarbage` as a task on the event loop, so an app
+/// busy in a JavaScript loop answers only when the loop ends (unlike the snapshot, which runs
+/// in an interrupt). Returns `false` when no answer came within the session's timeout; a
+/// snapshot then still collects garbage itself, as every V8 snapshot does.
 pub fn collect_garbage(session: &mut Session) -> Result<bool, Error> {
-    match session.call_with(
-        "HeapProfiler.collectGarbage",
-        None,
-        GC_WAIT.min(session.timeout),
-        &mut |_| Ok(()),
-    ) {
+    match session.call("HeapProfiler.collectGarbage", None) {
         Ok(_) => Ok(true),
         Err(Error::NoAnswer { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -62,6 +54,8 @@ pub fn collect_garbage(session: &mut Session) -> Result<bool, Error> {
 pub struct Snapshot {
     pub path: PathBuf,
     pub bytes: u64,
+    /// A GC ran before the snapshot (asked for, and the event loop was free to run it).
+    pub gc_done: bool,
     /// Wall time of GC, graph building and transfer.
     pub seconds: f64,
 }
@@ -70,7 +64,8 @@ pub struct Snapshot {
 /// GC, and the step between graph and serialisation, send nothing for a while on big heaps.
 const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
 
-/// Takes a heap snapshot into `path`: a full GC first if `gc`, then `takeHeapSnapshot`, its
+/// Takes a heap snapshot into `path`: a full GC first if `gc` (see [`collect_garbage`]; a busy
+/// event loop makes it wait up to the session timeout, and `Snapshot::gc_done` says), then `takeHeapSnapshot`, its
 /// chunks written as they arrive to `path.part` and renamed to `path` once complete. On any
 /// failure (the connection drops, Ctrl-C) the partial file is removed. `bar` shows progress:
 /// objects while V8 builds the graph, then bytes.
@@ -81,10 +76,10 @@ pub fn snapshot(
     bar: &ProgressBar,
 ) -> Result<Snapshot, Error> {
     let start = Instant::now();
-    if gc {
+    let gc_done = gc && {
         bar.set_message("collecting garbage");
-        collect_garbage(session)?;
-    }
+        collect_garbage(session)?
+    };
     let mut partial = path.as_os_str().to_owned();
     partial.push(".part");
     let partial = PathBuf::from(partial);
@@ -95,6 +90,7 @@ pub fn snapshot(
             Ok(Snapshot {
                 path: path.to_owned(),
                 bytes,
+                gc_done,
                 seconds: start.elapsed().as_secs_f64(),
             })
         }

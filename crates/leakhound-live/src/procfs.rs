@@ -261,14 +261,15 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
-    // Rows captured from a real node process listening on 127.0.0.1:9229 and [::]:8081.
+    // Rows from a real `node --inspect=127.0.0.1:9229` also listening on [::]:8081, plus a
+    // connected row, an IPv6 loopback row and a malformed one.
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:2405 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412345 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:2405 0100007F:D1F2 01 00000000:00000000 00:00000000 00000000     0        0 412399 1 0000000000000000 20 4 30 10 -1
+   0: 0100007F:240D 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 190420 1 0000000050cd1763 100 0 0 10 0
+   1: 0100007F:240D 0100007F:D1F2 01 00000000:00000000 00:00000000 00000000     0        0 190499 1 0000000000000000 20 4 30 10 -1
    2: garbage
 ";
     const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412400 1 0000000000000000 100 0 0 10 0
+   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 189282 1 000000005f1cd589 100 0 0 10 0
    1: 00000000000000000000000001000000:1F92 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 412401 1 0000000000000000 100 0 0 10 0
 ";
 
@@ -276,12 +277,12 @@ mod tests {
     fn socket_tables() {
         assert_eq!(
             listeners(TCP),
-            vec![("127.0.0.1:9229".parse().unwrap(), 412345)]
+            vec![("127.0.0.1:9229".parse().unwrap(), 190420)]
         );
         assert_eq!(
             listeners(TCP6),
             vec![
-                ("[::]:8081".parse().unwrap(), 412400),
+                ("[::]:8081".parse().unwrap(), 189282),
                 ("[::1]:8082".parse().unwrap(), 412401)
             ]
         );

@@ -126,6 +126,11 @@ fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result
         let bar = bar("heap snapshot", None);
         let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar)?;
         bar.finish_and_clear();
+        if !args.no_gc && !snapshot.gc_done {
+            eprintln!(
+                "warning: the app's event loop was busy: no separate GC ran before the snapshot (the snapshot collected garbage itself)"
+            );
+        }
         doc.snapshot = Some(snapshot);
     }
     Ok(doc)
@@ -198,7 +203,15 @@ pub fn bar(label: &str, time: Option<Duration>) -> ProgressBar {
 
 /// Ctrl-C makes live commands stop waiting and clean up: close the inspector they opened, stop
 /// the app they started, remove a partial file.
+/// A second Ctrl-C quits at once.
 pub fn install_interrupt_handler() {
-    // A second registration (hunt calls capture code) fails harmlessly.
-    let _ = ctrlc::set_handler(leakhound_live::cdp::interrupt);
+    let handler = || {
+        if leakhound_live::cdp::interrupted() {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
+        leakhound_live::cdp::interrupt();
+    };
+    // Registration fails only if a handler is already installed, which is then this one.
+    let _ = ctrlc::set_handler(handler);
 }

@@ -89,6 +89,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let stopped = app.stop();
     let (rounds, port) = hunted?;
     let stopped = stopped?;
+    if cdp::interrupted() {
+        bail!("interrupted; the snapshots taken are in {}", dir.display());
+    }
 
     eprintln!("analysing {} snapshots…", rounds.len());
     let files: Vec<PathBuf> = rounds.iter().map(|r| r.snapshot.path.clone()).collect();

@@ -1,0 +1,3 @@
+//! The integration tests of leakhound-live: one test binary, one module per feature.
+
+mod load;
