@@ -377,6 +377,19 @@ fn capture_errors_name_the_cause() {
     );
     drop(app);
 
+    // Another network namespace (a container): its loopback is not ours. Making one needs root.
+    if rustix::process::getuid().is_root() {
+        let app = App::start(
+            Path::new("unshare"),
+            &["--net", "node"],
+            "console.log('ready'); setInterval(() => {}, 1000);",
+        );
+        expect_error(
+            &leakhound(&["capture", "--pid", &app.pid()]),
+            "another network namespace",
+        );
+    }
+
     // Permission denied: another user's process (we run as root in CI: drop to nobody).
     let app = App::start(
         Path::new("node"),
