@@ -440,7 +440,8 @@ impl Tally {
 /// One worker: sends requests one after another until none are left or time is up.
 fn work(shared: &Shared) -> Tally {
     let mut tally = Tally::default();
-    while !shared.abort.load(Ordering::Relaxed) {
+    // Ctrl-C (see `cdp::interrupt`) ends the round after the requests in flight.
+    while !shared.abort.load(Ordering::Relaxed) && !crate::cdp::interrupted() {
         let number = shared.next.fetch_add(1, Ordering::Relaxed);
         if number >= shared.count {
             break;

@@ -171,6 +171,9 @@ fn hunt(args: &HuntArgs, dir: &Path, app: &mut App) -> anyhow::Result<(Vec<Round
                     bar.set_length(plan.count);
                     let stats = load::run(plan, Some(&bar))?;
                     bar.finish_and_clear();
+                    if cdp::interrupted() {
+                        bail!("interrupted");
+                    }
                     (Some(stats), None)
                 }
                 None => (None, Some(run_load_command(args, dir, i, port)?)),
