@@ -14,20 +14,18 @@ use crate::procfs::{self, Process};
 /// Time limits of attaching.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// For each answer from the inspector (and its HTTP endpoint).
+    /// For each answer from the inspector.
     pub answer: Duration,
     /// For the port to open after SIGUSR1.
     pub open: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            answer: Duration::from_secs(10),
-            open: Duration::from_secs(5),
-        }
-    }
-}
+/// How long a port may take to say whether it is a Node inspector: the ports we probe are on
+/// this machine, and a silent one must not hold up the search.
+const PROBE: Duration = Duration::from_millis(500);
+
+/// SIGUSR1's number on Linux.
+const SIGUSR1: u32 = 10;
 
 /// A reachable inspector.
 #[derive(Debug, Clone)]
@@ -42,18 +40,28 @@ pub struct Inspector {
 }
 
 impl Inspector {
-    /// The inspector at `HOST:PORT` (as given to `--inspect`).
-    pub fn at(host_port: &str, limits: Limits) -> Result<Inspector, Error> {
+    /// The inspector at `HOST:PORT`, a bare `PORT` (on 127.0.0.1), or the `ws://HOST:PORT/…`
+    /// address Node prints.
+    pub fn at(address: &str, limits: Limits) -> Result<Inspector, Error> {
+        let bad = |why: String| Error::BadAddress {
+            address: address.to_owned(),
+            why,
+        };
+        let host_port = address
+            .strip_prefix("ws://")
+            .map_or(address, |rest| rest.split('/').next().unwrap_or(rest));
+        let host_port = if host_port.parse::<u16>().is_ok() {
+            format!("127.0.0.1:{host_port}")
+        } else {
+            host_port.to_owned()
+        };
         let addrs: Vec<SocketAddr> = host_port
             .to_socket_addrs()
-            .map_err(|e| Error::Connect {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source: std::io::Error::new(
-                    e.kind(),
-                    format!("{host_port:?} is not HOST:PORT: {e}"),
-                ),
-            })?
+            .map_err(|e| bad(e.to_string()))?
             .collect();
+        let Some(&first) = addrs.first() else {
+            return Err(bad("it resolves to no address".into()));
+        };
         for &addr in &addrs {
             if let Some(version) = cdp::probe(addr, limits.answer) {
                 return Ok(Inspector {
@@ -65,16 +73,10 @@ impl Inspector {
                 });
             }
         }
-        let Some(&addr) = addrs.first() else {
-            return Err(Error::Connect {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source: std::io::Error::other(format!("{host_port:?} resolves to no address")),
-            });
-        };
         // Say why: nothing listens, or something that is not a Node inspector does.
-        cdp::targets(addr, limits.answer)?;
+        cdp::targets(first, limits.answer)?;
         Err(Error::Discovery {
-            addr,
+            addr: first,
             problem: "is not a Node.js inspector (its /json/version names no node.js)".into(),
         })
     }
@@ -96,26 +98,30 @@ impl Inspector {
         if !process.shares_our_netns()? {
             return Err(Error::OtherNetns { pid });
         }
+        let flags = node_flags(&process)?;
+        let port = inspect_port(&flags);
         let before: BTreeSet<SocketAddr> = process.listening()?.into_iter().collect();
-        if let Some(found) = find(&before, limits) {
+        let mut probed = BTreeSet::new();
+        if let Some(found) = find(&before, port, &mut probed, limits) {
             return Ok(Inspector {
                 pid: Some(pid),
                 ..found
             });
         }
 
-        let flags = node_flags(&process)?;
         refuse_disabled(pid, &flags)?;
-        let port = inspect_port(&flags);
+        // Without Node's handler, SIGUSR1 would kill the process.
+        if !process.catches(SIGUSR1)? {
+            return Err(Error::NoSignalHandler {
+                pid,
+                exe: exe.display().to_string(),
+            });
+        }
         if port != 0
             && before.iter().all(|a| a.port() != port)
             && let Some(owner) = procfs::listener_of(port)
         {
-            return Err(Error::PortTaken {
-                pid,
-                port,
-                owner: Some(owner),
-            });
+            return Err(Error::PortTaken { pid, port, owner });
         }
 
         rustix::process::kill_process(pid_of(pid)?, Signal::USR1).map_err(|e| match e {
@@ -137,7 +143,7 @@ impl Inspector {
             thread::sleep(Duration::from_millis(50));
             let now: BTreeSet<SocketAddr> = Process::new(pid)?.listening()?.into_iter().collect();
             let new: BTreeSet<SocketAddr> = now.difference(&before).copied().collect();
-            if let Some(found) = find(&new, limits) {
+            if let Some(found) = find(&new, port, &mut probed, limits) {
                 return Ok(Inspector {
                     pid: Some(pid),
                     opened_by_us: true,
@@ -145,15 +151,12 @@ impl Inspector {
                 });
             }
         }
-        // A port taken after our first look, or by a process we cannot see.
+        // A port taken after our first look.
         if port != 0
-            && let Some(owner) = procfs::listener_of(port).filter(|(p, _)| *p != pid)
+            && let Some(owner) = procfs::listener_of(port)
+            && owner.as_ref().is_none_or(|(p, _)| *p != pid)
         {
-            return Err(Error::PortTaken {
-                pid,
-                port,
-                owner: Some(owner),
-            });
+            return Err(Error::PortTaken { pid, port, owner });
         }
         Err(Error::NoInspector {
             pid,
@@ -164,7 +167,7 @@ impl Inspector {
     /// The inspector process `pid` already has open, if any (no SIGUSR1).
     pub fn of_open_port(pid: u32, limits: Limits) -> Result<Inspector, Error> {
         let open: BTreeSet<SocketAddr> = Process::new(pid)?.listening()?.into_iter().collect();
-        find(&open, limits)
+        find(&open, 0, &mut BTreeSet::new(), limits)
             .map(|found| Inspector {
                 pid: Some(pid),
                 ..found
@@ -180,43 +183,71 @@ impl Inspector {
         Session::connect(self.addr, self.limits.answer)
     }
 
-    /// Ends `session`; if we opened the inspector, closes it first (`inspector.close()` in the
-    /// app), so no debug port stays open after us.
-    pub fn finish(&self, mut session: Session) -> Result<(), Error> {
+    /// Ends `session` (if any). If we opened the inspector, closes it first
+    /// (`inspector.close()` in the app; through a new session if `session` is gone), so no
+    /// debug port stays open after us. Works after Ctrl-C too. An app that has finished is
+    /// only disconnected from: it exits then, with its port.
+    pub fn finish(&self, session: Option<Session>) -> Result<(), Error> {
         if !self.opened_by_us {
+            if let Some(s) = session {
+                s.close();
+            }
+            return Ok(());
+        }
+        let mut session = match session {
+            Some(s) => s,
+            None => self.session().map_err(|e| self.stays_open(&e))?,
+        };
+        if session.app_finished {
             session.close();
             return Ok(());
         }
+        session.start_closing();
         let expression = "(process.getBuiltinModule ? process.getBuiltinModule('inspector') : require('inspector')).close()";
         let params = serde_json::json!({
             "expression": expression,
             "includeCommandLineAPI": true,
         })
         .to_string();
-        match session.call("Runtime.evaluate", Some(&params)) {
+        // Chunks of a snapshot cut short by Ctrl-C arrive first: allow for them.
+        let idle = session.timeout.max(crate::capture::SNAPSHOT_IDLE);
+        let closed = session.call_with("Runtime.evaluate", Some(&params), idle, &mut |_| Ok(()));
+        match closed {
             // Node answers by closing the connection, with the server.
-            Err(Error::Closed { .. }) => Ok(()),
-            Ok(answer) => {
+            Err(Error::Closed { .. }) if cdp::probe(self.addr, PROBE).is_none() => Ok(()),
+            Ok(_) => {
                 session.close();
-                Err(Error::BadMessage {
-                    what: "closing the inspector leakhound opened".into(),
-                    detail: format!(
-                        "it stays open at {} ({}); restart the app to close it",
-                        self.addr,
-                        answer.get()
-                    ),
-                })
+                Err(self.stays_open(&"it answered instead of closing"))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(self.stays_open(&e)),
+        }
+    }
+
+    fn stays_open(&self, why: &dyn std::fmt::Display) -> Error {
+        Error::StaysOpen {
+            addr: self.addr,
+            pid: self.pid,
+            why: why.to_string(),
         }
     }
 }
 
-/// The first address in `addrs` where a Node inspector answers.
-fn find(addrs: &BTreeSet<SocketAddr>, limits: Limits) -> Option<Inspector> {
-    addrs.iter().find_map(|&a| {
+/// The first address in `addrs` where a Node inspector answers, trying `port` first and each
+/// address once (`probed` remembers): probing sends a request to whatever listens there.
+fn find(
+    addrs: &BTreeSet<SocketAddr>,
+    port: u16,
+    probed: &mut BTreeSet<SocketAddr>,
+    limits: Limits,
+) -> Option<Inspector> {
+    let mut order: Vec<SocketAddr> = addrs.iter().copied().collect();
+    order.sort_by_key(|a| a.port() != port);
+    order.into_iter().find_map(|a| {
+        if !probed.insert(a) {
+            return None;
+        }
         let addr = reachable(a);
-        cdp::probe(addr, limits.answer).map(|version| Inspector {
+        cdp::probe(addr, PROBE).map(|version| Inspector {
             addr,
             version,
             pid: None,
@@ -227,7 +258,7 @@ fn find(addrs: &BTreeSet<SocketAddr>, limits: Limits) -> Option<Inspector> {
 }
 
 /// A listening address as a client reaches it (`0.0.0.0` → `127.0.0.1`).
-fn reachable(a: SocketAddr) -> SocketAddr {
+pub fn reachable(a: SocketAddr) -> SocketAddr {
     match a.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), a.port())

@@ -60,9 +60,10 @@ pub struct Snapshot {
     pub seconds: f64,
 }
 
-/// How long a snapshot may go without a message: V8 sends progress every 10,000 objects, but
-/// GC, and the step between graph and serialisation, send nothing for a while on big heaps.
-const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
+/// How long a snapshot may go without a message (the session's `timeout` is for ordinary
+/// answers): V8 sends progress every 10,000 objects, but GC, and the step between graph and
+/// serialisation, send nothing for a while on big heaps.
+pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
 
 /// Takes a heap snapshot into `path`: a full GC first if `gc` (see [`collect_garbage`]; a busy
 /// event loop makes it wait up to the session timeout, and `Snapshot::gc_done` says), then `takeHeapSnapshot`, its
@@ -80,34 +81,46 @@ pub fn snapshot(
         bar.set_message("collecting garbage");
         collect_garbage(session)?
     };
+    let bytes = write_private(path, |out| stream_snapshot(session, out, bar))?;
+    Ok(Snapshot {
+        path: path.to_owned(),
+        bytes,
+        gc_done,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes `path` (mode 0600) through `path.part`, renamed to `path` when `write` succeeds and
+/// removed when it fails, so a file at `path` is always complete.
+pub fn write_private<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<T, Error>,
+) -> Result<T, Error> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".part");
     let partial = PathBuf::from(partial);
-    let result = stream_snapshot(session, &partial, bar);
-    match result {
-        Ok(bytes) => {
-            fs::rename(&partial, path).map_err(|e| io_error(path, e))?;
-            Ok(Snapshot {
-                path: path.to_owned(),
-                bytes,
-                gc_done,
-                seconds: start.elapsed().as_secs_f64(),
-            })
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            Err(e)
-        }
+    let mut out = BufWriter::with_capacity(1 << 20, create_private(&partial)?);
+    let result = write(&mut out).and_then(|value| {
+        out.flush().map_err(|e| io_error(path, e))?;
+        fs::rename(&partial, path).map_err(|e| io_error(path, e))?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
     }
+    result
 }
 
-fn stream_snapshot(session: &mut Session, partial: &Path, bar: &ProgressBar) -> Result<u64, Error> {
+fn stream_snapshot(
+    session: &mut Session,
+    out: &mut BufWriter<File>,
+    bar: &ProgressBar,
+) -> Result<u64, Error> {
     #[derive(Deserialize)]
     struct Progress {
         done: u64,
         total: u64,
     }
-    let mut out = BufWriter::with_capacity(1 << 20, create_private(partial)?);
     let mut bytes = 0u64;
     let mut write_error = None;
     bar.set_message("building the heap graph");
@@ -146,9 +159,11 @@ fn stream_snapshot(session: &mut Session, partial: &Path, bar: &ProgressBar) -> 
         },
     )?;
     if let Some(e) = write_error {
-        return Err(io_error(partial, e));
+        return Err(Error::Io {
+            path: "the snapshot file".into(),
+            source: e,
+        });
     }
-    out.flush().map_err(|e| io_error(partial, e))?;
     if bytes == 0 {
         return Err(Error::BadMessage {
             what: "HeapProfiler.takeHeapSnapshot".into(),
@@ -226,7 +241,8 @@ pub fn sample_allocations(
     // stopped in every case, as it costs the app.
     let mut waited = Ok(());
     while start.elapsed() < duration && !session.app_finished && waited.is_ok() {
-        waited = session.pump(Duration::from_millis(200).min(duration - start.elapsed()));
+        waited =
+            session.pump(Duration::from_millis(200).min(duration.saturating_sub(start.elapsed())));
         bar.set_position(start.elapsed().as_millis() as u64);
     }
     let answer = session.call("HeapProfiler.stopSampling", None);
@@ -306,29 +322,44 @@ pub fn summarize_profile(profile: &str, top: usize) -> Result<ProfileSummary, Er
     struct Profile {
         head: ProfileNode,
     }
-    let p: Profile = serde_json::from_str(profile).map_err(|e| Error::BadMessage {
-        what: "a sampling heap profile".into(),
-        detail: e.to_string(),
-    })?;
-    let mut stacks = Vec::new();
-    let mut path = Vec::new();
-    // Depth-first without recursion: profiles of deep recursions are deep.
-    let mut todo = vec![(&p.head, 0usize)];
-    while let Some((node, depth)) = todo.pop() {
-        path.truncate(depth);
-        path.push(&node.call_frame);
-        if node.self_size > 0 {
-            stacks.push(AllocationStack {
-                bytes: node.self_size,
-                // Skip the synthetic `(root)`.
-                frames: path.iter().skip(1).rev().map(|f| f.to_string()).collect(),
-            });
+    // A profile nests as deep as the app's deepest stack: no recursion limit, and a stack that
+    // grows on the heap as deserialisation descends.
+    let mut de = serde_json::Deserializer::from_str(profile);
+    de.disable_recursion_limit();
+    let p = Profile::deserialize(serde_stacker::Deserializer::new(&mut de)).map_err(|e| {
+        Error::BadMessage {
+            what: "a sampling heap profile".into(),
+            detail: e.to_string(),
         }
-        todo.extend(node.children.iter().map(|c| (c, depth + 1)));
+    })?;
+    // The tree as (frame, parent) rows, then stacks built for the top rows only.
+    let mut rows: Vec<(&CallFrame, usize, u64)> = Vec::new();
+    let mut todo = vec![(&p.head, usize::MAX)];
+    while let Some((node, parent)) = todo.pop() {
+        rows.push((&node.call_frame, parent, node.self_size));
+        let me = rows.len() - 1;
+        todo.extend(node.children.iter().map(|c| (c, me)));
     }
-    let total_bytes = stacks.iter().map(|s| s.bytes).sum();
-    stacks.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.frames.cmp(&b.frames)));
-    stacks.truncate(top);
+    let total_bytes = rows.iter().map(|r| r.2).sum();
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].2 > 0).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i].2));
+    order.truncate(top);
+    let stacks = order
+        .into_iter()
+        .map(|i| {
+            let mut frames = Vec::new();
+            let mut at = i;
+            // Up to, not including, the synthetic `(root)`.
+            while at != 0 {
+                frames.push(rows[at].0.to_string());
+                at = rows[at].1;
+            }
+            AllocationStack {
+                bytes: rows[i].2,
+                frames,
+            }
+        })
+        .collect();
     Ok(ProfileSummary {
         total_bytes,
         stacks,
@@ -347,6 +378,14 @@ mod tests {
             {"callFrame":{"functionName":"","scriptId":"82","url":"file:///b.js","lineNumber":0,"columnNumber":0},"selfSize":50,"id":6,"children":[]}]},
             "samples":[]}"#;
         let s = summarize_profile(profile, 2).unwrap();
+        // Deeper than serde_json's default recursion limit.
+        let mut deep = String::new();
+        for i in 0..500 {
+            deep.push_str(&format!(r#"{{"callFrame":{{"functionName":"f{i}","url":"","lineNumber":0,"columnNumber":0}},"selfSize":1,"children":["#));
+        }
+        deep.push_str(&"]}".repeat(500));
+        let deep = format!(r#"{{"head":{deep}}}"#);
+        assert_eq!(summarize_profile(&deep, 1).unwrap().total_bytes, 500);
         assert_eq!(s.total_bytes, 450);
         assert_eq!(s.stacks.len(), 2);
         assert_eq!(s.stacks[0].bytes, 300);

@@ -6,7 +6,7 @@
 //! (a Chrome-generated crate has no Node domains and takes long to build).
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -37,80 +37,44 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Target {
     pub id: String,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub url: String,
     #[serde(rename = "type", default)]
     pub kind: String,
 }
 
-/// `GET path` from the inspector's HTTP endpoint. Node answers HTTP/1.0 with a Content-Length
-/// and closes the connection, so this needs no HTTP client. `Host: localhost` passes Node's
-/// DNS-rebinding check whatever name or tunnel the address came from.
+/// `GET path` from the inspector's HTTP endpoint, within `timeout` in all. The URL names the
+/// socket address, an IP literal, which passes Node's DNS-rebinding check on `Host`.
 fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String), Error> {
-    let connect = |e| Error::Connect { addr, source: e };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
-    stream.set_read_timeout(Some(timeout)).map_err(connect)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(connect)?;
-    // Node keeps the connection open after its answer, so read up to Content-Length.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    let bad = |problem: String| Error::Discovery { addr, problem };
-    loop {
-        let n = stream.read(&mut buf).map_err(|e| {
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) {
-                Error::NoAnswer {
-                    addr,
-                    what: format!("GET {path}"),
-                    waited: timeout,
-                }
-            } else {
-                connect(e)
-            }
-        })?;
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(end) = memchr::memmem::find(&raw, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-            let length = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())
-                    .flatten()
-            });
-            let body_start = end + 4;
-            let complete = match length {
-                Some(len) => raw.len() >= body_start + len,
-                None => n == 0,
-            };
-            if complete {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| {
-                        bad(format!("sent a malformed HTTP status line to GET {path}"))
-                    })?;
-                let end = length.map_or(raw.len(), |len| body_start + len);
-                let body = String::from_utf8_lossy(&raw[body_start..end]).into_owned();
-                return Ok((status, body));
-            }
-        }
-        if n == 0 {
-            return Err(bad(format!("sent no complete HTTP answer to GET {path}")));
-        }
-    }
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build(),
+    );
+    let failed = |e: ureq::Error| match e {
+        ureq::Error::Timeout(_) => Error::NoAnswer {
+            addr,
+            what: format!("GET {path}"),
+            waited: timeout,
+        },
+        ureq::Error::Io(e) => Error::Connect { addr, source: e },
+        e => Error::Discovery {
+            addr,
+            problem: format!("sent no usable HTTP answer to GET {path}: {e}"),
+        },
+    };
+    let mut response = agent
+        .get(format!("http://{addr}{path}"))
+        .call()
+        .map_err(failed)?;
+    let status = response.status().as_u16();
+    // Discovery documents are a few kB; ureq caps a body read into a string at 10 MB.
+    let body = response.body_mut().read_to_string().map_err(failed)?;
+    Ok((status, body))
 }
 
 /// The `Browser` field of `/json/version` (`node.js/v20.20.2`), or `None` when `addr` is not a
-/// Node inspector (another HTTP server, or no HTTP at all).
+/// Node inspector (another HTTP server, or no HTTP at all). `timeout` bounds the whole exchange.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> Option<String> {
     #[derive(Deserialize)]
     struct Version {
@@ -145,6 +109,8 @@ pub struct Session {
     pub timeout: Duration,
     /// Set when Node reports that the app has finished and waits for us to disconnect.
     pub app_finished: bool,
+    /// Set while closing: Ctrl-C no longer cuts waits short, so the close gets through.
+    closing: bool,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +180,7 @@ impl Session {
             next_id: 1,
             timeout,
             app_finished: false,
+            closing: false,
         };
         session.call("NodeRuntime.enable", None)?;
         session.call(
@@ -221,10 +188,6 @@ impl Session {
             Some(r#"{"enabled":true}"#),
         )?;
         Ok(session)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// Sends a command and waits for its answer, ignoring events.
@@ -250,38 +213,9 @@ impl Session {
         self.ws
             .send(Message::text(text))
             .map_err(|e| self.ws_error(method, e))?;
-        let mut last = Instant::now();
         loop {
-            if interrupted() {
-                return Err(Error::Interrupted);
-            }
-            let message = match self.ws.read() {
-                Ok(m) => m,
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if last.elapsed() >= idle {
-                        return Err(Error::NoAnswer {
-                            addr: self.addr,
-                            what: method.to_owned(),
-                            waited: idle,
-                        });
-                    }
-                    continue;
-                }
-                Err(e) => return Err(self.ws_error(method, e)),
-            };
-            last = Instant::now();
-            let text = match &message {
-                Message::Text(t) => t.as_str(),
-                Message::Close(frame) => {
-                    return Err(Error::Closed {
-                        addr: self.addr,
-                        what: method.to_owned(),
-                        detail: frame.as_ref().map(|f| f.reason.to_string()),
-                    });
-                }
-                _ => continue,
-            };
-            let m: Incoming = serde_json::from_str(text).map_err(|e| Error::BadMessage {
+            let text = self.next(method, idle)?;
+            let m: Incoming = serde_json::from_str(&text).map_err(|e| Error::BadMessage {
                 what: format!("while waiting for {method}"),
                 detail: e.to_string(),
             })?;
@@ -309,44 +243,80 @@ impl Session {
         }
     }
 
-    /// Reads and handles messages for `time` (a command-free wait that still notices the app
-    /// finishing); returns early when it has.
-    pub fn pump(&mut self, time: Duration) -> Result<(), Error> {
+    /// The next text message, waiting at most `idle` for it (`NoAnswer` after that).
+    fn next(&mut self, what: &str, idle: Duration) -> Result<tungstenite::Utf8Bytes, Error> {
         let start = Instant::now();
-        while start.elapsed() < time && !self.app_finished {
-            if interrupted() {
+        loop {
+            if interrupted() && !self.closing {
                 return Err(Error::Interrupted);
             }
             match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    if t.contains("\"NodeRuntime.waitingForDisconnect\"") {
-                        self.app_finished = true;
-                    }
-                }
+                Ok(Message::Text(t)) => return Ok(t),
                 Ok(Message::Close(frame)) => {
                     return Err(Error::Closed {
                         addr: self.addr,
-                        what: "a wait".into(),
+                        what: what.to_owned(),
                         detail: frame.as_ref().map(|f| f.reason.to_string()),
                     });
                 }
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(self.ws_error("a wait", e)),
+                // The read timeout (our poll tick), or a signal such as Ctrl-C.
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    if start.elapsed() >= idle {
+                        return Err(Error::NoAnswer {
+                            addr: self.addr,
+                            what: what.to_owned(),
+                            waited: idle,
+                        });
+                    }
+                }
+                Err(e) => return Err(self.ws_error(what, e)),
+            }
+        }
+    }
+
+    /// Handles messages for `time` (a command-free wait that still notices the app
+    /// finishing); returns early when it has.
+    pub fn pump(&mut self, time: Duration) -> Result<(), Error> {
+        let start = Instant::now();
+        while !self.app_finished {
+            let Some(left) = time.checked_sub(start.elapsed()) else {
+                break;
+            };
+            match self.next("a wait", left) {
+                Ok(text) => {
+                    if let Ok(m) = serde_json::from_str::<Incoming>(&text) {
+                        self.app_finished |= m.method == Some("NodeRuntime.waitingForDisconnect");
+                    }
+                }
+                Err(Error::NoAnswer { .. }) => break,
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
+    /// Ends waits even after Ctrl-C, within `self.timeout`, to close what we opened.
+    pub fn start_closing(&mut self) {
+        self.closing = true;
+    }
+
     fn ws_error(&self, method: &str, e: tungstenite::Error) -> Error {
         match e {
-            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                Error::Closed {
-                    addr: self.addr,
-                    what: method.to_owned(),
-                    detail: None,
-                }
-            }
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => Error::Closed {
+                addr: self.addr,
+                what: method.to_owned(),
+                detail: None,
+            },
             tungstenite::Error::Io(e) => Error::Closed {
                 addr: self.addr,
                 what: method.to_owned(),

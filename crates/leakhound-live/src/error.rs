@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("no process with PID {0} (check the PID with `pgrep -a node`)")]
     NoSuchProcess(u32),
@@ -22,13 +23,30 @@ pub enum Error {
     OtherNetns { pid: u32 },
     #[error(
         "PID {pid} cannot open its inspector: port {port} is already taken{}; stop that process, or restart the app with `--inspect-port=0` (or `--inspect=127.0.0.1:0`)",
-        .owner.as_ref().map(|(p, cmd)| format!(" by PID {p} ({cmd})")).unwrap_or_default()
+        .owner.as_ref().map(|(p, cmd)| format!(" by PID {p} ({cmd})")).unwrap_or_else(|| " by a process leakhound cannot see".into())
     )]
     PortTaken {
         pid: u32,
         port: u16,
         owner: Option<(u32, String)>,
     },
+    #[error(
+        "PID {pid} ({exe}) has no SIGUSR1 handler, so SIGUSR1 would kill it instead of opening its inspector: it is not a Node.js process, or is still starting; nothing was sent"
+    )]
+    NoSignalHandler { pid: u32, exe: String },
+    #[error(
+        "the inspector leakhound opened at {addr}{} may still be open ({why}); restart the app to close it, or run `leakhound capture --pid PID` again when it answers",
+        .pid.map(|p| format!(" in PID {p}")).unwrap_or_default()
+    )]
+    StaysOpen {
+        addr: SocketAddr,
+        pid: Option<u32>,
+        why: String,
+    },
+    #[error(
+        "{address:?} is not an inspector address ({why}); give HOST:PORT such as 127.0.0.1:9229"
+    )]
+    BadAddress { address: String, why: String },
     #[error(
         "PID {pid} was started with {flag}, which {why}; restart it with `--inspect=127.0.0.1:0` to let leakhound in"
     )]
@@ -51,7 +69,7 @@ pub enum Error {
         what: String,
         waited: Duration,
     },
-    #[error("cannot connect to the inspector at {addr}: {source}")]
+    #[error("cannot connect to the inspector at {addr}")]
     Connect {
         addr: SocketAddr,
         source: std::io::Error,
@@ -72,7 +90,7 @@ pub enum Error {
     },
     #[error("the inspector sent a message leakhound cannot read ({what}): {detail}")]
     BadMessage { what: String, detail: String },
-    #[error("{}: {source}", .path.display())]
+    #[error("{}", .path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

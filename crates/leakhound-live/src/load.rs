@@ -437,6 +437,10 @@ impl Tally {
     }
 }
 
+/// The longest one request may take: an app that stops answering then fails requests instead of
+/// holding a round (and Ctrl-C) until its time limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One worker: sends requests one after another until none are left or time is up.
 fn work(shared: &Shared) -> Tally {
     let mut tally = Tally::default();
@@ -447,7 +451,7 @@ fn work(shared: &Shared) -> Tally {
             break;
         }
         let started = Instant::now();
-        let timeout = match shared.deadline {
+        let left = match shared.deadline {
             Some(deadline) => match deadline.checked_duration_since(started) {
                 Some(left) if !left.is_zero() => Some(left),
                 _ => {
@@ -457,6 +461,9 @@ fn work(shared: &Shared) -> Tally {
             },
             None => None,
         };
+        // The round's deadline, or the per-request limit if that comes first.
+        let cut_by_deadline = left.is_some_and(|l| l <= REQUEST_TIMEOUT);
+        let timeout = Some(left.map_or(REQUEST_TIMEOUT, |l| l.min(REQUEST_TIMEOUT)));
         // `number % len` is below `len`, so it fits in usize.
         let target = &shared.targets[(number % shared.targets.len() as u64) as usize];
         tally.sent += 1;
@@ -467,8 +474,7 @@ fn work(shared: &Shared) -> Tally {
                 tally.responses += 1;
                 *tally.status_counts.entry(status).or_default() += 1;
             }
-            Err(error) if timeout.is_some() && is_timeout(&error) => {
-                // The only timeout we set is the time left in the round.
+            Err(error) if cut_by_deadline && is_timeout(&error) => {
                 shared.timed_out.store(true, Ordering::Relaxed);
                 tally.cut += 1;
                 continue;

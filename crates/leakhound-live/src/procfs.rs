@@ -117,6 +117,18 @@ impl Process {
         Ok(inodes)
     }
 
+    /// Whether the process has a handler for signal `signal` (`SigCgt` in `/proc/PID/status`).
+    /// A process without one is killed by SIGUSR1: Node installs its handler at startup.
+    pub fn catches(&self, signal: u32) -> Result<bool, Error> {
+        let text =
+            fs::read_to_string(self.path("status")).map_err(|e| self.io_error("status", e))?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| (1..=64).contains(&signal) && mask & (1 << (signal - 1)) != 0))
+    }
+
     /// Memory counters from `/proc/PID/status`.
     pub fn memory(&self) -> Result<Memory, Error> {
         let text =
@@ -125,8 +137,9 @@ impl Process {
     }
 }
 
-/// Which process (if any we can see) listens on `addr`'s port, for "port taken" errors.
-pub fn listener_of(port: u16) -> Option<(u32, String)> {
+/// Whether something in our network namespace listens on `port`: `Some(owner)`, where the owner
+/// (PID and command line) is `None` when it is a process we cannot see.
+pub fn listener_of(port: u16) -> Option<Option<(u32, String)>> {
     let mut wanted = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = fs::read_to_string(file) {
@@ -141,7 +154,10 @@ pub fn listener_of(port: u16) -> Option<(u32, String)> {
     if wanted.is_empty() {
         return None;
     }
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Some(None);
+    };
+    for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -155,10 +171,10 @@ pub fn listener_of(port: u16) -> Option<(u32, String)> {
         };
         if wanted.iter().any(|i| inodes.binary_search(i).is_ok()) {
             let cmd = p.cmdline().unwrap_or_default().join(" ");
-            return Some((pid, cmd));
+            return Some(Some((pid, cmd)));
         }
     }
-    None
+    Some(None)
 }
 
 /// Memory counters of `/proc/PID/status`, in bytes (0 when absent, as for kernel threads).

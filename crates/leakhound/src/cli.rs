@@ -239,7 +239,7 @@ pub struct HuntArgs {
     /// The request body
     #[arg(long, value_name = "BODY")]
     pub body: Option<String>,
-    /// Time limit of one load round
+    /// Time limit of one load round (also for a --load command, which is then stopped)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     pub round_time_limit: Duration,
     /// Allow load to hosts other than this machine
@@ -269,6 +269,9 @@ pub struct HuntArgs {
     /// How long to wait for each answer from the inspector
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub timeout: Duration,
+    /// With --pid: how long to wait for the inspector port to open after SIGUSR1
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub open_timeout: Duration,
     /// Show the N largest clusters
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
@@ -288,7 +291,11 @@ pub struct HuntArgs {
     pub command: Vec<String>,
 }
 
-/// `30s`, `2m`, `500ms`, `1h`.
+/// `30s`, `2m`, `500ms`, `1h`; not zero.
 fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 30s, 2m, 500ms)"))
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write e.g. 30s, 2m, 500ms)")),
+    }
 }

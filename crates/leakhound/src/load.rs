@@ -89,14 +89,10 @@ fn read_with_progress(path: &Path, timings: bool) -> anyhow::Result<(String, Sna
 
 /// The process's peak resident set so far, from `/proc/self/status` (Linux only).
 pub fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+    std::fs::read_to_string("/proc/self/status").map_or_else(
+        |_| "unknown".to_owned(),
+        |s| crate::output::size(leakhound_live::procfs::Memory::parse(&s).rss_peak),
+    )
 }
 
 /// Prints one more timing line, for the phases after loading.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod live;
 mod load;
 mod output;
 
@@ -25,6 +26,10 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err:#}");
+            if leakhound_live::cdp::interrupted() {
+                // As a shell reports SIGINT.
+                return ExitCode::from(130);
+            }
             // 1 is `hunt`'s "leak suspected".
             ExitCode::from(2)
         }

@@ -1,17 +1,16 @@
 //! `leakhound capture`: one heap snapshot, or one sampling allocation profile, of a live process.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use leakhound_live::attach::{Inspector, Limits};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::Session;
 use serde::Serialize;
 
 use crate::cli::{CaptureArgs, TargetArgs};
+use crate::live::{bar, install_interrupt_handler, unix_time};
 use crate::output;
 
 #[derive(Serialize)]
@@ -38,17 +37,22 @@ struct ProfileJson {
 
 pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     install_interrupt_handler();
+    if let Some(path) = &args.output {
+        check_output(path)?;
+    }
     let inspector = attach(&args.target)?;
     let stem = format!(
         "node-{}-{}",
         inspector.pid.map_or("remote".to_owned(), |p| p.to_string()),
         unix_time()
     );
-    let mut session = inspector.session()?;
-    let taken = take(&args, &mut session, &stem);
+    let (taken, session) = match inspector.session() {
+        Ok(mut session) => (take(&args, &mut session, &stem), Some(session)),
+        Err(e) => (Err(e.into()), None),
+    };
     let closed = inspector.finish(session);
     let mut doc = taken?;
-    closed.context("closing the inspector leakhound opened")?;
+    closed?;
     doc.opened_inspector = inspector.opened_by_us;
     doc.inspector = inspector.addr.to_string();
     doc.node.clone_from(&inspector.version);
@@ -163,55 +167,29 @@ pub fn attach(target: &TargetArgs) -> anyhow::Result<Inspector> {
         answer: target.timeout,
         open: target.open_timeout,
     };
-    let inspector = match (&target.pid, &target.inspect) {
+    Ok(match (&target.pid, &target.inspect) {
         (Some(pid), _) => Inspector::of_pid(*pid, limits)?,
-        (None, Some(addr)) => Inspector::at(addr, limits)?,
-        (None, None) => anyhow::bail!("give --pid PID or --inspect HOST:PORT"),
-    };
-    Ok(inspector)
+        // clap requires one of the two.
+        (None, addr) => Inspector::at(addr.as_deref().unwrap_or_default(), limits)?,
+    })
+}
+
+/// Fails early, before attaching, if FILE cannot be written: a directory, or no such parent.
+fn check_output(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory; give a file name", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        anyhow::bail!("{}: no such directory", parent.display());
+    }
+    Ok(())
 }
 
 fn output_path(given: &Option<PathBuf>, stem: &str, extension: &str) -> PathBuf {
     given
         .clone()
         .unwrap_or_else(|| Path::new(&format!("{stem}.{extension}")).to_owned())
-}
-
-pub fn unix_time() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A progress bar on stderr when it is a terminal, hidden otherwise. With `time`, the bar counts
-/// milliseconds up to it.
-pub fn bar(label: &str, time: Option<Duration>) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(time.map_or(0, |t| t.as_millis() as u64));
-    let template = if time.is_some() {
-        "{prefix} {wide_bar} {elapsed}/{duration}"
-    } else {
-        "{prefix}: {msg} {wide_bar} {pos}/{len}"
-    };
-    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
-    bar.set_prefix(label.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-/// Ctrl-C makes live commands stop waiting and clean up: close the inspector they opened, stop
-/// the app they started, remove a partial file.
-/// A second Ctrl-C quits at once.
-pub fn install_interrupt_handler() {
-    let handler = || {
-        if leakhound_live::cdp::interrupted() {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
-        leakhound_live::cdp::interrupt();
-    };
-    // Registration fails only if a handler is already installed, which is then this one.
-    let _ = ctrlc::set_handler(handler);
 }

@@ -3,7 +3,9 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
@@ -11,16 +13,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use heapsnap::leaks::Settings;
-use leakhound_live::attach::{Inspector, Limits};
+use leakhound_live::attach::{Inspector, Limits, reachable};
 use leakhound_live::capture::{self, HeapUsage};
-use leakhound_live::cdp;
+use leakhound_live::cdp::{self, Session};
 use leakhound_live::load::{self, LoadStats};
 use leakhound_live::procfs::{self, Process};
 use serde::Serialize;
 
-use super::capture::{bar, install_interrupt_handler, unix_time};
 use super::leaks::{self, LeaksJson};
 use crate::cli::HuntArgs;
+use crate::live::{bar, install_interrupt_handler, set_app_group, unix_time};
 use crate::output;
 
 /// `report.json` of a run.
@@ -76,10 +78,12 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     if args.url.is_empty() && args.load.is_none() {
         bail!("give the load: --url URL (repeatable) for the built-in driver, or --load CMD");
     }
+    // Every flag is checked before anything is started or attached to.
+    plan(&args, Some(SocketAddr::from(([127, 0, 0, 1], 1))))?;
     let dir = run_dir(args.out.as_deref())?;
     let limits = Limits {
         answer: args.timeout,
-        ..Limits::default()
+        open: args.open_timeout,
     };
     let mut app = match args.pid {
         Some(pid) => App::attach(pid, limits)?,
@@ -87,11 +91,12 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     let hunted = hunt(&args, &dir, &mut app);
     let stopped = app.stop();
+    if cdp::interrupted() {
+        eprintln!("interrupted; what was taken is in {}", dir.display());
+        return Ok(ExitCode::from(130));
+    }
     let (rounds, port) = hunted?;
     let stopped = stopped?;
-    if cdp::interrupted() {
-        bail!("interrupted; the snapshots taken are in {}", dir.display());
-    }
 
     eprintln!("analysing {} snapshots…", rounds.len());
     let files: Vec<PathBuf> = rounds.iter().map(|r| r.snapshot.path.clone()).collect();
@@ -108,16 +113,19 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             command: args.command.clone(),
             inspector: app.inspector.addr.to_string(),
             node: app.inspector.version.clone(),
-            port,
+            port: port.map(|a| a.port()),
             stopped,
         },
         rounds,
         leaks: found,
     };
     let report = dir.join("report.json");
-    let mut file = capture::create_private(&report)?;
-    serde_json::to_writer_pretty(&mut file, &doc)
-        .with_context(|| format!("writing {}", report.display()))?;
+    capture::write_private(&report, |out| {
+        serde_json::to_writer_pretty(out, &doc).map_err(|e| leakhound_live::Error::Io {
+            path: report.clone(),
+            source: e.into(),
+        })
+    })?;
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
@@ -147,89 +155,116 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The rounds: warm-up then baseline, then `args.rounds` more, each ending in a snapshot.
-fn hunt(args: &HuntArgs, dir: &Path, app: &mut App) -> anyhow::Result<(Vec<Round>, Option<u16>)> {
-    let port = app.port(args)?;
+/// Returns them with the address the app serves on, if known.
+fn hunt(
+    args: &HuntArgs,
+    dir: &Path,
+    app: &mut App,
+) -> anyhow::Result<(Vec<Round>, Option<SocketAddr>)> {
+    let port = app.serving_address(args)?;
     let plan = plan(args, port)?;
     if let Some(url) = ready_url(args, port)? {
         app.wait_ready(&url, args.ready_timeout, args.allow_remote)?;
     }
-    let mut session = app.inspector.session()?;
-    let result = (|| {
-        let mut rounds = Vec::new();
-        let last = args.rounds as usize;
-        for i in 0..=last {
-            let name = match i {
-                0 => "baseline".to_owned(),
-                1 => "target".to_owned(),
-                i if i == last => "final".to_owned(),
-                i => format!("round-{i}"),
-            };
-            let label = if i == 0 { "warm-up" } else { &name };
-            let (load, load_command) = match &plan {
-                Some(plan) => {
-                    let bar = bar(&format!("load ({label})"), None);
-                    bar.set_length(plan.count);
-                    let stats = load::run(plan, Some(&bar))?;
-                    bar.finish_and_clear();
-                    if cdp::interrupted() {
-                        bail!("interrupted");
-                    }
-                    (Some(stats), None)
-                }
-                None => (None, Some(run_load_command(args, dir, i, port)?)),
-            };
-            app.check_alive()?;
-            if !capture::collect_garbage(&mut session)? {
-                eprintln!(
-                    "warning: the app's event loop is busy: no GC before the snapshot (the snapshot collects garbage itself)"
-                );
-            }
-            let heap = capture::heap_usage(&mut session)?;
-            let memory_before_snapshot = app.memory()?;
-            let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
-            let bar = bar(&format!("snapshot ({name})"), None);
-            let snapshot = capture::snapshot(&mut session, &path, false, &bar)?;
-            bar.finish_and_clear();
-            eprintln!(
-                "{label}: {}; heap {} used, rss {}; wrote {} ({})",
-                match (&load, &load_command) {
-                    (Some(l), _) => format!(
-                        "{} requests ({} non-2xx, {} errors) in {:.1} s",
-                        output::count(l.responses),
-                        output::count(l.non_2xx),
-                        output::count(l.errors),
-                        l.elapsed_secs
-                    ),
-                    (_, Some(c)) => format!("load command {} in {:.1} s", c.status, c.seconds),
-                    _ => String::new(),
-                },
-                output::size(heap.heap_used),
-                output::size(memory_before_snapshot.rss),
-                path.display(),
-                output::size(snapshot.bytes),
-            );
-            rounds.push(Round {
-                name,
-                load,
-                load_command,
-                heap,
-                memory_before_snapshot,
-                memory_after_snapshot: app.memory()?,
-                snapshot,
-            });
-        }
-        anyhow::Ok(rounds)
-    })();
+    let (rounds, session) = match app.inspector.session() {
+        Ok(mut session) => (
+            rounds(args, dir, app, &plan, port, &mut session),
+            Some(session),
+        ),
+        Err(e) => (Err(e.into()), None),
+    };
+    // A started app's inspector is its own (`--inspect`); it goes with the app.
     let finished = app.inspector.finish(session);
-    let rounds = result?;
-    finished.context("closing the inspector leakhound opened")?;
+    let rounds = rounds?;
+    finished?;
     Ok((rounds, port))
 }
 
-/// The built-in load of one round, or `None` with `--load`.
-fn plan(args: &HuntArgs, port: Option<u16>) -> anyhow::Result<Option<load::Plan>> {
+fn rounds(
+    args: &HuntArgs,
+    dir: &Path,
+    app: &mut App,
+    plan: &Option<load::Plan>,
+    port: Option<SocketAddr>,
+    session: &mut Session,
+) -> anyhow::Result<Vec<Round>> {
+    let mut rounds = Vec::new();
+    let last = args.rounds as usize;
+    for i in 0..=last {
+        let name = match i {
+            0 => "baseline".to_owned(),
+            1 => "target".to_owned(),
+            i if i == last => "final".to_owned(),
+            i => format!("round-{i}"),
+        };
+        let label = if i == 0 { "warm-up" } else { &name };
+        let (load, load_command) = match plan {
+            Some(plan) => {
+                let bar = bar(&format!("load ({label})"), None);
+                bar.set_length(plan.count);
+                let stats = load::run(plan, Some(&bar))?;
+                bar.finish_and_clear();
+                (Some(stats), None)
+            }
+            None => (None, Some(run_load_command(args, dir, i, port)?)),
+        };
+        if cdp::interrupted() {
+            bail!("interrupted");
+        }
+        app.check_alive()?;
+        if !capture::collect_garbage(session)? {
+            eprintln!(
+                "warning: the app's event loop is busy: no GC before the snapshot (the snapshot collects garbage itself)"
+            );
+        }
+        let heap = capture::heap_usage(session)?;
+        let memory_before_snapshot = app.memory()?;
+        let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
+        let bar = bar(&format!("snapshot ({name})"), None);
+        let snapshot = capture::snapshot(session, &path, false, &bar)?;
+        bar.finish_and_clear();
+        eprintln!(
+            "{label}: {}; heap {} used, rss {}; wrote {} ({})",
+            match (&load, &load_command) {
+                (Some(l), _) => format!(
+                    "{} requests ({} non-2xx, {} errors) in {:.1} s",
+                    output::count(l.responses),
+                    output::count(l.non_2xx),
+                    output::count(l.errors),
+                    l.elapsed_secs
+                ),
+                (_, Some(c)) => format!("load command {} in {:.1} s", c.status, c.seconds),
+                _ => String::new(),
+            },
+            output::size(heap.heap_used),
+            output::size(memory_before_snapshot.rss),
+            path.display(),
+            output::size(snapshot.bytes),
+        );
+        rounds.push(Round {
+            name,
+            load,
+            load_command,
+            heap,
+            memory_before_snapshot,
+            memory_after_snapshot: app.memory()?,
+            snapshot,
+        });
+    }
+    Ok(rounds)
+}
+
+/// The built-in load of one round, or `None` with `--load`. `app` is where paths go.
+fn plan(args: &HuntArgs, app: Option<SocketAddr>) -> anyhow::Result<Option<load::Plan>> {
     if args.load.is_some() {
         return Ok(None);
+    }
+    if args.concurrency == 0 || args.concurrency > load::MAX_CONCURRENCY {
+        bail!(
+            "--concurrency must be from 1 to {}, not {}",
+            load::MAX_CONCURRENCY,
+            args.concurrency
+        );
     }
     let headers = args
         .header
@@ -240,7 +275,7 @@ fn plan(args: &HuntArgs, port: Option<u16>) -> anyhow::Result<Option<load::Plan>
         .url
         .iter()
         .map(|u| {
-            let url = resolve(u, port)?;
+            let url = resolve(u, app)?;
             load::check_url(&url, args.allow_remote)?;
             Ok(load::Request {
                 method: args.method.clone(),
@@ -259,75 +294,89 @@ fn plan(args: &HuntArgs, port: Option<u16>) -> anyhow::Result<Option<load::Plan>
     }))
 }
 
-/// `/status` → `http://127.0.0.1:PORT/status` on the app's port; full URLs stay.
-fn resolve(url: &str, port: Option<u16>) -> anyhow::Result<String> {
+/// `/status` → `http://ADDR/status` on the app's address; full URLs stay.
+fn resolve(url: &str, app: Option<SocketAddr>) -> anyhow::Result<String> {
     if !url.starts_with('/') {
         return Ok(url.to_owned());
     }
-    match port {
-        Some(port) => Ok(format!("http://127.0.0.1:{port}{url}")),
+    match app {
+        Some(addr) => Ok(format!("http://{addr}{url}")),
         None => bail!("cannot send {url} to the app: it listens on no TCP port; give a full URL"),
     }
 }
 
-fn ready_url(args: &HuntArgs, port: Option<u16>) -> anyhow::Result<Option<String>> {
+fn ready_url(args: &HuntArgs, app: Option<SocketAddr>) -> anyhow::Result<Option<String>> {
     match args
         .ready_url
         .as_deref()
         .or(args.url.first().map(String::as_str))
     {
-        Some(url) => Ok(Some(resolve(url, port)?)),
+        Some(url) => Ok(Some(resolve(url, app)?)),
         None => Ok(None),
     }
 }
 
+/// Runs the `--load` command of round `round` in its own process group, within the round's
+/// time limit; on the limit or Ctrl-C, the whole group is killed.
 fn run_load_command(
     args: &HuntArgs,
     dir: &Path,
     round: usize,
-    port: Option<u16>,
+    app: Option<SocketAddr>,
 ) -> anyhow::Result<CommandRun> {
     let command = args.load.clone().unwrap_or_default();
     let log_path = dir.join("load.log");
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let start = Instant::now();
-    let mut child = Command::new("sh")
+    let mut child = Command::new("sh");
+    child
         .arg("-c")
         .arg(&command)
         .env("LEAKHOUND_ROUND", round.to_string())
         .env(
             "LEAKHOUND_PORT",
-            port.map(|p| p.to_string()).unwrap_or_default(),
+            app.map(|a| a.port().to_string()).unwrap_or_default(),
         )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
+        .process_group(0);
+    let mut child = child
         .spawn()
         .with_context(|| format!("starting the load command {command:?}"))?;
+    let group = rustix::process::Pid::from_child(&child);
     let status = loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            break status.to_string();
         }
-        if cdp::interrupted() {
-            let _ = child.kill();
+        let over = start.elapsed() > args.round_time_limit;
+        if over || cdp::interrupted() {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             let _ = child.wait();
-            bail!("interrupted");
+            if !over {
+                bail!("interrupted");
+            }
+            break format!(
+                "killed at the round time limit ({} s)",
+                args.round_time_limit.as_secs_f64()
+            );
         }
         thread::sleep(Duration::from_millis(50));
     };
-    if !status.success() {
+    if status != "exit status: 0" {
         eprintln!(
-            "warning: the load command {status} in round {round} (its output is in {})",
+            "warning: the load command ended with {status} in round {round} (its output is in {})",
             log_path.display()
         );
     }
     Ok(CommandRun {
         command,
-        status: status.to_string(),
+        status,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -379,13 +428,25 @@ impl App {
             .args(rest)
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(stderr);
-        // Its own process group: Ctrl-C reaches only leakhound, which then stops the app.
-        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+            .stderr(stderr)
+            // Its own process group: Ctrl-C reaches only leakhound, which then stops the app
+            // (and what the app started).
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            child.pre_exec(|| {
+                // If leakhound dies without stopping it (SIGKILL), the app goes too.
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))?;
+                Ok(())
+            });
+        }
         let child = child
             .spawn()
             .with_context(|| format!("starting {}", command.join(" ")))?;
         let pid = child.id();
+        set_app_group(pid as i32);
         let mut app = App {
             pid,
             child: Some(child),
@@ -407,47 +468,45 @@ impl App {
                 return Ok(app);
             }
             if start.elapsed() > ready_timeout {
-                let _ = app.stop();
                 bail!(
                     "the app opened no inspector within {} s",
                     ready_timeout.as_secs()
                 );
             }
             if cdp::interrupted() {
-                let _ = app.stop();
                 bail!("interrupted");
             }
             thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// The port the app serves on: its one listening port besides the inspector's, waited for
-    /// when a URL needs it.
-    fn port(&mut self, args: &HuntArgs) -> anyhow::Result<Option<u16>> {
-        let needed = args
+    /// The address the app serves on: its one listening address besides the inspector's,
+    /// waited for while the URLs need it (paths such as `/status`) or, with no URL to wait
+    /// for, as the sign that it is ready. `None` when no URL needs it and it is not one.
+    fn serving_address(&mut self, args: &HuntArgs) -> anyhow::Result<Option<SocketAddr>> {
+        let relative = args
             .url
             .iter()
             .chain(&args.ready_url)
-            .any(|u| u.starts_with('/'))
-            || (args.url.is_empty() && args.ready_url.is_none());
+            .any(|u| u.starts_with('/'));
+        let wait = relative || (args.url.is_empty() && args.ready_url.is_none());
         let start = Instant::now();
         loop {
-            let ports: Vec<u16> = Process::new(self.pid)?
+            let addrs: Vec<SocketAddr> = Process::new(self.pid)?
                 .listening()?
                 .into_iter()
-                .map(|a| a.port())
-                .filter(|&p| p != self.inspector.addr.port())
+                .filter(|a| a.port() != self.inspector.addr.port())
+                .map(reachable)
                 .collect();
-            match ports.as_slice() {
-                [port] => return Ok(Some(*port)),
-                [] if needed && start.elapsed() < args.ready_timeout => {}
-                [] if needed => bail!(
+            match addrs.as_slice() {
+                [addr] => return Ok(Some(*addr)),
+                [] if wait && start.elapsed() < args.ready_timeout => {}
+                [] if wait => bail!(
                     "the app listens on no TCP port after {} s (only its inspector); is it a server?",
                     args.ready_timeout.as_secs()
                 ),
-                [] => return Ok(None),
-                more if needed => bail!(
-                    "the app listens on ports {more:?}: give full URLs (http://127.0.0.1:PORT/path)"
+                [_, _, ..] if relative => bail!(
+                    "the app listens on {addrs:?}: give full URLs (http://127.0.0.1:PORT/path)"
                 ),
                 _ => return Ok(None),
             }
@@ -513,42 +572,62 @@ impl App {
         Ok(())
     }
 
-    /// Stops the app we started: SIGTERM, then SIGKILL after 5 s. An app we attached to is
-    /// left running. Returns how it ended.
+    /// Stops the app we started and its process group: SIGTERM, then SIGKILL after 5 s. An
+    /// app we attached to is left running. Returns how it ended.
     fn stop(&mut self) -> anyhow::Result<Option<String>> {
         let Some(mut child) = self.child.take() else {
             return Ok(None);
         };
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status.to_string()));
-        }
-        let pid = rustix::process::Pid::from_child(&child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let group = rustix::process::Pid::from_child(&child);
+        let signal = |s| {
+            let _ = rustix::process::kill_process_group(group, s);
+        };
+        signal(rustix::process::Signal::TERM);
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
+        let status = loop {
             if let Some(status) = child.try_wait()? {
-                return Ok(Some(status.to_string()));
+                break status.to_string();
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                signal(rustix::process::Signal::KILL);
+                break format!("{} (after SIGKILL)", child.wait()?);
             }
             thread::sleep(Duration::from_millis(50));
-        }
-        child.kill()?;
-        Ok(Some(format!("{} (after SIGKILL)", child.wait()?)))
+        };
+        set_app_group(0);
+        Ok(Some(status))
     }
 }
 
-/// The run directory, private to the user: it will hold snapshots.
+impl Drop for App {
+    /// On any early return: the app we started does not outlive us.
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// The run directory, private to the user: it will hold snapshots. An existing directory must
+/// be empty; its mode is left as it is.
 fn run_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dir = given.map_or_else(
         || PathBuf::from(format!("leakhound-hunt-{}", unix_time())),
         Path::to_owned,
     );
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating the run directory {}", dir.display()))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private", dir.display()))?;
+    match fs::read_dir(&dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "the run directory {} exists and is not empty; give a new one with --out",
+                    dir.display()
+                );
+            }
+        }
+        Err(_) => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating the run directory {}", dir.display()))?,
+    }
     Ok(dir)
 }
 

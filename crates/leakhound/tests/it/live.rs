@@ -168,12 +168,20 @@ fn check_snapshot(path: &Path, class: &str, count: u64) {
 const MARKERS: &str = "class Marker { constructor(i) { this.i = i; } }
 globalThis.markers = Array.from({ length: 1234 }, (_, i) => new Marker(i));";
 
+/// JavaScript that keeps the app alive until the file `trigger` exists, then lets it end.
+fn until(trigger: &Path) -> String {
+    format!(
+        "const poll = setInterval(() => {{ if (require('fs').existsSync({trigger:?})) clearInterval(poll); }}, 50);"
+    )
+}
+
 /// An app with its inspector open: `capture --inspect` and `--pid` find it, and after we
 /// detach it exits by itself with code 0 (no "waiting for the debugger to disconnect").
 #[test]
 fn capture_from_open_inspector_lets_the_app_exit() {
     let dir = dir("open");
-    let script = format!("{MARKERS}\nconsole.log('ready'); setTimeout(() => {{}}, 4000);");
+    let trigger = dir.join("exit");
+    let script = format!("{MARKERS}\nconsole.log('ready'); {}", until(&trigger));
     let mut app = App::start(Path::new("node"), &["--inspect=127.0.0.1:0"], &script);
     let file = dir.join("a.heapsnapshot");
     let addr = app.inspect.clone().unwrap();
@@ -205,6 +213,7 @@ fn capture_from_open_inspector_lets_the_app_exit() {
     check_snapshot(&by_pid, "Marker", 1234);
     // The inspector was the app's own: still open.
     assert!(!app.listening().is_empty());
+    std::fs::write(&trigger, "").unwrap();
     assert_eq!(app.wait_exit(Duration::from_secs(30)), Some(0));
 }
 
@@ -213,7 +222,8 @@ fn capture_from_open_inspector_lets_the_app_exit() {
 #[test]
 fn capture_through_sigusr1_closes_the_inspector_it_opened() {
     let dir = dir("sigusr1");
-    let script = format!("{MARKERS}\nconsole.log('ready'); setTimeout(() => {{}}, 6000);");
+    let trigger = dir.join("exit");
+    let script = format!("{MARKERS}\nconsole.log('ready'); {}", until(&trigger));
     let mut app = App::start(Path::new("node"), &[], &script);
     assert!(app.listening().is_empty());
     let file = dir.join("a.heapsnapshot");
@@ -231,7 +241,84 @@ fn capture_through_sigusr1_closes_the_inspector_it_opened() {
     check_snapshot(&file, "Marker", 1234);
     assert!(app.alive());
     assert_eq!(app.listening(), vec![], "the inspector is still open");
+    std::fs::write(&trigger, "").unwrap();
     assert_eq!(app.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+/// An app that finishes while we are attached (here during sampling) waits for us to
+/// disconnect; we notice, stop early, and it exits normally.
+#[test]
+fn an_app_that_finishes_while_attached_exits() {
+    let dir = dir("finishes");
+    let trigger = dir.join("exit");
+    let script = format!(
+        "const kept = []; setInterval(() => kept.push({{ at: Date.now() }}), 10).unref();\nconsole.log('ready'); {}",
+        until(&trigger)
+    );
+    let mut app = App::start(Path::new("node"), &[], &script);
+    let file = dir.join("a.heapprofile");
+    let pid = app.pid();
+    let capture = std::thread::spawn(move || {
+        leakhound(&[
+            "capture",
+            "--pid",
+            &pid,
+            "--sample-allocations",
+            "60s",
+            "-o",
+            file.to_str().unwrap(),
+        ])
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::write(&trigger, "").unwrap();
+    let start = Instant::now();
+    assert_eq!(app.wait_exit(Duration::from_secs(30)), Some(0));
+    let run = capture.join().unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "waited for the sampling to end"
+    );
+}
+
+/// Ctrl-C in the middle of a snapshot: no partial file, and the inspector we opened is closed
+/// once Node has finished the snapshot it cannot cancel; the app keeps running.
+#[test]
+fn ctrl_c_during_a_snapshot_cleans_up() {
+    let dir = dir("ctrl-c");
+    let script =
+        "globalThis.keep = Array.from({ length: 400000 }, (_, i) => ({ i, s: 'item ' + i }));
+console.log('ready'); setInterval(() => {}, 1000);";
+    let mut app = App::start(Path::new("node"), &[], script);
+    let file = dir.join("a.heapsnapshot");
+    let mut child = Command::new(LEAKHOUND)
+        .args(["capture", "--pid", &app.pid(), "-o", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the snapshot is under way (the partial file exists).
+    let part = dir.join("a.heapsnapshot.part");
+    let start = Instant::now();
+    while !part.exists() {
+        assert!(start.elapsed() < LIMIT, "no snapshot started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!part.exists() && !file.exists(), "a partial file is left");
+    assert!(app.alive());
+    assert_eq!(app.listening(), vec![], "the inspector is still open");
 }
 
 /// A main thread spinning in `while (true) {}` still answers through the inspector.
@@ -320,6 +407,18 @@ fn capture_errors_name_the_cause() {
     );
     let _ = sleeper.kill();
     let _ = sleeper.wait();
+
+    // Named like node but without Node's SIGUSR1 handler: SIGUSR1 would kill it, so none is sent.
+    let fake = dir("fake").join("node-fake");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let mut fake = Command::new(&fake).arg("30").spawn().unwrap();
+    expect_error(
+        &leakhound(&["capture", "--pid", &fake.id().to_string()]),
+        "has no SIGUSR1 handler",
+    );
+    assert!(fake.try_wait().unwrap().is_none(), "the process was killed");
+    let _ = fake.kill();
+    let _ = fake.wait();
 
     // The port SIGUSR1 would open is taken (here by this test process).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
