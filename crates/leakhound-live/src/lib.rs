@@ -11,6 +11,10 @@ pub mod capture;
 pub mod cdp;
 mod error;
 pub mod load;
+pub mod memory;
 pub mod procfs;
+pub mod sampler;
+pub mod smaps;
+pub mod timeline;
 
 pub use error::Error;

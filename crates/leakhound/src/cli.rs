@@ -40,6 +40,12 @@ pub enum Command {
     /// final snapshot, and report the leak. Exit code 0: no leak suspected, 1: leak suspected,
     /// 2: error
     Hunt(HuntArgs),
+    /// Watch processes' memory over time: RSS split into V8 heap, malloc heap and the rest,
+    /// growth rates and a verdict on which memory leaks; files, an SVG chart, Prometheus
+    Watch(WatchArgs),
+    /// A process's memory map grouped and named (V8 heap, malloc arenas, stacks, each file),
+    /// saved and compared with an earlier one
+    Maps(MapsArgs),
 }
 
 /// Output options every command shares.
@@ -289,6 +295,73 @@ pub struct HuntArgs {
         conflicts_with = "pid"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["pids", "pattern"]))]
+pub struct WatchArgs {
+    /// A process to watch (repeatable)
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Also watch every Node process whose command line matches this regular expression; new
+    /// ones are picked up, exited ones dropped
+    #[arg(long = "match", value_name = "REGEX")]
+    pub pattern: Option<String>,
+    /// The `name` label of the processes (default: the script name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Time between two samples
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    pub interval: Duration,
+    /// Stop after this long (default: when the processes exit, or on Ctrl-C)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// The least time between two reads of /proc/PID/smaps (it is also read at most once per
+    /// 100 times its own cost)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub smaps_every: Duration,
+    /// Read V8's figures from this inspector (one --pid only; by default an inspector the
+    /// process already has open is used, and none is opened)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub inspect: Option<String>,
+    /// How long to wait for each answer from an inspector
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    pub timeout: Duration,
+    /// Write every sample to this file as JSON lines
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<PathBuf>,
+    /// Write every sample to this CSV file
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// At the end, draw the components over time into this SVG file (FILE-PID.svg for several
+    /// processes)
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (loopback addresses only)
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<std::net::SocketAddr>,
+    /// Print the final report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MapsArgs {
+    /// The process
+    #[arg(long, value_name = "PID")]
+    pub pid: u32,
+    /// Save this sample of the map (JSON) to compare with later
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Compare with a sample saved earlier: what grew, shrank, appeared or vanished
+    #[arg(long, value_name = "FILE")]
+    pub diff: Option<PathBuf>,
+    /// Show the N largest groups (or changes)
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub top: usize,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `30s`, `2m`, `500ms`, `1h`; not zero.

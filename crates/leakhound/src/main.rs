@@ -7,7 +7,9 @@ mod cli;
 mod commands;
 mod live;
 mod load;
+mod metrics;
 mod output;
+mod svg;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use leakhound_live::attach::{Inspector, Limits};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::Session;
+use leakhound_live::sampler;
 use serde::Serialize;
 
 use crate::cli::{CaptureArgs, TargetArgs};
@@ -128,7 +129,16 @@ fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result
     } else {
         let path = output_path(&args.output, stem, "heapsnapshot");
         let bar = bar("heap snapshot", None);
-        let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar)?;
+        // Noted before and after, so `leakhound watch` discounts the memory a snapshot leaves.
+        let mark = || {
+            if let Some(pid) = args.target.pid {
+                sampler::mark_snapshot(pid);
+            }
+        };
+        mark();
+        let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar);
+        mark();
+        let snapshot = snapshot?;
         bar.finish_and_clear();
         if !args.no_gc && !snapshot.gc_done {
             eprintln!(

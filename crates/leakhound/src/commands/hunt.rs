@@ -8,6 +8,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,9 @@ use leakhound_live::attach::{Inspector, Limits, reachable};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::{self, Session};
 use leakhound_live::load::{self, LoadStats};
+use leakhound_live::memory::Sample;
 use leakhound_live::procfs::{self, Process};
+use leakhound_live::sampler::{self, Sampler};
 use serde::Serialize;
 
 use super::leaks::{self, LeaksJson};
@@ -32,6 +36,9 @@ struct HuntJson {
     dir: PathBuf,
     app: AppJson,
     rounds: Vec<Round>,
+    /// The app's memory sampled through the run (as `leakhound watch` samples it); samples
+    /// during and just after a snapshot are marked.
+    timeline: Vec<Sample>,
     #[serde(flatten)]
     leaks: LeaksJson,
 }
@@ -89,7 +96,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         Some(pid) => App::attach(pid, limits)?,
         None => App::start(&args.command, &dir, limits, args.ready_timeout)?,
     };
+    let recorder = Recorder::start(app.pid);
     let hunted = hunt(&args, &dir, &mut app);
+    let timeline = recorder.stop();
     let stopped = app.stop();
     if cdp::interrupted() {
         eprintln!("interrupted; what was taken is in {}", dir.display());
@@ -117,8 +126,18 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             stopped,
         },
         rounds,
+        timeline,
         leaks: found,
     };
+    let chart = dir.join("timeline.svg");
+    capture::write_private(&chart, |out| {
+        let title = format!("{} (PID {})", args.command.join(" "), app.pid);
+        out.write_all(crate::svg::chart(&doc.timeline, &title).as_bytes())
+            .map_err(|e| leakhound_live::Error::Io {
+                path: chart.clone(),
+                source: e,
+            })
+    })?;
     let report = dir.join("report.json");
     capture::write_private(&report, |out| {
         serde_json::to_writer_pretty(out, &doc).map_err(|e| leakhound_live::Error::Io {
@@ -137,7 +156,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         print_rounds(&mut out, &doc.rounds)?;
         writeln!(
             out,
-            "\nRun directory: {} (report.json, snapshots{})",
+            "\nRun directory: {} (report.json, timeline.svg, snapshots{})",
             dir.display(),
             if args.pid.is_none() {
                 ", app.stdout.log, app.stderr.log"
@@ -221,7 +240,10 @@ fn rounds(
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
         let bar = bar(&format!("snapshot ({name})"), None);
-        let snapshot = capture::snapshot(session, &path, false, &bar)?;
+        sampler::mark_snapshot(app.pid);
+        let snapshot = capture::snapshot(session, &path, false, &bar);
+        sampler::mark_snapshot(app.pid);
+        let snapshot = snapshot?;
         bar.finish_and_clear();
         eprintln!(
             "{label}: {}; heap {} used, rss {}; wrote {} ({})",
@@ -379,6 +401,43 @@ fn run_load_command(
         status,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Samples the app's memory in the background while the hunt runs.
+struct Recorder {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Vec<Sample>>,
+}
+
+/// The hunt's sampling interval: rounds last seconds.
+const RECORD_EVERY: Duration = Duration::from_millis(200);
+
+impl Recorder {
+    fn start(pid: u32) -> Recorder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut samples = Vec::new();
+            let Ok(mut sampler) = Sampler::without_inspector(pid, RECORD_EVERY) else {
+                return samples;
+            };
+            let start = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                match sampler.sample(start.elapsed().as_secs_f64()) {
+                    Ok(s) => samples.push(s),
+                    Err(_) => break,
+                }
+                thread::sleep(RECORD_EVERY);
+            }
+            samples
+        });
+        Recorder { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
 }
 
 /// The process we hunt in, started by us or attached to.

@@ -6,8 +6,10 @@ mod findings;
 mod hunt;
 mod inspect;
 mod leaks;
+mod maps;
 mod stats;
 mod summary;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -66,6 +68,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Findings(args) => findings::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Hunt(args) => return hunt::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Maps(args) => maps::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

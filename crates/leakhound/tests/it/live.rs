@@ -20,7 +20,7 @@ const EXAMPLE: &str = concat!(
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// A node process running `script`, killed when dropped.
-struct App {
+pub(crate) struct App {
     child: Child,
     /// The line it printed on stderr with its inspector address, if it has one open.
     inspect: Option<String>,
@@ -28,7 +28,7 @@ struct App {
 
 impl App {
     /// Starts `node FLAGS… -e SCRIPT` and waits for it to print `ready` on stdout.
-    fn start(node: &Path, flags: &[&str], script: &str) -> App {
+    pub(crate) fn start(node: &Path, flags: &[&str], script: &str) -> App {
         let mut child = Command::new(node)
             .args(flags)
             .args(
@@ -66,7 +66,7 @@ impl App {
         App { child, inspect }
     }
 
-    fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.child.id().to_string()
     }
 
@@ -86,7 +86,7 @@ impl App {
         None
     }
 
-    fn listening(&self) -> Vec<std::net::SocketAddr> {
+    pub(crate) fn listening(&self) -> Vec<std::net::SocketAddr> {
         Process::new(self.child.id()).unwrap().listening().unwrap()
     }
 }
@@ -98,13 +98,13 @@ impl Drop for App {
     }
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-fn leakhound(args: &[&str]) -> Run {
+pub(crate) fn leakhound(args: &[&str]) -> Run {
     leakhound_as(Command::new(LEAKHOUND).args(args))
 }
 
@@ -142,7 +142,7 @@ fn leakhound_as(cmd: &mut Command) -> Run {
     }
 }
 
-fn dir(name: &str) -> PathBuf {
+pub(crate) fn dir(name: &str) -> PathBuf {
     let dir = Path::new(TMP_DIR).join("live").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -3,3 +3,4 @@
 mod conformance;
 mod leaks;
 mod live;
+mod watch;

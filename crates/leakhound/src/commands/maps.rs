@@ -1,0 +1,149 @@
+//! `leakhound maps`: the pmap view of a process, grouped and named, and what changed since a
+//! saved one.
+
+use std::io::Write;
+
+use anyhow::Context;
+use leakhound_live::capture;
+use leakhound_live::procfs::Process;
+use leakhound_live::smaps::{self, MapsSample};
+
+use crate::cli::MapsArgs;
+use crate::output;
+
+pub fn run(args: MapsArgs) -> anyhow::Result<()> {
+    let process = Process::new(args.pid)?;
+    let regions = smaps::read(&process)?;
+    let now = MapsSample {
+        pid: args.pid,
+        unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        groups: smaps::groups(&regions),
+    };
+    if let Some(path) = &args.save {
+        capture::write_private(path, |out| {
+            serde_json::to_writer_pretty(out, &now).map_err(|e| leakhound_live::Error::Io {
+                path: path.clone(),
+                source: e.into(),
+            })
+        })?;
+        eprintln!("saved to {}", path.display());
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match &args.diff {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let before: MapsSample = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a sample saved by `leakhound maps --save`",
+                    path.display()
+                )
+            })?;
+            if before.pid != now.pid {
+                eprintln!(
+                    "warning: {} was saved from PID {}, this is PID {}",
+                    path.display(),
+                    before.pid,
+                    now.pid
+                );
+            }
+            let changes = smaps::diff(&before, &now);
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &changes)?;
+                writeln!(out)?;
+            } else {
+                let seconds = now.unix_ms.saturating_sub(before.unix_ms) as f64 / 1000.0;
+                writeln!(
+                    out,
+                    "PID {}: changes over {seconds:.0} s since {}",
+                    now.pid,
+                    path.display()
+                )?;
+                let rows: Vec<Vec<String>> = changes
+                    .iter()
+                    .take(args.top)
+                    .map(|c| {
+                        vec![
+                            output::shorten(&c.name, 60),
+                            c.component.label().to_owned(),
+                            format!("{:?}", c.status).to_lowercase(),
+                            output::size(c.rss_before),
+                            output::size(c.rss_after),
+                            signed(c.rss_delta),
+                            signed(c.private_dirty_delta),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &mut out,
+                    &[
+                        "group",
+                        "component",
+                        "change",
+                        "rss before",
+                        "rss after",
+                        "Δ rss",
+                        "Δ private dirty",
+                    ],
+                    &rows,
+                )?;
+            }
+        }
+        None if args.json => {
+            serde_json::to_writer_pretty(&mut out, &now)?;
+            writeln!(out)?;
+        }
+        None => {
+            let b = smaps::breakdown(&regions);
+            writeln!(
+                out,
+                "PID {}: RSS {} = V8 heap {} + malloc heap {} + other anonymous {} + file-backed {} + stacks {}",
+                now.pid,
+                output::size(b.total()),
+                output::size(b.v8_heap),
+                output::size(b.malloc_heap),
+                output::size(b.other_anon),
+                output::size(b.file_backed),
+                output::size(b.stacks),
+            )?;
+            let rows: Vec<Vec<String>> = now
+                .groups
+                .iter()
+                .take(args.top)
+                .map(|g| {
+                    vec![
+                        output::shorten(&g.name, 60),
+                        g.component.label().to_owned(),
+                        output::count(u64::from(g.regions)),
+                        output::size(g.size),
+                        output::size(g.rss),
+                        output::size(g.private_dirty),
+                        output::size(g.swap),
+                    ]
+                })
+                .collect();
+            output::table(
+                &mut out,
+                &[
+                    "group",
+                    "component",
+                    "regions",
+                    "virtual",
+                    "rss",
+                    "private dirty",
+                    "swap",
+                ],
+                &rows,
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn signed(delta: i64) -> String {
+    let sign = if delta < 0 { "-" } else { "+" };
+    format!("{sign}{}", output::size(delta.unsigned_abs()))
+}

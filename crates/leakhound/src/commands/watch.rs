@@ -1,0 +1,506 @@
+//! `leakhound watch`: which memory of a process grows? RSS split into V8 heap, malloc heap and
+//! the rest over time, with trends, a verdict, files and Prometheus metrics.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use leakhound_live::attach::Limits;
+use leakhound_live::memory::{Component, Sample};
+use leakhound_live::procfs::Process;
+use leakhound_live::sampler::Sampler;
+use leakhound_live::timeline::{self, Diagnosis, Trend};
+use leakhound_live::{Error, capture, cdp};
+use serde::Serialize;
+
+use crate::cli::WatchArgs;
+use crate::live::install_interrupt_handler;
+use crate::metrics::Metrics;
+use crate::output;
+
+/// How often `--match` looks for new processes.
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// The trends are recomputed at most this often (they cost O(n²) in the samples).
+const TREND_EVERY: Duration = Duration::from_secs(2);
+
+/// One watched process.
+struct Watched {
+    name: String,
+    sampler: Option<Sampler>,
+    samples: Vec<Sample>,
+    exited: bool,
+    diagnosis: Option<Diagnosis>,
+}
+
+#[derive(Serialize)]
+struct ProcessJson<'a> {
+    pid: u32,
+    name: &'a str,
+    samples: usize,
+    exited: bool,
+    /// Seconds from the first to the last sample.
+    span_seconds: f64,
+    latest: Option<&'a Sample>,
+    diagnosis: Option<&'a Diagnosis>,
+    trends: BTreeMap<&'static str, Trend>,
+}
+
+#[derive(Serialize)]
+struct WatcherJson {
+    samples: usize,
+    cpu_seconds: f64,
+    cpu_per_sample_ms: f64,
+    /// The watcher's CPU time over the watch's wall time.
+    share_of_one_core: f64,
+    peak_rss: u64,
+}
+
+pub fn run(args: WatchArgs) -> anyhow::Result<()> {
+    install_interrupt_handler();
+    let pattern = args
+        .pattern
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("--match")?;
+    if args.inspect.is_some() && (args.pids.len() != 1 || pattern.is_some()) {
+        anyhow::bail!("--inspect goes with exactly one --pid");
+    }
+    let mut jsonl = args.out.as_deref().map(private_writer).transpose()?;
+    let mut csv = args.csv.as_deref().map(private_writer).transpose()?;
+    if let Some(csv) = &mut csv {
+        writeln!(csv, "{}", CSV_HEADER)?;
+    }
+    let metrics = Metrics::default();
+    if let Some(addr) = args.prometheus {
+        let bound = metrics.serve(addr)?;
+        eprintln!("serving Prometheus metrics on http://{bound}/metrics");
+    }
+    let limits = Limits {
+        answer: args.timeout,
+        open: args.timeout,
+    };
+
+    let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
+    for &pid in &args.pids {
+        let sampler = Sampler::new(pid, args.smaps_every, args.inspect.as_deref(), limits)?;
+        watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
+    }
+    let start = Instant::now();
+    let cpu_start = own_cpu();
+    let live = std::io::stderr().is_terminal() && !args.json;
+    let mut drawn = 0;
+    let mut last_scan: Option<Instant> = None;
+    let mut last_trend: Option<Instant> = None;
+    let mut taken = 0usize;
+    loop {
+        let tick = Instant::now();
+        if let Some(re) = &pattern
+            && last_scan.is_none_or(|l| l.elapsed() >= RESCAN)
+        {
+            last_scan = Some(tick);
+            for pid in matching(re) {
+                if !watched.contains_key(&pid)
+                    && let Ok(sampler) = Sampler::new(pid, args.smaps_every, None, limits)
+                {
+                    watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
+                }
+            }
+        }
+        let t = start.elapsed().as_secs_f64();
+        for (&pid, w) in watched.iter_mut() {
+            let Some(sampler) = &mut w.sampler else {
+                continue;
+            };
+            match sampler.sample(t) {
+                Ok(sample) => {
+                    taken += 1;
+                    metrics.update(&w.name, &sample);
+                    if let Some(out) = &mut jsonl {
+                        serde_json::to_writer(
+                            &mut *out,
+                            &SampleLine {
+                                name: &w.name,
+                                sample: &sample,
+                            },
+                        )?;
+                        writeln!(out)?;
+                    }
+                    if let Some(out) = &mut csv {
+                        writeln!(out, "{}", csv_row(&w.name, &sample))?;
+                    }
+                    w.samples.push(sample);
+                }
+                Err(Error::NoSuchProcess(_)) => {
+                    w.exited = true;
+                    w.sampler = None;
+                    metrics.remove(pid, &w.name);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if last_trend.is_none_or(|l| l.elapsed() >= TREND_EVERY) {
+            last_trend = Some(tick);
+            for (&pid, w) in watched.iter_mut().filter(|(_, w)| !w.exited) {
+                for (key, trend) in trends(&w.samples) {
+                    metrics.set_growth(pid, &w.name, key, &trend);
+                }
+                w.diagnosis = Some(timeline::diagnose(&w.samples));
+            }
+        }
+        if live {
+            drawn = redraw(drawn, &watched, start.elapsed())?;
+        }
+        let done = args.duration.is_some_and(|d| start.elapsed() >= d)
+            || (pattern.is_none() && watched.values().all(|w| w.exited));
+        if done || cdp::interrupted() {
+            break;
+        }
+        let next = tick + args.interval;
+        while Instant::now() < next && !cdp::interrupted() {
+            thread::sleep(
+                next.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(100)),
+            );
+        }
+    }
+    for w in watched.values_mut() {
+        if let Some(s) = &mut w.sampler {
+            s.close();
+        }
+        w.diagnosis = Some(timeline::diagnose(&w.samples));
+    }
+    if let Some(out) = &mut jsonl {
+        out.flush()?;
+    }
+    if let Some(out) = &mut csv {
+        out.flush()?;
+    }
+    if let Some(path) = &args.svg {
+        write_svgs(path, &watched)?;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = own_cpu() - cpu_start;
+    let watcher = WatcherJson {
+        samples: taken,
+        cpu_seconds: cpu,
+        cpu_per_sample_ms: 1000.0 * cpu / taken.max(1) as f64,
+        share_of_one_core: cpu / wall.max(1e-9),
+        peak_rss: Process::new(std::process::id())
+            .and_then(|p| p.memory())
+            .map_or(0, |m| m.rss_peak),
+    };
+
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        let processes: Vec<ProcessJson> = watched
+            .iter()
+            .map(|(&pid, w)| ProcessJson {
+                pid,
+                name: &w.name,
+                samples: w.samples.len(),
+                exited: w.exited,
+                span_seconds: span(&w.samples),
+                latest: w.samples.last(),
+                diagnosis: w.diagnosis.as_ref(),
+                trends: trends(&w.samples).into_iter().collect(),
+            })
+            .collect();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "processes": processes, "watcher": watcher }),
+        )?;
+        writeln!(out)?;
+    } else {
+        for (&pid, w) in &watched {
+            for line in block(pid, w) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        writeln!(
+            out,
+            "watcher: {} samples, {:.2} ms CPU per sample ({:.2} % of one core), peak RSS {}",
+            taken,
+            watcher.cpu_per_sample_ms,
+            100.0 * watcher.share_of_one_core,
+            output::size(watcher.peak_rss)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SampleLine<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    sample: &'a Sample,
+}
+
+fn new_watched(pid: u32, name: Option<&str>, sampler: Sampler) -> Watched {
+    Watched {
+        name: name.map_or_else(|| process_name(pid), str::to_owned),
+        sampler: Some(sampler),
+        samples: Vec::new(),
+        exited: false,
+        diagnosis: None,
+    }
+}
+
+/// The trend of RSS and of each figure with enough samples, as `diagnose` sees them (after
+/// warm-up, split at leakhound's snapshots).
+fn trends(samples: &[Sample]) -> Vec<(&'static str, Trend)> {
+    timeline::trends(samples)
+        .into_iter()
+        .map(|(metric, trend)| (metric.key(), trend))
+        .collect()
+}
+
+fn span(samples: &[Sample]) -> f64 {
+    match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => b.t - a.t,
+        _ => 0.0,
+    }
+}
+
+/// The script name of a node process (`server` for `node --flag server.js`, `eval` for
+/// `node -e …`), else its executable's name.
+fn process_name(pid: u32) -> String {
+    let cmdline = Process::new(pid)
+        .and_then(|p| p.cmdline())
+        .unwrap_or_default();
+    let mut args = cmdline.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-e" | "--eval" | "-p" | "--print" => return "eval".to_owned(),
+            // Flags whose value is the next argument.
+            "-r" | "--require" | "--import" | "--loader" | "--experimental-loader" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => {
+                if let Some(stem) = Path::new(a).file_stem() {
+                    return stem.to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+    cmdline
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map_or_else(|| "node".to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Node processes (other than us) whose command line matches `re`.
+fn matching(re: &regex::Regex) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let Ok(p) = Process::new(pid) else {
+                return false;
+            };
+            let is_node = p.exe().is_ok_and(|e| {
+                e.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("node"))
+            });
+            is_node && p.cmdline().is_ok_and(|c| re.is_match(&c.join(" ")))
+        })
+        .collect()
+}
+
+const CSV_HEADER: &str = "t,unix_ms,pid,name,rss,rss_anon,rss_file,swap,v8_heap,malloc_heap,other_anon,file_backed,stacks,v8_heap_used,v8_heap_total,v8_external,v8_array_buffers,after_snapshot";
+
+fn csv_row(name: &str, s: &Sample) -> String {
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let b = |c| opt(s.breakdown.map(|b| b.get(c)));
+    let v = |f: fn(&leakhound_live::memory::V8Stats) -> u64| opt(s.v8.as_ref().map(f));
+    // Names are script names; quote them in case one holds a comma or quote.
+    let name = format!("\"{}\"", name.replace('"', "\"\""));
+    [
+        format!("{:.3}", s.t),
+        s.unix_ms.to_string(),
+        s.pid.to_string(),
+        name,
+        s.rss.to_string(),
+        s.rss_anon.to_string(),
+        s.rss_file.to_string(),
+        s.swap.to_string(),
+        b(Component::V8Heap),
+        b(Component::MallocHeap),
+        b(Component::OtherAnon),
+        b(Component::FileBacked),
+        b(Component::Stacks),
+        v(|v| v.heap_used),
+        v(|v| v.heap_total),
+        v(|v| v.external),
+        v(|v| v.array_buffers),
+        s.after_snapshot.to_string(),
+    ]
+    .join(",")
+}
+
+fn private_writer(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    Ok(BufWriter::new(capture::create_private(path)?))
+}
+
+/// One SVG per process: FILE itself for one, FILE with `-PID` before the extension for more.
+fn write_svgs(path: &Path, watched: &BTreeMap<u32, Watched>) -> anyhow::Result<()> {
+    for (&pid, w) in watched {
+        let file = if watched.len() == 1 {
+            path.to_owned()
+        } else {
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            path.with_file_name(format!("{stem}-{pid}.svg"))
+        };
+        let title = format!("{} (PID {pid})", w.name);
+        let svg = crate::svg::chart(&w.samples, &title);
+        let mut f = capture::create_private(&file)?;
+        f.write_all(svg.as_bytes())
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// The lines shown for one process: current values, growth rates, a sparkline, the verdict.
+fn block(pid: u32, w: &Watched) -> Vec<String> {
+    let mut lines = vec![format!(
+        "PID {pid} ({}){} · {} samples over {}",
+        w.name,
+        if w.exited { " · exited" } else { "" },
+        w.samples.len(),
+        human_seconds(span(&w.samples)),
+    )];
+    let Some(latest) = w.samples.last() else {
+        return lines;
+    };
+    let trends: BTreeMap<&str, Trend> = trends(&w.samples).into_iter().collect();
+    let last_breakdown = w.samples.iter().rev().find_map(|s| s.breakdown);
+    let mut row = |label: &str, key: &str, value: Option<u64>, values: Vec<u64>| {
+        let Some(value) = value else {
+            return;
+        };
+        let rate = trends.get(key).map_or(String::new(), |t| {
+            let sign = if t.slope_per_hour >= 0.0 { "+" } else { "-" };
+            format!("{sign}{}/h", output::size(t.slope_per_hour.abs() as u64))
+        });
+        lines.push(format!(
+            "  {label:<18} {:>10}  {rate:>14}  {}",
+            output::size(value),
+            sparkline(&values)
+        ));
+    };
+    let recent = |f: &dyn Fn(&Sample) -> Option<u64>| -> Vec<u64> {
+        let all: Vec<u64> = w.samples.iter().filter_map(f).collect();
+        all[all.len().saturating_sub(40)..].to_vec()
+    };
+    row("RSS", "rss", Some(latest.rss), recent(&|s| Some(s.rss)));
+    for c in Component::ALL {
+        row(
+            c.label(),
+            c.key(),
+            last_breakdown.map(|b| b.get(c)),
+            recent(&|s| s.breakdown.map(|b| b.get(c))),
+        );
+    }
+    let last_v8 = w.samples.iter().rev().find_map(|s| s.v8);
+    row(
+        "V8 heap used",
+        "v8_heap_used",
+        last_v8.map(|v| v.heap_used),
+        recent(&|s| s.v8.map(|v| v.heap_used)),
+    );
+    row(
+        "V8 external",
+        "v8_external",
+        last_v8.map(|v| v.external),
+        recent(&|s| s.v8.map(|v| v.external)),
+    );
+    if let Some(d) = &w.diagnosis {
+        lines.push(format!("  → {}", d.message));
+    }
+    lines
+}
+
+/// Redraws the live view on stderr in place of the `drawn` lines drawn before; returns how
+/// many it drew.
+fn redraw(
+    drawn: usize,
+    watched: &BTreeMap<u32, Watched>,
+    elapsed: Duration,
+) -> std::io::Result<usize> {
+    let mut err = std::io::stderr().lock();
+    if drawn > 0 {
+        // Up `drawn` lines, clear to the end of the screen.
+        write!(err, "\x1b[{drawn}A\x1b[J")?;
+    }
+    let mut lines = vec![format!(
+        "watching {} process(es) for {} (Ctrl-C to stop)",
+        watched.values().filter(|w| !w.exited).count(),
+        human_seconds(elapsed.as_secs_f64())
+    )];
+    for (&pid, w) in watched {
+        lines.extend(block(pid, w));
+    }
+    for l in &lines {
+        writeln!(err, "{l}")?;
+    }
+    err.flush()?;
+    Ok(lines.len())
+}
+
+fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    values
+        .iter()
+        .map(|&v| {
+            let i = if hi == lo {
+                0
+            } else {
+                ((v - lo) * 7 / (hi - lo)) as usize
+            };
+            BARS[i]
+        })
+        .collect()
+}
+
+fn human_seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// This process's CPU time (user + system), in seconds.
+fn own_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: state is the 1st, utime the 12th, stime the 13th.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / rustix::param::clock_ticks_per_second() as f64
+}
