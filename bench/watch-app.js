@@ -3,8 +3,8 @@
 //
 // usage: node --max-old-space-size=4096 bench/watch-app.js [--objects N] [--buffers-mb M] [--workers W]
 //
-//   --objects N      small JS objects kept alive (default 7,000,000: ~600 MB of V8 heap, in
-//                    thousands of 256 KiB pages)
+//   --objects N      small JS objects kept alive (default 7,000,000: 6 fields each, ~550 MB of
+//                    V8 heap in thousands of 256 KiB pages)
 //   --buffers-mb M   Buffers kept alive, in MB (default 300), of mixed sizes: 1, 4, 16 and 64 KiB
 //                    from malloc's arenas, and 160 KiB–1 MiB ones that malloc maps one by one
 //                    (one in two of the mapped ones is freed again, so the kept ones do not merge
@@ -45,6 +45,7 @@ const buffersMb = arg('--buffers-mb', 300);
 const workers = arg('--workers', 3);
 
 const keep = [];
+globalThis.keep = keep; // kept alive for good
 
 // JS objects, in arrays of 100,000 (no single huge array).
 const CHUNK = 100000;
@@ -52,7 +53,7 @@ for (let made = 0; made < objects; made += CHUNK) {
   const arr = new Array(Math.min(CHUNK, objects - made));
   for (let j = 0; j < arr.length; j++) {
     const k = made + j;
-    arr[j] = { id: k, parent: j > 0 ? arr[j - 1] : null, kind: k & 7, flags: k & 0xffff };
+    arr[j] = { id: k, parent: j > 0 ? arr[j - 1] : null, kind: k & 7, flags: k & 0xffff, a: k & 3, b: null };
   }
   keep.push(arr);
 }
