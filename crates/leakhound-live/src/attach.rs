@@ -102,7 +102,13 @@ impl Inspector {
         let port = inspect_port(&flags);
         let before: BTreeSet<SocketAddr> = process.listening()?.into_iter().collect();
         let mut probed = BTreeSet::new();
-        if let Some(found) = find(&before, port, &mut probed, limits) {
+        // An open inspector is on the port the flags name (any, for port 0).
+        let candidates: BTreeSet<SocketAddr> = before
+            .iter()
+            .copied()
+            .filter(|a| port == 0 || a.port() == port)
+            .collect();
+        if let Some(found) = find(&candidates, port, &mut probed, limits) {
             return Ok(Inspector {
                 pid: Some(pid),
                 ..found
@@ -164,10 +170,18 @@ impl Inspector {
         })
     }
 
-    /// The inspector process `pid` already has open, if any (no SIGUSR1).
+    /// The inspector process `pid` already has open, if any (no SIGUSR1). Only the port its
+    /// `--inspect*` flags name (9229 by default) is probed, all its ports only for port 0: a
+    /// probe is an HTTP request to whatever listens there.
     pub fn of_open_port(pid: u32, limits: Limits) -> Result<Inspector, Error> {
-        let open: BTreeSet<SocketAddr> = Process::new(pid)?.listening()?.into_iter().collect();
-        find(&open, 0, &mut BTreeSet::new(), limits)
+        let process = Process::new(pid)?;
+        let port = inspect_port(&node_flags(&process)?);
+        let open: BTreeSet<SocketAddr> = process
+            .listening()?
+            .into_iter()
+            .filter(|a| port == 0 || a.port() == port)
+            .collect();
+        find(&open, port, &mut BTreeSet::new(), limits)
             .map(|found| Inspector {
                 pid: Some(pid),
                 ..found
@@ -310,15 +324,22 @@ fn refuse_disabled(pid: u32, flags: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The port SIGUSR1 will open: `--inspect-port=[host:]port` (or `--debug-port`), else 9229.
+/// The inspector's port: from `--inspect-port=[host:]port` (or `--debug-port`), or
+/// `--inspect[-brk|-wait]=[host:]port`, the last one given; else 9229.
 fn inspect_port(flags: &[String]) -> u16 {
     flags
         .iter()
         .rev()
         .find_map(|f| {
-            let value = f
-                .strip_prefix("--inspect-port=")
-                .or_else(|| f.strip_prefix("--debug-port="))?;
+            let value = [
+                "--inspect-port=",
+                "--debug-port=",
+                "--inspect=",
+                "--inspect-brk=",
+                "--inspect-wait=",
+            ]
+            .iter()
+            .find_map(|p| f.strip_prefix(p))?;
             value.rsplit(':').next()?.parse().ok()
         })
         .unwrap_or(9229)

@@ -246,6 +246,11 @@ impl Session {
     /// The next text message, waiting at most `idle` for it (`NoAnswer` after that).
     fn next(&mut self, what: &str, idle: Duration) -> Result<tungstenite::Utf8Bytes, Error> {
         let start = Instant::now();
+        // Each read waits a poll tick at most (less for a short wait), so Ctrl-C is seen.
+        let tick = idle.clamp(Duration::from_millis(1), POLL);
+        if let Err(e) = self.ws.get_ref().set_read_timeout(Some(tick)) {
+            return Err(self.ws_error(what, tungstenite::Error::Io(e)));
+        }
         loop {
             if interrupted() && !self.closing {
                 return Err(Error::Interrupted);
@@ -282,12 +287,11 @@ impl Session {
 
     /// Handles messages for `time` (a command-free wait that still notices the app
     /// finishing); returns early when it has.
+    /// With a zero `time`, handles only what has already arrived.
     pub fn pump(&mut self, time: Duration) -> Result<(), Error> {
         let start = Instant::now();
         while !self.app_finished {
-            let Some(left) = time.checked_sub(start.elapsed()) else {
-                break;
-            };
+            let left = time.saturating_sub(start.elapsed());
             match self.next("a wait", left) {
                 Ok(text) => {
                     if let Ok(m) = serde_json::from_str::<Incoming>(&text) {

@@ -122,3 +122,45 @@ pub struct Sample {
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub after_snapshot: bool,
 }
+
+impl Sample {
+    /// The names of [`Sample::figures`], in their order (CSV columns, metric labels).
+    pub const FIGURES: [&'static str; 13] = [
+        "rss",
+        "rss_anon",
+        "rss_file",
+        "swap",
+        "v8_heap",
+        "malloc_heap",
+        "other_anon",
+        "file_backed",
+        "stacks",
+        "v8_heap_used",
+        "v8_heap_total",
+        "v8_external",
+        "v8_array_buffers",
+    ];
+
+    /// Every figure of the sample by name, `None` where this sample has none (no smaps read,
+    /// no inspector), in the order of [`Sample::FIGURES`].
+    pub fn figures(&self) -> [(&'static str, Option<u64>); 13] {
+        let b = |c: Component| self.breakdown.map(|b| b.get(c));
+        let v = |f: fn(&V8Stats) -> u64| self.v8.as_ref().map(f);
+        let values = [
+            Some(self.rss),
+            Some(self.rss_anon),
+            Some(self.rss_file),
+            Some(self.swap),
+            b(Component::V8Heap),
+            b(Component::MallocHeap),
+            b(Component::OtherAnon),
+            b(Component::FileBacked),
+            b(Component::Stacks),
+            v(|v| v.heap_used),
+            v(|v| v.heap_total),
+            v(|v| v.external),
+            v(|v| v.array_buffers),
+        ];
+        std::array::from_fn(|i| (Sample::FIGURES[i], values[i]))
+    }
+}

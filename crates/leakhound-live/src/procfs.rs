@@ -130,9 +130,17 @@ impl Process {
     }
 
     /// Memory counters from `/proc/PID/status`.
+    /// A zombie (it exited, its parent has not reaped it) counts as gone.
     pub fn memory(&self) -> Result<Memory, Error> {
         let text =
             fs::read_to_string(self.path("status")).map_err(|e| self.io_error("status", e))?;
+        let state = text
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .and_then(|s| s.trim_start().chars().next());
+        if matches!(state, Some('Z' | 'X')) {
+            return Err(Error::NoSuchProcess(self.pid));
+        }
         Ok(Memory::parse(&text))
     }
 }

@@ -42,12 +42,15 @@ impl Sampler {
     ) -> Result<Sampler, Error> {
         let process = Process::new(pid)?;
         let inspector = match inspect {
-            Some(addr) => Some(Inspector::at(addr, limits)?),
-            None => Inspector::of_open_port(pid, limits).ok(),
-        };
-        let inspector = match inspector {
-            Some(i) => i.session().ok().map(|s| (i, s)),
-            None => None,
+            // Asked for: its failures are errors.
+            Some(addr) => {
+                let i = Inspector::at(addr, limits)?;
+                let s = i.session()?;
+                Some((i, s))
+            }
+            None => Inspector::of_open_port(pid, limits)
+                .ok()
+                .and_then(|i| i.session().ok().map(|s| (i, s))),
         };
         Ok(Sampler {
             process,
@@ -99,9 +102,12 @@ impl Sampler {
         let unix_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let after_snapshot = last_snapshot(self.process.pid)
-            .and_then(|at| SystemTime::now().duration_since(at).ok())
-            .is_some_and(|ago| ago < SNAPSHOT_SETTLE);
+        let after_snapshot = last_snapshot(self.process.pid).is_some_and(|at| {
+            // A future time: a snapshot is under way.
+            SystemTime::now()
+                .duration_since(at)
+                .map_or(true, |ago| ago < SNAPSHOT_SETTLE)
+        });
         Ok(Sample {
             t,
             unix_ms,
@@ -116,8 +122,9 @@ impl Sampler {
         })
     }
 
-    /// V8's figures, or `None` (and the session dropped) when the inspector stops answering or
-    /// the app has finished and waits for us to go.
+    /// V8's figures, or `None`: for this sample when the app is too busy to answer in time
+    /// (a long GC), for good (the session closed) when the connection fails or the app has
+    /// finished and waits for us to go.
     fn v8(&mut self) -> Option<V8Stats> {
         let (_, session) = self.inspector.as_mut()?;
         match capture::heap_usage(session) {
@@ -127,10 +134,23 @@ impl Sampler {
                 external: h.external,
                 array_buffers: h.array_buffers,
             }),
+            Err(Error::NoAnswer { .. }) => None,
             _ => {
                 self.close();
                 None
             }
+        }
+    }
+
+    /// Handles what the inspector sent since the last sample, without waiting: an app that
+    /// has finished waits for us to disconnect, so we do at once.
+    pub fn poll(&mut self) {
+        let finished = match self.inspector.as_mut() {
+            Some((_, session)) => session.pump(Duration::ZERO).is_err() || session.app_finished,
+            None => false,
+        };
+        if finished {
+            self.close();
         }
     }
 
@@ -148,26 +168,59 @@ impl Drop for Sampler {
     }
 }
 
-/// Where leakhound notes that it took a snapshot of a process: a private directory per user.
-fn marker(pid: u32) -> PathBuf {
+/// The private directory where leakhound notes its snapshots: `$XDG_RUNTIME_DIR/leakhound`, else
+/// `$TMPDIR/leakhound-UID`. `None` if it is not a real directory of ours closed to others (in a
+/// shared /tmp someone else may have made it first).
+fn marker_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let uid = rustix::process::getuid().as_raw();
-    std::env::temp_dir()
-        .join(format!("leakhound-{uid}"))
-        .join(format!("snapshot-{pid}"))
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(run) if !run.is_empty() => PathBuf::from(run).join("leakhound"),
+        _ => std::env::temp_dir().join(format!("leakhound-{uid}")),
+    };
+    let _ = fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = fs::symlink_metadata(&dir).ok()?;
+    (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0).then_some(dir)
 }
 
-/// Notes that leakhound just took a heap snapshot of `pid`, so that watchers (in any leakhound
-/// process) mark the samples that follow. Best effort: a failure only loses the mark.
-pub fn mark_snapshot(pid: u32) {
-    let path = marker(pid);
-    if let Some(dir) = path.parent() {
-        let _ =
-            std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700).create(dir);
+/// Sets the time of `pid`'s marker: watchers mark samples up to [`SNAPSHOT_SETTLE`] after it.
+/// Best effort: a failure only loses the mark.
+fn set_marker(pid: u32, at: SystemTime) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(dir) = marker_dir() else {
+        return;
+    };
+    // Never through a link, never truncating: only the file's time carries the note.
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(dir.join(format!("snapshot-{pid}")));
+    if let Ok(f) = file {
+        let _ = f.set_modified(at);
     }
-    let _ = fs::write(&path, b"");
 }
 
-/// When leakhound last took a heap snapshot of `pid`, if it noted one.
+/// Notes that leakhound starts a heap snapshot of `pid`: until [`snapshot_done`], watchers (in
+/// any leakhound process) mark its samples, however long the snapshot takes.
+pub fn snapshot_started(pid: u32) {
+    // "In progress": a time in the future, an hour being longer than any snapshot.
+    set_marker(pid, SystemTime::now() + Duration::from_secs(3600));
+}
+
+/// Notes that leakhound's snapshot of `pid` ended (or failed): samples stay marked for
+/// [`SNAPSHOT_SETTLE`].
+pub fn snapshot_done(pid: u32) {
+    set_marker(pid, SystemTime::now());
+}
+
+/// When leakhound's last snapshot of `pid` ended (a future time while one runs).
 pub fn last_snapshot(pid: u32) -> Option<SystemTime> {
-    fs::metadata(marker(pid)).ok()?.modified().ok()
+    let dir = marker_dir()?;
+    fs::symlink_metadata(dir.join(format!("snapshot-{pid}")))
+        .ok()?
+        .modified()
+        .ok()
 }

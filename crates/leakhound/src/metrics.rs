@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, bail};
-use leakhound_live::memory::{Component, Sample};
-use leakhound_live::timeline::Trend;
+use leakhound_live::memory::Sample;
+use leakhound_live::timeline::{Metric, Trend};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -26,29 +26,6 @@ pub struct Metrics {
     growth: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
-/// The figures of a sample, as `component` label values: `/proc/PID/status` ones, the smaps
-/// breakdown and V8's own.
-fn figures(s: &Sample) -> Vec<(&'static str, u64)> {
-    let mut out = vec![
-        ("rss", s.rss),
-        ("rss_anon", s.rss_anon),
-        ("rss_file", s.rss_file),
-        ("swap", s.swap),
-    ];
-    if let Some(b) = &s.breakdown {
-        out.extend(Component::ALL.iter().map(|&c| (c.key(), b.get(c))));
-    }
-    if let Some(v) = &s.v8 {
-        out.extend([
-            ("v8_heap_used", v.heap_used),
-            ("v8_heap_total", v.heap_total),
-            ("v8_external", v.external),
-            ("v8_array_buffers", v.array_buffers),
-        ]);
-    }
-    out
-}
-
 impl Metrics {
     fn labels(pid: u32, name: &str, component: &str) -> Labels {
         Labels {
@@ -60,10 +37,21 @@ impl Metrics {
 
     /// Sets the gauges of process `pid` from its latest sample.
     pub fn update(&self, name: &str, sample: &Sample) {
-        for (component, value) in figures(sample) {
-            self.memory
-                .get_or_create(&Metrics::labels(sample.pid, name, component))
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        for (component, value) in sample.figures() {
+            let labels = Metrics::labels(sample.pid, name, component);
+            match value {
+                Some(v) => {
+                    self.memory
+                        .get_or_create(&labels)
+                        .set(i64::try_from(v).unwrap_or(i64::MAX));
+                }
+                // Not in this sample: V8's figures when the inspector went away. (smaps
+                // figures keep their last value between the reads.)
+                None if component.starts_with("v8_") => {
+                    self.memory.remove(&labels);
+                }
+                None => {}
+            }
         }
     }
 
@@ -76,15 +64,9 @@ impl Metrics {
 
     /// Drops every series of a process that has exited.
     pub fn remove(&self, pid: u32, name: &str) {
-        let keys = ["rss", "rss_anon", "rss_file", "swap"]
+        let keys = Sample::FIGURES
             .into_iter()
-            .chain(Component::ALL.iter().map(|c| c.key()))
-            .chain([
-                "v8_heap_used",
-                "v8_heap_total",
-                "v8_external",
-                "v8_array_buffers",
-            ]);
+            .chain(Metric::ALL.iter().map(|m| m.key()));
         for component in keys {
             let labels = Metrics::labels(pid, name, component);
             self.memory.remove(&labels);

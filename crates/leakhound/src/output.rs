@@ -5,6 +5,12 @@ pub fn size(bytes: u64) -> String {
     heapsnap::findings::human_size(bytes)
 }
 
+/// A size change with its sign: `+1.5 kB`, `-3 B`.
+pub fn signed_size(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "+" };
+    format!("{sign}{}", size(n.unsigned_abs()))
+}
+
 /// A count with thousands separators.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

@@ -104,7 +104,7 @@ impl Trend {
 /// A memory figure of a [`Sample`] that trends are computed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
-    /// `VmRSS`, on every sample.
+    /// `VmRSS` plus `VmSwap` (RSS alone falls while a leak goes to swap), on every sample.
     Rss,
     /// One component of the `smaps` breakdown.
     Component(Component),
@@ -160,7 +160,8 @@ impl Metric {
     /// The value of this metric in `s`, if the sample has it.
     pub fn value(self, s: &Sample) -> Option<u64> {
         match self {
-            Metric::Rss => Some(s.rss),
+            // A leak that the kernel pushes to swap still grows.
+            Metric::Rss => Some(s.rss + s.swap),
             Metric::Component(c) => s.breakdown.map(|b| b.get(c)),
             Metric::Native => s.breakdown.map(|b| b.malloc_heap + b.other_anon),
             Metric::V8HeapUsed => s.v8.map(|v| v.heap_used),
@@ -364,6 +365,12 @@ pub enum Verdict {
 /// is known, else the malloc heap alone. Native growth is explained by Buffers when `external`
 /// grows at least [`EXPLAINED_FRACTION`] as fast. Of the kinds that grow, the fastest decides.
 pub fn diagnose(samples: &[Sample]) -> Diagnosis {
+    diagnose_with(samples, &trends(samples))
+}
+
+/// [`diagnose`] with the [`trends`] of `samples` already computed (they cost O(n²) in the
+/// thinned samples; a watcher computes them once per refresh).
+pub fn diagnose_with(samples: &[Sample], trends: &[(Metric, Trend)]) -> Diagnosis {
     let rss_points = series(samples, Metric::Rss, true);
     let span = match (rss_points.first(), rss_points.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
@@ -386,7 +393,6 @@ pub fn diagnose(samples: &[Sample]) -> Diagnosis {
         };
     }
 
-    let trends = trends(samples);
     let get = |m: Metric| trends.iter().find(|(k, _)| *k == m).map(|(_, t)| *t);
     let growing_of = |m: Metric| get(m).filter(Trend::is_growing).map(|t| (m, t));
     let mut growing: Vec<(String, Trend)> = trends
@@ -459,9 +465,15 @@ pub fn diagnose(samples: &[Sample]) -> Diagnosis {
                 .to_owned(),
             Verdict::ExternalLeak => {
                 parts.extend(flat(js_metric));
-                "Buffer/ArrayBuffer leak: `leakhound capture`, then `leakhound retainers \
-                 SNAPSHOT --class ArrayBuffer` shows who holds them"
-                    .to_owned()
+                let maybe = if external_known {
+                    ""
+                } else {
+                    " (or an addon's large native allocations; the inspector's figures would tell)"
+                };
+                format!(
+                    "Buffer/ArrayBuffer leak{maybe}: `leakhound capture`, then `leakhound \
+                     retainers SNAPSHOT --class ArrayBuffer` shows who holds them"
+                )
             }
             _ if metric == Metric::Component(Component::Stacks) => {
                 "native leak: threads pile up (worker threads, or an addon's)".to_owned()
@@ -487,7 +499,14 @@ pub fn diagnose(samples: &[Sample]) -> Diagnosis {
         };
     }
 
-    let rss = get(Metric::Rss).expect("enough RSS points");
+    // Every RSS segment between snapshots may be a single point: no slope at all.
+    let Some(rss) = get(Metric::Rss) else {
+        return Diagnosis {
+            verdict: Verdict::TooEarly,
+            message: "too early: no stretch of samples between snapshots to fit a trend".into(),
+            growing,
+        };
+    };
     let breakdown_known = get(Metric::Component(Component::MallocHeap)).is_some();
     if rss.is_growing() {
         let rss_rate = format!("RSS {}", rate(rss.slope_per_hour));
@@ -580,7 +599,8 @@ fn human_seconds(s: f64) -> String {
     }
 }
 
-fn span_of(samples: &[Sample]) -> f64 {
+/// Seconds from the first to the last sample.
+pub fn span_of(samples: &[Sample]) -> f64 {
     match (samples.first(), samples.last()) {
         (Some(a), Some(b)) => (b.t - a.t).max(0.0),
         _ => 0.0,

@@ -129,15 +129,14 @@ fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result
     } else {
         let path = output_path(&args.output, stem, "heapsnapshot");
         let bar = bar("heap snapshot", None);
-        // Noted before and after, so `leakhound watch` discounts the memory a snapshot leaves.
-        let mark = || {
-            if let Some(pid) = args.target.pid {
-                sampler::mark_snapshot(pid);
-            }
-        };
-        mark();
+        // Noted, so `leakhound watch` discounts the memory a snapshot takes and leaves.
+        if let Some(pid) = args.target.pid {
+            sampler::snapshot_started(pid);
+        }
         let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar);
-        mark();
+        if let Some(pid) = args.target.pid {
+            sampler::snapshot_done(pid);
+        }
         let snapshot = snapshot?;
         bar.finish_and_clear();
         if !args.no_gc && !snapshot.gc_done {

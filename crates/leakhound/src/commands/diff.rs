@@ -101,8 +101,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
                     signed_count(d.count_delta),
                     output::size(d.alloc_size),
                     output::size(d.freed_size),
-                    signed_size(d.size_delta),
-                    signed_size(c.retained_after as i64 - c.retained_before as i64),
+                    output::signed_size(d.size_delta),
+                    output::signed_size(c.retained_after as i64 - c.retained_before as i64),
                     held,
                 ]
             })
@@ -136,13 +136,5 @@ fn signed_count(n: i64) -> String {
         format!("-{}", output::count(n.unsigned_abs()))
     } else {
         format!("+{}", output::count(n as u64))
-    }
-}
-
-fn signed_size(n: i64) -> String {
-    if n < 0 {
-        format!("-{}", output::size(n.unsigned_abs()))
-    } else {
-        format!("+{}", output::size(n as u64))
     }
 }

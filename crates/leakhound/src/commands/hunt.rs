@@ -240,9 +240,9 @@ fn rounds(
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
         let bar = bar(&format!("snapshot ({name})"), None);
-        sampler::mark_snapshot(app.pid);
+        sampler::snapshot_started(app.pid);
         let snapshot = capture::snapshot(session, &path, false, &bar);
-        sampler::mark_snapshot(app.pid);
+        sampler::snapshot_done(app.pid);
         let snapshot = snapshot?;
         bar.finish_and_clear();
         eprintln!(

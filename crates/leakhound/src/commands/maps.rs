@@ -12,6 +12,8 @@ use crate::cli::MapsArgs;
 use crate::output;
 
 pub fn run(args: MapsArgs) -> anyhow::Result<()> {
+    // The earlier sample is read first: `--save F --diff F` compares with F's old content.
+    let before = args.diff.as_deref().map(read_sample).transpose()?;
     let process = Process::new(args.pid)?;
     let regions = smaps::read(&process)?;
     let now = MapsSample {
@@ -31,16 +33,8 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
         eprintln!("saved to {}", path.display());
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match &args.diff {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let before: MapsSample = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not a sample saved by `leakhound maps --save`",
-                    path.display()
-                )
-            })?;
+    match (&args.diff, before) {
+        (Some(path), Some(before)) => {
             if before.pid != now.pid {
                 eprintln!(
                     "warning: {} was saved from PID {}, this is PID {}",
@@ -71,8 +65,8 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
                             format!("{:?}", c.status).to_lowercase(),
                             output::size(c.rss_before),
                             output::size(c.rss_after),
-                            signed(c.rss_delta),
-                            signed(c.private_dirty_delta),
+                            output::signed_size(c.rss_delta),
+                            output::signed_size(c.private_dirty_delta),
                         ]
                     })
                     .collect();
@@ -91,11 +85,11 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
                 )?;
             }
         }
-        None if args.json => {
+        _ if args.json => {
             serde_json::to_writer_pretty(&mut out, &now)?;
             writeln!(out)?;
         }
-        None => {
+        _ => {
             let b = smaps::breakdown(&regions);
             writeln!(
                 out,
@@ -143,7 +137,13 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn signed(delta: i64) -> String {
-    let sign = if delta < 0 { "-" } else { "+" };
-    format!("{sign}{}", output::size(delta.unsigned_abs()))
+fn read_sample(path: &std::path::Path) -> anyhow::Result<MapsSample> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a sample saved by `leakhound maps --save`",
+            path.display()
+        )
+    })
 }

@@ -13,7 +13,7 @@ use leakhound_live::attach::Limits;
 use leakhound_live::memory::{Component, Sample};
 use leakhound_live::procfs::Process;
 use leakhound_live::sampler::Sampler;
-use leakhound_live::timeline::{self, Diagnosis, Trend};
+use leakhound_live::timeline::{self, Diagnosis, Metric, Trend};
 use leakhound_live::{Error, capture, cdp};
 use serde::Serialize;
 
@@ -25,16 +25,39 @@ use crate::output;
 /// How often `--match` looks for new processes.
 const RESCAN: Duration = Duration::from_secs(5);
 
-/// The trends are recomputed at most this often (they cost O(n²) in the samples).
-const TREND_EVERY: Duration = Duration::from_secs(2);
-
 /// One watched process.
 struct Watched {
     name: String,
     sampler: Option<Sampler>,
     samples: Vec<Sample>,
     exited: bool,
+    /// The trends and the verdict, refreshed every [`trend_every`].
+    trends: Vec<(Metric, Trend)>,
     diagnosis: Option<Diagnosis>,
+}
+
+impl Watched {
+    fn refresh(&mut self) {
+        self.trends = timeline::trends(&self.samples);
+        self.diagnosis = Some(timeline::diagnose_with(&self.samples, &self.trends));
+    }
+
+    fn trend(&self, key: &str) -> Option<&Trend> {
+        self.trends
+            .iter()
+            .find(|(m, _)| m.key() == key)
+            .map(|(_, t)| t)
+    }
+}
+
+/// How often trends are recomputed: they cost O(n²) in the (thinned) samples, and an hourly
+/// slope does not change in a tick.
+fn trend_every(samples: usize) -> Duration {
+    if samples < 200 {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(15)
+    }
 }
 
 #[derive(Serialize)]
@@ -46,6 +69,8 @@ struct ProcessJson<'a> {
     /// Seconds from the first to the last sample.
     span_seconds: f64,
     latest: Option<&'a Sample>,
+    /// The last smaps breakdown (smaps is not read at every sample).
+    latest_breakdown: Option<leakhound_live::memory::Breakdown>,
     diagnosis: Option<&'a Diagnosis>,
     trends: BTreeMap<&'static str, Trend>,
 }
@@ -74,7 +99,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     let mut jsonl = args.out.as_deref().map(private_writer).transpose()?;
     let mut csv = args.csv.as_deref().map(private_writer).transpose()?;
     if let Some(csv) = &mut csv {
-        writeln!(csv, "{}", CSV_HEADER)?;
+        writeln!(csv, "{}", csv_header())?;
     }
     let metrics = Metrics::default();
     if let Some(addr) = args.prometheus {
@@ -87,6 +112,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     };
 
     let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
+    // Processes that exited, kept for the report.
+    let mut finished: Vec<(u32, Watched)> = Vec::new();
     for &pid in &args.pids {
         let sampler = Sampler::new(pid, args.smaps_every, args.inspect.as_deref(), limits)?;
         watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
@@ -113,6 +140,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             }
         }
         let t = start.elapsed().as_secs_f64();
+        let mut gone = Vec::new();
         for (&pid, w) in watched.iter_mut() {
             let Some(sampler) = &mut w.sampler else {
                 continue;
@@ -136,50 +164,67 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                     }
                     w.samples.push(sample);
                 }
-                Err(Error::NoSuchProcess(_)) => {
-                    w.exited = true;
-                    w.sampler = None;
-                    metrics.remove(pid, &w.name);
+                Err(Error::NoSuchProcess(_)) => gone.push(pid),
+                // One process of a fleet failing does not end the watch of the others.
+                Err(e) if pattern.is_some() => {
+                    eprintln!("warning: PID {pid}: {e}; no longer watched");
+                    gone.push(pid);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        if last_trend.is_none_or(|l| l.elapsed() >= TREND_EVERY) {
+        // Out of the map: a new process may get the same PID.
+        for pid in gone {
+            if let Some(mut w) = watched.remove(&pid) {
+                w.exited = true;
+                w.sampler = None;
+                metrics.remove(pid, &w.name);
+                finished.push((pid, w));
+            }
+        }
+        for out in [&mut jsonl, &mut csv].into_iter().flatten() {
+            // Per tick, so `tail -f` follows and a killed watch loses nothing.
+            out.flush()?;
+        }
+        let samples = watched.values().map(|w| w.samples.len()).max().unwrap_or(0);
+        if last_trend.is_none_or(|l| l.elapsed() >= trend_every(samples)) {
             last_trend = Some(tick);
-            for (&pid, w) in watched.iter_mut().filter(|(_, w)| !w.exited) {
-                for (key, trend) in trends(&w.samples) {
-                    metrics.set_growth(pid, &w.name, key, &trend);
+            for (&pid, w) in watched.iter_mut() {
+                w.refresh();
+                for (metric, trend) in &w.trends {
+                    metrics.set_growth(pid, &w.name, metric.key(), trend);
                 }
-                w.diagnosis = Some(timeline::diagnose(&w.samples));
             }
         }
         if live {
             drawn = redraw(drawn, &watched, start.elapsed())?;
         }
         let done = args.duration.is_some_and(|d| start.elapsed() >= d)
-            || (pattern.is_none() && watched.values().all(|w| w.exited));
+            || (pattern.is_none() && watched.is_empty());
         if done || cdp::interrupted() {
             break;
         }
         let next = tick + args.interval;
         while Instant::now() < next && !cdp::interrupted() {
+            // An app that finishes while we hold an inspector session waits for us to go.
+            for w in watched.values_mut() {
+                if let Some(s) = &mut w.sampler {
+                    s.poll();
+                }
+            }
             thread::sleep(
                 next.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(100)),
             );
         }
     }
-    for w in watched.values_mut() {
+    let mut watched: Vec<(u32, Watched)> = watched.into_iter().chain(finished).collect();
+    watched.sort_by_key(|(pid, _)| *pid);
+    for (_, w) in &mut watched {
         if let Some(s) = &mut w.sampler {
             s.close();
         }
-        w.diagnosis = Some(timeline::diagnose(&w.samples));
-    }
-    if let Some(out) = &mut jsonl {
-        out.flush()?;
-    }
-    if let Some(out) = &mut csv {
-        out.flush()?;
+        w.refresh();
     }
     if let Some(path) = &args.svg {
         write_svgs(path, &watched)?;
@@ -200,15 +245,16 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     if args.json {
         let processes: Vec<ProcessJson> = watched
             .iter()
-            .map(|(&pid, w)| ProcessJson {
-                pid,
+            .map(|(pid, w)| ProcessJson {
+                pid: *pid,
                 name: &w.name,
                 samples: w.samples.len(),
                 exited: w.exited,
-                span_seconds: span(&w.samples),
+                span_seconds: timeline::span_of(&w.samples),
                 latest: w.samples.last(),
+                latest_breakdown: w.samples.iter().rev().find_map(|s| s.breakdown),
                 diagnosis: w.diagnosis.as_ref(),
-                trends: trends(&w.samples).into_iter().collect(),
+                trends: w.trends.iter().map(|(m, t)| (m.key(), *t)).collect(),
             })
             .collect();
         serde_json::to_writer_pretty(
@@ -217,8 +263,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         )?;
         writeln!(out)?;
     } else {
-        for (&pid, w) in &watched {
-            for line in block(pid, w) {
+        for (pid, w) in &watched {
+            for line in block(*pid, w) {
                 writeln!(out, "{line}")?;
             }
         }
@@ -248,23 +294,8 @@ fn new_watched(pid: u32, name: Option<&str>, sampler: Sampler) -> Watched {
         sampler: Some(sampler),
         samples: Vec::new(),
         exited: false,
+        trends: Vec::new(),
         diagnosis: None,
-    }
-}
-
-/// The trend of RSS and of each figure with enough samples, as `diagnose` sees them (after
-/// warm-up, split at leakhound's snapshots).
-fn trends(samples: &[Sample]) -> Vec<(&'static str, Trend)> {
-    timeline::trends(samples)
-        .into_iter()
-        .map(|(metric, trend)| (metric.key(), trend))
-        .collect()
-}
-
-fn span(samples: &[Sample]) -> f64 {
-    match (samples.first(), samples.last()) {
-        (Some(a), Some(b)) => b.t - a.t,
-        _ => 0.0,
     }
 }
 
@@ -318,35 +349,28 @@ fn matching(re: &regex::Regex) -> Vec<u32> {
         .collect()
 }
 
-const CSV_HEADER: &str = "t,unix_ms,pid,name,rss,rss_anon,rss_file,swap,v8_heap,malloc_heap,other_anon,file_backed,stacks,v8_heap_used,v8_heap_total,v8_external,v8_array_buffers,after_snapshot";
+fn csv_header() -> String {
+    let mut columns = vec!["t", "unix_ms", "pid", "name"];
+    columns.extend(Sample::FIGURES);
+    columns.push("after_snapshot");
+    columns.join(",")
+}
 
 fn csv_row(name: &str, s: &Sample) -> String {
-    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let b = |c| opt(s.breakdown.map(|b| b.get(c)));
-    let v = |f: fn(&leakhound_live::memory::V8Stats) -> u64| opt(s.v8.as_ref().map(f));
     // Names are script names; quote them in case one holds a comma or quote.
-    let name = format!("\"{}\"", name.replace('"', "\"\""));
-    [
+    let mut cells = vec![
         format!("{:.3}", s.t),
         s.unix_ms.to_string(),
         s.pid.to_string(),
-        name,
-        s.rss.to_string(),
-        s.rss_anon.to_string(),
-        s.rss_file.to_string(),
-        s.swap.to_string(),
-        b(Component::V8Heap),
-        b(Component::MallocHeap),
-        b(Component::OtherAnon),
-        b(Component::FileBacked),
-        b(Component::Stacks),
-        v(|v| v.heap_used),
-        v(|v| v.heap_total),
-        v(|v| v.external),
-        v(|v| v.array_buffers),
-        s.after_snapshot.to_string(),
-    ]
-    .join(",")
+        format!("\"{}\"", name.replace('"', "\"\"")),
+    ];
+    cells.extend(
+        s.figures()
+            .iter()
+            .map(|(_, v)| v.map(|v| v.to_string()).unwrap_or_default()),
+    );
+    cells.push(s.after_snapshot.to_string());
+    cells.join(",")
 }
 
 fn private_writer(path: &Path) -> anyhow::Result<BufWriter<File>> {
@@ -354,8 +378,8 @@ fn private_writer(path: &Path) -> anyhow::Result<BufWriter<File>> {
 }
 
 /// One SVG per process: FILE itself for one, FILE with `-PID` before the extension for more.
-fn write_svgs(path: &Path, watched: &BTreeMap<u32, Watched>) -> anyhow::Result<()> {
-    for (&pid, w) in watched {
+fn write_svgs(path: &Path, watched: &[(u32, Watched)]) -> anyhow::Result<()> {
+    for (pid, w) in watched {
         let file = if watched.len() == 1 {
             path.to_owned()
         } else {
@@ -378,18 +402,17 @@ fn block(pid: u32, w: &Watched) -> Vec<String> {
         w.name,
         if w.exited { " · exited" } else { "" },
         w.samples.len(),
-        human_seconds(span(&w.samples)),
+        human_seconds(timeline::span_of(&w.samples)),
     )];
     let Some(latest) = w.samples.last() else {
         return lines;
     };
-    let trends: BTreeMap<&str, Trend> = trends(&w.samples).into_iter().collect();
     let last_breakdown = w.samples.iter().rev().find_map(|s| s.breakdown);
     let mut row = |label: &str, key: &str, value: Option<u64>, values: Vec<u64>| {
         let Some(value) = value else {
             return;
         };
-        let rate = trends.get(key).map_or(String::new(), |t| {
+        let rate = w.trend(key).map_or(String::new(), |t| {
             let sign = if t.slope_per_hour >= 0.0 { "+" } else { "-" };
             format!("{sign}{}/h", output::size(t.slope_per_hour.abs() as u64))
         });

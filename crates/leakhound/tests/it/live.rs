@@ -75,7 +75,7 @@ impl App {
     }
 
     /// Waits for the app to exit by itself; its exit code.
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -576,9 +576,22 @@ fn hunt_finds_the_example_leak() {
             },
         );
     }
-    for f in ["report.json", "app.stdout.log", "app.stderr.log"] {
+    for f in [
+        "report.json",
+        "timeline.svg",
+        "app.stdout.log",
+        "app.stderr.log",
+    ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
+    // The memory timeline, with the samples during snapshots marked.
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(timeline.len() >= 3, "{timeline:?}");
+    assert!(timeline.iter().all(|s| s["rss"].as_u64().unwrap() > 0));
+    assert!(
+        timeline.iter().any(|s| s["after_snapshot"] == true),
+        "{timeline:?}"
+    );
     let pid = report["app"]["pid"].as_u64().unwrap() as u32;
     assert!(Process::new(pid).is_err(), "the app still runs");
 }

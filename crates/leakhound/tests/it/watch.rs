@@ -40,9 +40,11 @@ fn verdict(p: &Value) -> &str {
 
 #[test]
 fn watch_names_a_js_heap_leak() {
+    // With the inspector's figures: smaps alone is read too rarely for a 6 s window on a busy
+    // machine (at most once per 100 times its cost).
     let app = App::start(
         Path::new("node"),
-        &[],
+        &["--inspect=127.0.0.1:0"],
         "const kept = []; setInterval(() => { for (let i = 0; i < 20000; i++) kept.push({ i, s: 'item ' + i }); }, 100);
 console.log('ready');",
     );
@@ -53,6 +55,50 @@ console.log('ready');",
     let v8 = &p["trends"]["v8_heap"];
     assert!(v8["last"].as_f64().unwrap() > 20e6, "{p:#}");
     assert!(v8["slope_per_hour"].as_f64().unwrap() > 0.0, "{p:#}");
+}
+
+/// Small Buffers come from malloc: without the inspector's figures, that reads as native.
+#[test]
+fn watch_names_malloc_growth_native() {
+    let app = App::start(
+        Path::new("node"),
+        &[],
+        "const kept = []; setInterval(() => { for (let i = 0; i < 500; i++) kept.push(Buffer.alloc(4096, 1)); }, 100);
+console.log('ready');",
+    );
+    let p = watch(&app, &[]);
+    assert_eq!(verdict(&p), "native_leak", "{p:#}");
+    assert!(
+        p["diagnosis"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malloc heap"),
+        "{p:#}"
+    );
+}
+
+/// Without `--duration`, the watch ends when the process does, also when it lingers as a
+/// zombie (this test does not reap it), and an app that finishes while we hold its inspector
+/// is not kept waiting for us.
+#[test]
+fn watch_ends_with_the_process() {
+    let mut app = App::start(
+        Path::new("node"),
+        &["--inspect=127.0.0.1:0"],
+        "setTimeout(() => {}, 2000); console.log('ready');",
+    );
+    let start = Instant::now();
+    let run = leakhound(&["watch", "--pid", &app.pid(), "--interval", "1s", "--json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["processes"][0]["exited"], true, "{doc:#}");
+    assert!(doc["processes"][0]["latest"]["v8"].is_object(), "{doc:#}");
+    assert_eq!(app.wait_exit(Duration::from_secs(5)), Some(0));
 }
 
 /// Buffers live outside the JS heap: large ones in their own anonymous mappings. With the
