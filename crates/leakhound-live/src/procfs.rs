@@ -325,6 +325,17 @@ mod tests {
     }
 
     #[test]
+    fn status_of_a_real_node() {
+        // `/proc/PID/status` of an idle node 20 process.
+        let m = Memory::parse(include_str!("../tests/smaps/node.status"));
+        assert_eq!(m.rss, 40388 * 1024);
+        assert_eq!(m.rss_peak, 40388 * 1024);
+        assert_eq!(m.rss_anon, 6320 * 1024);
+        assert_eq!(m.rss_file, 34068 * 1024);
+        assert_eq!(m.swap, 0);
+    }
+
+    #[test]
     fn stat_with_odd_comm() {
         assert_eq!(stat_state("42 (a) b (c)) S 1 2"), Some('S'));
         assert_eq!(stat_state("42 (node) Z 1"), Some('Z'));
