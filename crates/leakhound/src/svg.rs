@@ -97,7 +97,7 @@ pub fn chart(samples: &[Sample], title: &str) -> String {
         svg,
         r##"<text x="{LEFT}" y="38" fill="#555555">{} samples over {} · RSS {} → {}</text>"##,
         samples.len(),
-        duration(t1 - t0),
+        leakhound_live::timeline::human_seconds(t1 - t0),
         output::size(first.rss),
         output::size(last.rss),
     );
@@ -342,17 +342,6 @@ fn nice_step(raw: f64) -> f64 {
         .map(|m| m * power)
         .find(|&step| step >= raw * (1.0 - 1e-9))
         .unwrap_or(10.0 * power)
-}
-
-/// `45 s`, `12.5 min`, `3.2 h`.
-fn duration(seconds: f64) -> String {
-    if seconds < 120.0 {
-        format!("{seconds:.0} s")
-    } else if seconds < 7200.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{:.1} h", seconds / 3600.0)
-    }
 }
 
 /// `text` with XML's special characters escaped, for element content and attribute values.

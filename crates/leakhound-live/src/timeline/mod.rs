@@ -588,10 +588,12 @@ fn rate(bytes_per_hour: f64) -> String {
     format!("{sign}{}/h", human_size(bytes_per_hour.abs()))
 }
 
-/// `4.0 s`, `12.5 min`, `3.2 h`.
-fn human_seconds(s: f64) -> String {
-    if s < 120.0 {
+/// `4.0 s`, `45 s`, `12.5 min`, `3.2 h`.
+pub fn human_seconds(s: f64) -> String {
+    if s < 10.0 {
         format!("{s:.1} s")
+    } else if s < 120.0 {
+        format!("{s:.0} s")
     } else if s < 7200.0 {
         format!("{:.1} min", s / 60.0)
     } else {

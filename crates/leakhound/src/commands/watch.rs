@@ -402,7 +402,7 @@ fn block(pid: u32, w: &Watched) -> Vec<String> {
         w.name,
         if w.exited { " · exited" } else { "" },
         w.samples.len(),
-        human_seconds(timeline::span_of(&w.samples)),
+        timeline::human_seconds(timeline::span_of(&w.samples)),
     )];
     let Some(latest) = w.samples.last() else {
         return lines;
@@ -469,7 +469,7 @@ fn redraw(
     let mut lines = vec![format!(
         "watching {} process(es) for {} (Ctrl-C to stop)",
         watched.values().filter(|w| !w.exited).count(),
-        human_seconds(elapsed.as_secs_f64())
+        timeline::human_seconds(elapsed.as_secs_f64())
     )];
     for (&pid, w) in watched {
         lines.extend(block(pid, w));
@@ -497,16 +497,6 @@ fn sparkline(values: &[u64]) -> String {
             BARS[i]
         })
         .collect()
-}
-
-fn human_seconds(s: f64) -> String {
-    if s < 120.0 {
-        format!("{s:.0} s")
-    } else if s < 7200.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{:.1} h", s / 3600.0)
-    }
 }
 
 /// This process's CPU time (user + system), in seconds.
