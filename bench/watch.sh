@@ -4,20 +4,22 @@
 #
 # usage: bench/watch.sh [--duration SECONDS] [--reads N]
 #
-# Starts `node --expose-gc --max-old-space-size=4096 bench/watch-app.js` (about 1 GB RSS, ~3,000
-# mappings: V8 heap pages, mapped Buffers, 3 worker threads with malloc arenas; see the app),
-# waits for its `ready` line, then measures:
+# Starts `node --expose-gc --max-old-space-size=4096 --trace-gc bench/watch-app.js` (about 1 GB
+# RSS, ~3,000 mappings: V8 heap pages, mapped Buffers, 3 worker threads with malloc arenas; see
+# the app), waits for its `ready` line and for V8's memory reducer to be done, then measures:
 #   raw reads      N (default 20) reads in a row each of /proc/PID/status, /proc/PID/smaps and
 #                  /proc/PID/smaps_rollup by python3 (open + read to the end, time.perf_counter),
-#                  then 10 reads of status and smaps spaced 2 s apart (a read after a pause costs
-#                  more: cold caches); median, min and max in ms, and the mapping count (lines of
-#                  /proc/PID/maps)
+#                  then 10 reads of status and smaps spaced 2 s apart, as the watcher reads them
+#                  (here a read after a pause costs about twice one in a loop); median, min and
+#                  max in ms, and the mapping count (lines of /proc/PID/maps)
 #   idle           the app's own CPU over those ~20 s with nobody watching (its baseline; the
 #                  kernel's work for a /proc read is charged to the reader)
 #   default        leakhound watch --pid PID --duration 60s --json at the defaults (--interval 2s,
 #                  --smaps-every 10s)
 #   smaps 1s       the same with --interval 1s --smaps-every 1s: smaps is due at every sample, so
 #                  only the "at most once per 100x its own cost" rule spaces the reads
+#   status only    --smaps-every 1h: smaps is read at the first sample only, so the steady
+#                  figure is the cost of a sample without smaps
 #   inspector      the default case on a second app started with --inspect=127.0.0.1:0: the
 #                  watcher also asks V8 for process.memoryUsage() at every sample
 # Each watch also writes its samples (--out FILE.jsonl) to count the samples that carry an smaps
@@ -26,11 +28,11 @@
 # /usr/bin/time -v: user+sys and max RSS of the whole leakhound process. And, from outside, in
 # ns (sum of /proc/PID/task/*/schedstat): leakhound's CPU from 1 s after its start to 1 s before
 # its end ("steady", per sample over the samples in that window), and the app's CPU in the same
-# window (to compare with its idle baseline).
-# MB are MiB. Before measuring, the script waits until the app's CPU has calmed down (V8's memory
-# reducer GCs after the build). Prints Markdown tables on stdout; progress goes to stderr. One app
-# at a time (the first is killed before the second starts); every app this script started is
-# killed at the end.
+# window (to compare with its idle baseline) and its GCs there (the app runs with --trace-gc).
+# MB are MiB. Before measuring, the script waits until the app is 60 s old and its CPU has calmed
+# down (V8's memory reducer GCs after the build). Prints Markdown tables on stdout; progress goes
+# to stderr. One app at a time (the first is killed before the second starts); every app this
+# script started is killed at the end. About 7 minutes.
 #
 # Environment:
 #   LEAKHOUND=PATH   benchmark this binary instead of building target/release/leakhound
@@ -81,9 +83,11 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 # start_app NAME NODE_ARGS...: starts the app in the background (pid in $app), waits for `ready`.
 start_app() {
   local name=$1; shift
-  node --expose-gc --max-old-space-size=4096 "$@" bench/watch-app.js \
+  node --expose-gc --max-old-space-size=4096 --trace-gc "$@" bench/watch-app.js \
     >"$tmp/$name.app.out" 2>"$tmp/$name.app.err" &
   app=$!
+  app_started=$(now)
+  app_out="$tmp/$name.app.out"
   apps+=("$app")
   local i
   for i in $(seq 600); do
@@ -96,15 +100,17 @@ start_app() {
   quiet "$app"
 }
 
-# quiet PID: waits (at most 180 s) until PID used under 1 % of a core in each of six 2 s windows
-# in a row: V8's memory reducer runs a few GCs some 8 s after the last full GC, and they would
-# count in the app's CPU and change its mappings.
+# quiet PID: waits (at most 180 s) until the app is 60 s old and used under 1 % of a core in
+# each of six 2 s windows in a row: V8's memory reducer runs full GCs (~0.4 s of CPU each, and
+# fewer V8 pages after) some 10, 20 and 43 s after the app's start here; they would count in the
+# app's CPU and change its mappings.
 quiet() {
-  local calm=0 i a b
+  local calm=0 i a b age
   for i in $(seq 90); do
     a=$(cpu_ns "$1"); sleep 2; b=$(cpu_ns "$1")
     if [ $((b - a)) -lt 20000000 ]; then calm=$((calm + 1)); else calm=0; fi
-    [ "$calm" -ge 6 ] && { echo "  quiet after $((2 * i)) s" >&2; return; }
+    age=$(awk -v a="$(now)" -v b="$app_started" 'BEGIN { printf "%.0f", a - b }')
+    [ "$calm" -ge 6 ] && [ "$age" -ge 60 ] && { echo "  quiet after $((2 * i)) s" >&2; return; }
   done
   echo "  the app is still busy after 180 s; measuring anyway" >&2
 }
@@ -112,6 +118,9 @@ quiet() {
 stop_app() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+  local p rest=()
+  for p in "${apps[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
+  apps=("${rest[@]}")
 }
 
 # app_facts PID: "RSS_MB MAPS"
@@ -123,7 +132,7 @@ app_facts() {
 }
 
 # raw_reads PID: Markdown rows: $reads reads in a row of each file, then 10 reads of status and
-# smaps spaced 2 s apart (as the watcher reads them: with cold caches, a read costs more).
+# smaps spaced 2 s apart (as the watcher reads them).
 raw_reads() {
   python3 - "$1" "$reads" <<'EOF'
 import statistics, sys, time
@@ -157,7 +166,7 @@ rows=()
 watch_case() {
   local label=$1 pid=$2; shift 2
   local name="case${#rows[@]}"
-  echo "watch: $label (load average $(load))" >&2
+  echo "watch: $label (load average $(load); the app started $(awk -v a="$(now)" -v b="$app_started" 'BEGIN { printf "%.0f", a - b }') s ago)" >&2
   /usr/bin/time -v -o "$tmp/$name.time" "$LEAKHOUND" watch --pid "$pid" --duration "${duration}s" \
     --json --out "$tmp/$name.jsonl" "$@" >"$tmp/$name.json" 2>"$tmp/$name.err" &
   local tpid=$! lh="" i
@@ -169,9 +178,11 @@ watch_case() {
   [ -n "$lh" ] || { echo "leakhound did not start" >&2; exit 1; }
   local t_start; t_start=$(now)
   sleep 1
-  local t0 lh0 app0; t0=$(now); lh0=$(cpu_ns "$lh"); app0=$(cpu_ns "$pid")
+  local t0 lh0 app0 gc0; t0=$(now); lh0=$(cpu_ns "$lh"); app0=$(cpu_ns "$pid"); gc0=$(wc -l <"$app_out")
   sleep "$(awk -v s="$t_start" -v t="$t0" -v d="$duration" 'BEGIN { printf "%.3f", s + d - 1 - t }')"
-  local t1 lh1 app1; t1=$(now); lh1=$(cpu_ns "$lh"); app1=$(cpu_ns "$pid")
+  local t1 lh1 app1 gc1; t1=$(now); lh1=$(cpu_ns "$lh"); app1=$(cpu_ns "$pid"); gc1=$(wc -l <"$app_out")
+  local gcs; gcs=$(sed -n "$((gc0 + 1)),${gc1}p" "$app_out" | grep -c 'Mark-Compact\|Scavenge' || true)
+  sed -n "$((gc0 + 1)),${gc1}p" "$app_out" | grep 'Mark-Compact\|Scavenge' | cut -c1-140 | sed 's/^/  app GC: /' >&2 || true
   if ! wait "$tpid"; then
     cat "$tmp/$name.err" >&2
     echo "leakhound watch failed" >&2
@@ -192,11 +203,11 @@ watch_case() {
   rows+=("$(awk -v label="$label" -v samples="$samples" -v sm="$smaps_reads" -v v8="${v8:-no}" \
     -v cps="$cps" -v share="$share" -v peak="$peak" -v tu="$tu" -v ts="$ts" -v tmax="$tmax" \
     -v lh="$((lh1 - lh0))" -v app="$((app1 - app0))" -v win="$in_window" -v t0="$t0" -v t1="$t1" \
-    -v idle="$idle_share" -v load="$(load)" 'BEGIN {
+    -v idle="$idle_share" -v gcs="$gcs" -v load="$(load)" 'BEGIN {
       span = t1 - t0
-      printf "| %s | %d | %d | %s | %.2f | %.3f | %.1f | %.2f + %.2f s | %.1f | %.2f / %.3f %% | %.3f %% (idle %.3f %%) | %s |",
+      printf "| %s | %d | %d | %s | %.2f | %.3f | %.1f | %.2f + %.2f s | %.1f | %.2f / %.3f %% | %.3f %% (idle %.3f %%), %d GCs | %s |",
         label, samples, sm, v8, cps, 100 * share, peak / 1048576, tu, ts, tmax / 1024,
-        lh / 1e6 / (win > 0 ? win : 1), 100 * lh / 1e9 / span, 100 * app / 1e9 / span, idle, load
+        lh / 1e6 / (win > 0 ? win : 1), 100 * lh / 1e9 / span, 100 * app / 1e9 / span, idle, gcs, load
     }')")
   echo "  ${rows[-1]}" >&2
 }
@@ -213,6 +224,7 @@ a1=$(cpu_ns "$plain"); t1=$(now)
 idle_share=$(awk -v a="$((a1 - a0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f", 100 * a / 1e9 / (t1 - t0) }')
 watch_case "default (\`--interval 2s\`, \`--smaps-every 10s\`)" "$plain"
 watch_case "\`--interval 1s --smaps-every 1s\`" "$plain" --interval 1s --smaps-every 1s
+watch_case "status only (\`--smaps-every 1h\`: smaps at the first sample only)" "$plain" --smaps-every 1h
 read -r plain_rss2 plain_maps2 < <(app_facts "$plain")
 stop_app "$plain"
 

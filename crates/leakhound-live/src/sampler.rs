@@ -13,9 +13,10 @@ use crate::procfs::Process;
 use crate::{capture, smaps};
 
 /// Reading `smaps` makes the kernel walk the page tables under the process's mmap lock
-/// (16–30 ms for ~800 MB here): it is read at most once per this many times its last cost, so
-/// it takes at most ~1 % of a core and of the app's lock time.
-const SMAPS_COST_FACTOR: u32 = 100;
+/// (9–20 ms for ~1 GB and 2,800 mappings here): it is read at most once per this many times
+/// its last (wall-clock) cost, so it takes under 1 % of a core and of the app's lock time,
+/// with room for the `status` reads beside it (measured in BENCHMARKS.md: 0.8–0.98 % at 100×).
+const SMAPS_COST_FACTOR: u32 = 150;
 
 /// Samples within this long after a heap snapshot by leakhound are marked `after_snapshot`.
 pub const SNAPSHOT_SETTLE: Duration = Duration::from_secs(30);

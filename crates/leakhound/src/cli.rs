@@ -317,7 +317,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: Option<Duration>,
     /// The least time between two reads of /proc/PID/smaps (it is also read at most once per
-    /// 100 times its own cost)
+    /// 150 times its own cost)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub smaps_every: Duration,
     /// Read V8's figures from this inspector (one --pid only; by default an inspector the
