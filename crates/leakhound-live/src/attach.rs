@@ -85,11 +85,7 @@ impl Inspector {
     pub fn of_pid(pid: u32, limits: Limits) -> Result<Inspector, Error> {
         let process = Process::new(pid)?;
         let exe = process.exe()?;
-        let name = exe
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !name.contains("node") {
+        if !procfs::is_node(&exe) {
             return Err(Error::NotNode {
                 pid,
                 exe: exe.display().to_string(),
@@ -101,18 +97,8 @@ impl Inspector {
         let flags = node_flags(&process)?;
         let port = inspect_port(&flags);
         let before: BTreeSet<SocketAddr> = process.listening()?.into_iter().collect();
-        let mut probed = BTreeSet::new();
-        // An open inspector is on the port the flags name (any, for port 0).
-        let candidates: BTreeSet<SocketAddr> = before
-            .iter()
-            .copied()
-            .filter(|a| port == 0 || a.port() == port)
-            .collect();
-        if let Some(found) = find(&candidates, port, &mut probed, limits) {
-            return Ok(Inspector {
-                pid: Some(pid),
-                ..found
-            });
+        if let Ok(open) = Inspector::of_open_port(pid, limits) {
+            return Ok(open);
         }
 
         refuse_disabled(pid, &flags)?;
@@ -141,6 +127,8 @@ impl Inspector {
                 source: e.into(),
             },
         })?;
+        // Each new port is probed once: a probe is a request to whatever listens there.
+        let mut probed = BTreeSet::new();
         let start = Instant::now();
         while start.elapsed() < limits.open {
             if cdp::interrupted() {

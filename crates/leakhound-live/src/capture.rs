@@ -81,7 +81,7 @@ pub fn snapshot(
         bar.set_message("collecting garbage");
         collect_garbage(session)?
     };
-    let bytes = write_private(path, |out| stream_snapshot(session, out, bar))?;
+    let bytes = write_private(path, |out| stream_snapshot(session, out, path, bar))?;
     Ok(Snapshot {
         path: path.to_owned(),
         bytes,
@@ -114,6 +114,7 @@ pub fn write_private<T>(
 fn stream_snapshot(
     session: &mut Session,
     out: &mut BufWriter<File>,
+    path: &Path,
     bar: &ProgressBar,
 ) -> Result<u64, Error> {
     #[derive(Deserialize)]
@@ -159,10 +160,7 @@ fn stream_snapshot(
         },
     )?;
     if let Some(e) = write_error {
-        return Err(Error::Io {
-            path: "the snapshot file".into(),
-            source: e,
-        });
+        return Err(io_error(path, e));
     }
     if bytes == 0 {
         return Err(Error::BadMessage {

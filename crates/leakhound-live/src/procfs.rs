@@ -145,6 +145,15 @@ impl Process {
     }
 }
 
+/// Whether an executable (or a program named on a command line) is Node: `node`, `nodejs`,
+/// `node20`… The check is by name, as for `pgrep node`; a process that passes it must still
+/// handle SIGUSR1 before it is sent one.
+pub fn is_node(program: &Path) -> bool {
+    program
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("node"))
+}
+
 /// Whether something in our network namespace listens on `port`: `Some(owner)`, where the owner
 /// (PID and command line) is `None` when it is a process we cannot see.
 pub fn listener_of(port: u16) -> Option<Option<(u32, String)>> {

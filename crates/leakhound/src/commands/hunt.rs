@@ -469,11 +469,7 @@ impl App {
         let (program, rest) = command
             .split_first()
             .context("give the app: -- node app.js")?;
-        let name = Path::new(program)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !name.contains("node") {
+        if !procfs::is_node(Path::new(program)) {
             bail!(
                 "hunt starts the app with node (`-- node app.js ARGS…`), not {program:?}; for an app started another way (npm, a wrapper script), start it yourself and use --pid"
             );

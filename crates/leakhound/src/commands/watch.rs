@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use leakhound_live::attach::Limits;
 use leakhound_live::memory::{Component, Sample};
-use leakhound_live::procfs::Process;
+use leakhound_live::procfs::{self, Process};
 use leakhound_live::sampler::Sampler;
 use leakhound_live::timeline::{self, Diagnosis, Metric, Trend};
 use leakhound_live::{Error, capture, cdp};
@@ -340,10 +340,7 @@ fn matching(re: &regex::Regex) -> Vec<u32> {
             let Ok(p) = Process::new(pid) else {
                 return false;
             };
-            let is_node = p.exe().is_ok_and(|e| {
-                e.file_name()
-                    .is_some_and(|n| n.to_string_lossy().contains("node"))
-            });
+            let is_node = p.exe().is_ok_and(|e| procfs::is_node(&e));
             is_node && p.cmdline().is_ok_and(|c| re.is_match(&c.join(" ")))
         })
         .collect()
