@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, class_keys};
-use crate::leaks::{Census, Owner, OwnerFinder};
+use crate::leaks::{Census, Owner, OwnerFinder, Sources};
 use crate::model::{Location, Snapshot};
 
 /// One row of the Comparison view. Objects whose id is in both snapshots under the same class
@@ -113,23 +113,7 @@ pub fn compare(base: (&Snapshot, &Analysis), cur: (&Snapshot, &Analysis)) -> Vec
     rows
 }
 
-/// Classes that name no application code: a growing `(string)` says nothing until we know who
-/// holds the strings.
-pub fn is_generic(name: &str) -> bool {
-    name.starts_with('(')
-        || name.starts_with('{')
-        || matches!(
-            name,
-            "Object"
-                | "Array"
-                | "Function"
-                | "Map"
-                | "Set"
-                | "String"
-                | "Number"
-                | "system / Context"
-        )
-}
+pub use crate::code::is_generic;
 
 /// For each generic class among `rows`: the owner holding most bytes of its new objects.
 pub fn generic_owners(
@@ -137,6 +121,7 @@ pub fn generic_owners(
     a: &Analysis,
     earlier: &[Census],
     rows: &[DiffRow],
+    sources: &dyn Sources,
 ) -> FxHashMap<String, Owner> {
     // The wanted classes by string id: text is compared once per string, not once per node.
     let mut wanted: Vec<Option<&str>> = vec![None; s.strings.len()];
@@ -158,7 +143,7 @@ pub fn generic_owners(
             new_objects.entry(name).or_default().push((size, v));
         }
     }
-    let finder = OwnerFinder::new(s);
+    let finder = OwnerFinder::new(s, &earlier[0]);
     let mut owners = FxHashMap::default();
     for (name, objects) in new_objects {
         // Every new object of the class is attributed (no sampling); owners are located
@@ -166,7 +151,7 @@ pub fn generic_owners(
         let located: Vec<(u32, u32, u32)> = objects
             .par_iter()
             .filter_map(|&(size, v)| {
-                let path = crate::graph::path_to(s, a, v);
+                let path = finder.path(s, a, v);
                 let at = finder
                     .locate(s, a, &earlier[0], &path)
                     .filter(|at| at.grew)?;
@@ -181,7 +166,7 @@ pub fn generic_owners(
             .into_iter()
             .max_by_key(|&(owner, (b, _))| (b, std::cmp::Reverse(owner)));
         if let Some((_, (_, v))) = best
-            && let Some(owner) = finder.owner_of(s, a, earlier, v)
+            && let Some(owner) = finder.owner_of(s, a, earlier, v, sources)
         {
             owners.insert(name.to_owned(), owner);
         }

@@ -15,8 +15,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
+use crate::code::{Code, SourceLocation, function_name};
 use crate::graph::{self, Collections, Kind};
-use crate::leaks::{Names, SourceLocation, function_name};
 use crate::model::{Snapshot, StrId};
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,7 +81,7 @@ const PER_KIND: usize = 5;
 
 /// Every finding of one analysed snapshot, largest first within each kind.
 pub fn findings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
-    let names = Names::new(s);
+    let names = Code::new(s);
     let known = Collections::new(s);
     let mut out = Vec::new();
     out.extend(fan_out(s, a, limits));
@@ -289,17 +289,19 @@ fn duplicate_strings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Fin
 
 fn detached_dom(s: &Snapshot, a: &Analysis) -> Vec<Finding> {
     let t = &s.types;
-    let (mut count, mut bytes, mut first) = (0u64, 0u64, None);
-    for v in 0..s.node_count() {
-        if s.nodes.ty[v] == t.native && is_detached_dom(s.strings.bytes(s.nodes.name[v])) {
-            count += 1;
-            bytes += a.retained[v];
-            first.get_or_insert(s.nodes.id[v]);
-        }
-    }
-    if count == 0 {
+    let detached: Vec<u32> = (0..s.node_count() as u32)
+        .filter(|&v| {
+            s.nodes.ty[v as usize] == t.native
+                && is_detached_dom(s.strings.bytes(s.nodes.name[v as usize]))
+        })
+        .collect();
+    let Some(&first) = detached.first() else {
         return Vec::new();
-    }
+    };
+    let count = detached.len();
+    // A detached subtree's nodes dominate each other: each byte once.
+    let bytes = graph::retained_union(a, &detached);
+    let first = Some(s.nodes.id[first as usize]);
     vec![Finding {
         kind: FindingKind::DetachedDom,
         title: format!("{count} detached DOM nodes"),
@@ -332,45 +334,67 @@ fn is_detached_dom(name: &[u8]) -> bool {
     .any(|p| rest.starts_with(p))
 }
 
-fn closures(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> Vec<Finding> {
+fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Vec<Finding> {
     let t = &s.types;
     let context = s.strings.ids_of(b"context");
-    // Closures grouped by function (name and location), with their distinct contexts.
-    let mut groups: FxHashMap<(StrId, Option<crate::model::Location>), (usize, u64, u32)> =
-        FxHashMap::default();
+    // Closures grouped by function (name and location): their count, contexts and first one.
+    type Function = (StrId, Option<crate::model::Location>);
+    let mut groups: FxHashMap<Function, (usize, Vec<u32>, u32)> = FxHashMap::default();
     for v in 0..s.node_count() as u32 {
         if s.nodes.ty[v as usize] != t.closure {
             continue;
         }
         let key = (s.nodes.name[v as usize], s.location(v));
-        let g = groups.entry(key).or_insert((0, 0, v));
+        let g = groups.entry(key).or_insert((0, Vec::new(), v));
         g.0 += 1;
         if let Some(e) = graph::find_edge(s, v, t.e_internal, &context) {
-            g.1 += a.retained[s.edges.to[e] as usize];
+            g.1.push(s.edges.to[e]);
         }
     }
     let mut found: Vec<_> = groups
         .into_iter()
-        .filter(|(_, g)| g.0 >= limits.closures && g.1 >= limits.closure_bytes)
+        .filter(|(_, g)| g.0 >= limits.closures)
+        .map(|(key, (count, mut contexts, v))| {
+            contexts.sort_unstable();
+            contexts.dedup();
+            // Closures of one scope share its context: it counts once, and so does a
+            // context inside another.
+            let bytes = graph::retained_union(a, &contexts);
+            (key, count, contexts.len(), bytes, v)
+        })
+        .filter(|&(_, _, _, bytes, _)| bytes >= limits.closure_bytes)
         .collect();
-    found.sort_by_key(|(_, g)| (std::cmp::Reverse(g.0), g.2));
+    found.sort_by_key(|&(_, count, _, _, v)| (std::cmp::Reverse(count), v));
     found.truncate(PER_KIND);
     found
         .into_iter()
-        .map(|((_, location), (count, bytes, v))| {
+        .map(|((_, location), count, contexts, bytes, v)| {
             let name = function_name(s, v);
+            let scopes = if contexts == 1 {
+                "all in one scope".to_owned()
+            } else {
+                format!("in {contexts} scopes")
+            };
             Finding {
                 kind: FindingKind::ClosureBuildUp,
                 title: format!(
-                    "{count} closures of function {name}, their contexts retaining {}",
+                    "{count} closures of function {name} ({scopes}); their scopes retain {}",
                     human_size(bytes)
                 ),
-                meaning: "Each call created a closure that is still referenced (a callback, a \
-                          listener, a timer): each one keeps its scope's variables alive."
-                    .to_owned(),
+                meaning: if contexts == 1 {
+                    "The same function was made into a closure again and again (a callback, a \
+                     listener, a timer) and every copy is still referenced: the copies \
+                     themselves pile up; their one shared scope lives as long as the \
+                     module or function that made them."
+                        .to_owned()
+                } else {
+                    "Each call created a closure that is still referenced (a callback, a \
+                     listener, a timer): each one keeps its scope's variables alive."
+                        .to_owned()
+                },
                 bytes,
                 ids: vec![s.nodes.id[v as usize]],
-                location: location.map(|l| names.source(s, l)),
+                location: location.map(|l| names.source(l)),
             }
         })
         .collect()
@@ -423,7 +447,7 @@ fn listeners(s: &Snapshot, a: &Analysis, known: &Collections, limits: &Threshold
 /// A context variable retaining a lot while the context is reached only through closures: V8
 /// gives all closures of a scope one context, so a long-lived closure keeps every variable that
 /// any sibling closure uses.
-fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Names, limits: &Thresholds) -> Vec<Finding> {
+fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Vec<Finding> {
     let t = &s.types;
     let contexts = s.strings.ids_of(b"system / Context");
     let previous = s.strings.ids_of(b"previous");
@@ -487,7 +511,7 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Names, limits: &Threshold
                 location: functions
                     .first()
                     .and_then(|&f| s.location(f))
-                    .map(|l| names.source(s, l)),
+                    .map(|l| names.source(l)),
             }
         })
         .collect()

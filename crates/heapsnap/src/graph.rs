@@ -76,6 +76,36 @@ pub fn edge_label(s: &Snapshot, e: usize) -> String {
     }
 }
 
+/// A class name as Node users know it. DevTools names Node's C++ objects `Node / ZlibContext`
+/// and, as it would a DOM node, `Detached Node / ZlibContext` when no JS object holds them:
+/// for Node users these are native objects, not DOM nodes.
+pub fn display_class(name: &str) -> std::borrow::Cow<'_, str> {
+    let native = name.strip_prefix("Detached ").unwrap_or(name);
+    match native.strip_prefix("Node / ") {
+        Some(rest) => format!("{rest} (native)").into(),
+        None => name.into(),
+    }
+}
+
+/// Whether `v` is a global object: `global` in Node (`global (global*)` from newest V8),
+/// `Window …` in browsers.
+pub fn is_global_object(s: &Snapshot, v: u32) -> bool {
+    if s.nodes.ty[v as usize] != s.types.object {
+        return false;
+    }
+    let name = s.strings.bytes(s.nodes.name[v as usize]);
+    name == b"global"
+        || name.starts_with(b"global (")
+        || name == b"Window"
+        || name.starts_with(b"Window ")
+}
+
+/// Whether `v` is one of V8's stores (an object's property or element array, a Map's table).
+pub fn is_store(s: &Snapshot, v: u32) -> bool {
+    let ty = s.nodes.ty[v as usize];
+    ty == s.types.array || ty == s.types.hidden
+}
+
 /// The edge type's name (`property`, `element`, …).
 pub fn edge_type_name(s: &Snapshot, e: usize) -> &str {
     let ty = s.edges.ty[e] as usize;
@@ -93,6 +123,39 @@ pub fn find_edge(s: &Snapshot, v: u32, ty: u8, names: &[StrId]) -> Option<usize>
     s.nodes
         .edges(v)
         .find(|&e| s.edges.ty[e] == ty && names.contains(&s.edges.name_or_index[e]))
+}
+
+/// The retained size of a set of nodes with each byte counted once: a node that another node
+/// of the set dominates adds nothing (a shared scope counts once, not once per closure).
+pub fn retained_union(a: &Analysis, nodes: &[u32]) -> u64 {
+    let set: rustc_hash::FxHashSet<u32> = nodes.iter().copied().collect();
+    // Whether a node has a strict dominator in the set; each node on a walk is answered once.
+    let mut covered: rustc_hash::FxHashMap<u32, bool> = rustc_hash::FxHashMap::default();
+    let mut chain = Vec::new();
+    let mut total = 0;
+    for &v in &set {
+        let mut u = a.idom[v as usize];
+        let answer = loop {
+            if set.contains(&u) {
+                break true;
+            }
+            if let Some(&known) = covered.get(&u) {
+                break known;
+            }
+            if u == a.root {
+                break false;
+            }
+            chain.push(u);
+            u = a.idom[u as usize];
+        };
+        for w in chain.drain(..) {
+            covered.insert(w, answer);
+        }
+        if !answer {
+            total += a.retained[v as usize];
+        }
+    }
+    total
 }
 
 /// What kind of collection a node is, for entry counting.

@@ -15,6 +15,7 @@
 
 pub mod analysis;
 pub mod bits;
+pub mod code;
 pub mod diff;
 pub mod dominators;
 mod error;

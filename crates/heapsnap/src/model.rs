@@ -91,6 +91,8 @@ pub struct Types {
     pub synthetic: u8,
     pub cons_string: u8,
     pub sliced_string: u8,
+    /// A hidden class (`system / Map`); older snapshots call these `hidden`.
+    pub object_shape: u8,
     pub e_context: u8,
     pub e_element: u8,
     pub e_property: u8,
@@ -118,6 +120,7 @@ impl Types {
             synthetic: n("synthetic"),
             cons_string: n("concatenated string"),
             sliced_string: n("sliced string"),
+            object_shape: n("object shape"),
             e_context: e("context"),
             e_element: e("element"),
             e_property: e("property"),

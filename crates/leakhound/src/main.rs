@@ -9,6 +9,7 @@ mod live;
 mod load;
 mod metrics;
 mod output;
+mod sources;
 mod svg;
 
 use std::process::ExitCode;

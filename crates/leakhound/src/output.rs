@@ -79,18 +79,43 @@ pub fn shorten(name: &str, max: usize) -> String {
     cut
 }
 
-/// A retaining path on one line: `global → handleMap (Map) → (internal table) → ctx (Object)`.
-/// The step at `mark` is put in brackets; runs of one link (`_idleNext (Timeout)`) are counted,
-/// not repeated.
-pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>) -> String {
+/// A retaining path on one line: `global → handleMap (Map) → […] (CallContext)`. The step at
+/// `mark` is put in brackets; runs of one link (`_idleNext (Timeout)`) are counted, not
+/// repeated. V8's internal stores (a Map's table, an object's property array) are left out
+/// and what is reached through them shown as an entry (`[…]`). With `from` (the index of the
+/// step into a scope of the app's code, and how to name it), the path starts there.
+pub fn path(
+    steps: &[heapsnap::leaks::Step],
+    mark: Option<usize>,
+    from: Option<(usize, &str)>,
+) -> String {
+    let store = |i: usize| {
+        let ty = steps[i].node.ty.as_str();
+        i + 1 < steps.len() && mark != Some(i) && (ty == "array" || ty == "hidden")
+    };
     let label = |i: usize| {
         let step = &steps[i];
-        let class = shorten(step.node.class.trim_end(), 40);
+        let class = shorten(
+            heapsnap::graph::display_class(step.node.class.trim_end()).as_ref(),
+            40,
+        );
+        let internal_entry = step.edge_type == "internal"
+            && step
+                .edge
+                .trim_start_matches("(internal ")
+                .trim_end_matches(')')
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+        let edge = if internal_entry || (i > 0 && store(i - 1) && step.edge_type != "property") {
+            "[…]".to_owned()
+        } else {
+            step.edge.clone()
+        };
         // The root's edges (`2`, `[1]`) say nothing; show the node only.
         let text = if i == 0 {
             class
         } else {
-            format!("{} ({class})", step.edge)
+            format!("{edge} ({class})")
         };
         if mark == Some(i) {
             format!("[{text}]")
@@ -101,9 +126,16 @@ pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>) -> String {
     let same = |i: usize, j: usize| {
         steps[i].edge == steps[j].edge && steps[i].node.class == steps[j].node.class
     };
-    let mut parts = Vec::new();
-    let mut i = 0;
+    let (start, mut parts) = match from {
+        Some((index, scope)) if index < steps.len() => (index + 1, vec![scope.to_owned()]),
+        _ => (0, Vec::new()),
+    };
+    let mut i = start;
     while i < steps.len() {
+        if store(i) {
+            i += 1;
+            continue;
+        }
         let mut run = 1;
         while i + run < steps.len() && same(i, i + run) && mark != Some(i + run) {
             run += 1;

@@ -87,3 +87,35 @@ fn dangling_edges_are_removed_from_the_right_nodes() {
     assert_eq!(s.nodes.first_edge, vec![0, 2, 3, 3]);
     assert_eq!(s.edge_name(2), "y");
 }
+
+/// Many closures of one function that share one scope: the scope's retained size counts once
+/// (it was once counted per closure, giving sizes a thousand times the heap).
+#[test]
+fn closures_sharing_a_scope_count_it_once() {
+    let closures = 1_500;
+    let mut text = String::from(
+        "root: synthetic\nG: object 8 name=\"Window\"\nL: object 16 name=\"Array\"\nC: object 48 name=\"system / Context\"\nB: object 1000000 name=\"Buffer\"\nroot -shortcut-> G\nG -property:listeners-> L\nG -property:scope-> C\nC -context:payload-> B\n",
+    );
+    for i in 0..closures {
+        text.push_str(&format!(
+            "F{i}: closure 32 name=\"onError\"\nL -element-> F{i}\nF{i} -internal:context-> C\n"
+        ));
+    }
+    let json = Graph::parse(&text).to_json(Format::Classic);
+    let mut s = heapsnap::read(json.as_bytes(), "closures").unwrap();
+    let a = heapsnap::analyze(&mut s);
+    let found = findings(&s, &a, &Thresholds::default());
+    let f = found
+        .iter()
+        .find(|f| f.kind == FindingKind::ClosureBuildUp)
+        .expect("the closures are reported");
+    assert_eq!(f.bytes, 1_000_048, "{f:#?}");
+    assert!(f.bytes <= a.total_size);
+    assert!(
+        f.title.starts_with(
+            "1500 closures of function onError (all in one scope); their scopes retain 1.0 MB"
+        ),
+        "{}",
+        f.title
+    );
+}

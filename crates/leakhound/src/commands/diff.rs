@@ -57,7 +57,13 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     drop(base.snapshot);
 
     let shown = args.top.unwrap_or(rows.len()).min(rows.len());
-    let owners = generic_owners(cs, ca, &census, &rows[..shown]);
+    let owners = generic_owners(
+        cs,
+        ca,
+        &census,
+        &rows[..shown],
+        &crate::sources::Disk::default(),
+    );
     let classes: Vec<ClassDiff> = rows
         .into_iter()
         .take(shown)

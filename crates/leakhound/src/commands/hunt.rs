@@ -112,6 +112,12 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {
         top: args.top,
         min_count: args.min_count,
+        // The requests of each round after the baseline, when the built-in driver sent them.
+        requests: rounds[1..]
+            .iter()
+            .map(|r| r.load.as_ref().map(|l| l.responses))
+            .collect::<Option<Vec<u64>>>()
+            .unwrap_or_default(),
     };
     let found = leaks::analyse(&files, &settings, false)?;
     let doc = HuntJson {

@@ -92,7 +92,7 @@ pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
                     "  {}. ({} steps) {}",
                     i + 1,
                     p.len(),
-                    output::path(p, None)
+                    output::path(p, None, None)
                 )?;
             }
         }
@@ -148,13 +148,13 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
         u = a.idom[u as usize];
         dominators.push(heapsnap::leaks::node_ref(s, a, u));
     }
-    let names = heapsnap::leaks::Names::new(s);
+    let names = heapsnap::code::Code::new(s);
     let doc = ShowJson {
         file: &loaded.name,
         object: heapsnap::leaks::node_ref(s, a, v),
         name: s.strings.get(s.nodes.name[v as usize]).into_owned(),
         distance: Some(a.distance[v as usize]).filter(|&d| d >= 0),
-        location: s.location(v).map(|l| names.source(s, l)),
+        location: s.location(v).map(|l| names.source(l)),
         dominators,
         edge_count: outgoing.len(),
         edges: outgoing
@@ -187,7 +187,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     if let Some(l) = &doc.location {
         writeln!(out, "  defined at {}", super::leaks::location(l))?;
     }
-    writeln!(out, "  path: {}", output::path(&doc.path, None))?;
+    writeln!(out, "  path: {}", output::path(&doc.path, None, None))?;
     let chain: Vec<String> = doc
         .dominators
         .iter()

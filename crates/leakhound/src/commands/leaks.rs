@@ -22,6 +22,7 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
     let settings = Settings {
         top: args.top,
         min_count: args.min_count,
+        requests: Vec::new(),
     };
     let found = analyse(&args.files, &settings, args.output.timings)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -55,6 +56,7 @@ pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow:
         (&loaded.snapshot, &loaded.analysis),
         &loaded.name,
         settings,
+        &crate::sources::Disk::default(),
     );
     timing(timings, "leak analysis", start);
     let findings = heapsnap::findings::findings(
@@ -119,7 +121,7 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
             writeln!(
                 out,
                 "  {}: {}",
-                output::shorten(&g.class, 60),
+                output::shorten(&heapsnap::graph::display_class(&g.class), 60),
                 series.join(" → ")
             )?;
         }
@@ -147,44 +149,49 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
 
 fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Result<()> {
     let mark = if c.suspect { "!" } else { " " };
-    let what = if c.class == "Function" && !c.name.is_empty() {
-        format!("Function {}()", c.name)
+    let native = if c.native_size * 10 >= c.retained_size && c.native_size > 0 {
+        let kinds: Vec<String> = c
+            .native
+            .iter()
+            .map(|k| format!("{} {}", k.name, output::size(k.size)))
+            .collect();
+        format!(
+            ", {} of it native memory ({})",
+            output::size(c.native_size),
+            kinds.join(", ")
+        )
     } else {
-        output::shorten(&c.class, 60)
+        String::new()
     };
     writeln!(
         out,
-        "{mark}#{rank} {} × {what} retaining {} (shallow {})",
-        output::count(c.count),
+        "{mark}#{rank} {}, retaining {}{native}",
+        output::shorten(&c.headline, 100),
         output::size(c.retained_size),
-        output::size(c.shallow_size),
     )?;
-    if let Some(o) = &c.owner {
-        let series: Vec<String> = o
-            .entries
+    if c.parts.len() > 1 {
+        let parts: Vec<String> = c
+            .parts
             .iter()
-            .map(|e| e.map_or("-".to_owned(), |n| output::count(u64::from(n))))
+            .map(|p| {
+                format!(
+                    "{} × {} ({})",
+                    output::count(p.count),
+                    output::shorten(&p.label, 40),
+                    output::size(p.retained_size)
+                )
+            })
             .collect();
-        let growth = if o.grew { "grew" } else { "did not grow" };
-        write!(
+        writeln!(out, "   parts: {}", parts.join(", "))?;
+    }
+    if !native.is_empty() {
+        writeln!(
             out,
-            "   held by {} ({}, @{}): {growth}, entries {}",
-            o.name,
-            o.class,
-            o.id,
-            series.join(" → ")
+            "   native memory is what Node's C++ side (zlib, sockets, Buffers' contents) allocated for these objects outside the JS heap: it grows RSS, not \"heap used\", and is freed only when the objects are closed or collected"
         )?;
-        if !o.functions.is_empty() {
-            write!(
-                out,
-                "; a variable in the scope of {}",
-                o.functions.join(", ")
-            )?;
-            if let Some(l) = &o.location {
-                write!(out, " ({})", location(l))?;
-            }
-        }
-        writeln!(out)?;
+    }
+    if let Some(o) = &c.owner {
+        print_owner(out, c, o)?;
     }
     if let Some(l) = &c.location {
         writeln!(out, "   defined at {}", location(l))?;
@@ -197,7 +204,17 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         )?;
     }
     let owner = c.owner.as_ref().map(|o| o.path_index);
-    writeln!(out, "   {}", output::path(&c.path, owner))?;
+    let scope = c.scope.as_ref().map(|sc| {
+        let file = sc.script.as_deref().map_or("", file_name);
+        let label = if sc.module {
+            format!("{file} (module scope)")
+        } else {
+            format!("{file} (scope of {})", sc.functions.join(", "))
+        };
+        (sc.path_index, label)
+    });
+    let from = scope.as_ref().map(|(i, label)| (*i, label.as_str()));
+    writeln!(out, "   path: {}", output::path(&c.path, owner, from))?;
     let counts: Vec<String> = c.class_counts.iter().map(|&n| output::count(n)).collect();
     writeln!(
         out,
@@ -205,6 +222,61 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         output::shorten(&c.class, 40),
         counts.join(" → ")
     )
+}
+
+/// `held by NodeCache.data (Object @60119): entries 300 → 1,800 → 3,300, grew` and the
+/// app's variable that leads there.
+fn print_owner(
+    out: &mut impl Write,
+    c: &Cluster,
+    o: &heapsnap::leaks::Owner,
+) -> std::io::Result<()> {
+    let series: Vec<String> = o
+        .entries
+        .iter()
+        .map(|e| e.map_or("-".to_owned(), |n| output::count(u64::from(n))))
+        .collect();
+    let growth = if o.grew { "grew" } else { "did not grow" };
+    let holder = c.holder.as_deref().unwrap_or(&o.holder);
+    if holder == o.holder {
+        write!(out, "   held by {holder} ({} @{})", o.class, o.id)?;
+    } else {
+        write!(
+            out,
+            "   held by {holder}, the largest part in {} ({} @{})",
+            o.holder, o.class, o.id
+        )?;
+    }
+    write!(out, ": entries {}, {growth}", series.join(" → "))?;
+    if let Some(l) = &o.location {
+        let what = if o.variable {
+            "declared"
+        } else {
+            "its class defined"
+        };
+        write!(out, "; {what} at {}", location(l))?;
+    }
+    writeln!(out)?;
+    if let Some(b) = &o.binding
+        && b.via != b.name
+    {
+        let at = match (&b.location, &b.script) {
+            (Some(l), _) => format!(" ({})", location(l)),
+            (None, Some(script)) => format!(" (in {script})"),
+            (None, None) => String::new(),
+        };
+        writeln!(
+            out,
+            "   reached from your {} variable {}{at}: {}",
+            b.scope, b.name, b.via
+        )?;
+    }
+    Ok(())
+}
+
+/// The last part of a path or URL: `server.js`.
+fn file_name(script: &str) -> &str {
+    script.rsplit(['/', '\\']).next().unwrap_or(script)
 }
 
 pub fn location(l: &heapsnap::leaks::SourceLocation) -> String {

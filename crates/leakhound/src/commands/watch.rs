@@ -110,12 +110,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         answer: args.timeout,
         open: args.timeout,
     };
+    // The components follow the samples whenever the cost rule allows: a short watch of a
+    // fast grower then has enough of them to say which memory grows.
+    let smaps_every = args.smaps_every.unwrap_or(args.interval);
 
     let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
     // Processes that exited, kept for the report.
     let mut finished: Vec<(u32, Watched)> = Vec::new();
     for &pid in &args.pids {
-        let sampler = Sampler::new(pid, args.smaps_every, args.inspect.as_deref(), limits)?;
+        let sampler = Sampler::new(pid, smaps_every, args.inspect.as_deref(), limits)?;
         watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
     }
     let start = Instant::now();
@@ -133,7 +136,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             last_scan = Some(tick);
             for pid in matching(re) {
                 if !watched.contains_key(&pid)
-                    && let Ok(sampler) = Sampler::new(pid, args.smaps_every, None, limits)
+                    && let Ok(sampler) = Sampler::new(pid, smaps_every, None, limits)
                 {
                     watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
                 }

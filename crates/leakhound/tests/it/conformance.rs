@@ -314,40 +314,57 @@ pub(crate) fn delta(actual: Option<&Value>, expected: Option<&Value>) -> String 
 pub(crate) fn oracle_installed() -> &'static Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        std::fs::create_dir_all(TMP_DIR).map_err(|e| format!("{TMP_DIR}: {e}"))?;
-        let _lock = DirLock::acquire(&Path::new(TMP_DIR).join("conformance-npm.lock"))?;
-        if install_is_current()? {
-            return Ok(());
-        }
-        let t = Instant::now();
-        run_checked(
-            Command::new("npm")
-                .args([
-                    "ci",
-                    "--ignore-scripts",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                ])
-                .current_dir(conformance_dir())
-                .env("PUPPETEER_SKIP_DOWNLOAD", "1")
-                .env("npm_config_update_notifier", "false"),
-            INSTALL_TIMEOUT,
-        )?;
-        eprintln!("conformance: npm ci: {:.1} s", t.elapsed().as_secs_f64());
-        if !install_is_current()? {
-            return Err(
-                "`npm ci` succeeded but node_modules still does not match package-lock.json".into(),
-            );
-        }
-        Ok(())
+        let dir = conformance_dir();
+        npm_ci(
+            dir,
+            &[
+                dir.join("node_modules/chrome-devtools-mcp/build/src/processors/HeapSnapshotManager.js"),
+                dir.join("node_modules/chrome-devtools-mcp/build/src/third_party/devtools-heap-snapshot-worker.js"),
+                pinned_node(),
+            ],
+        )
     })
 }
 
+/// `npm ci` in `dir` (at most one at a time across test processes), unless its node_modules
+/// already matches the lockfile and has `files`.
+pub(crate) fn npm_ci(dir: &Path, files: &[PathBuf]) -> Result<(), String> {
+    std::fs::create_dir_all(TMP_DIR).map_err(|e| format!("{TMP_DIR}: {e}"))?;
+    let name = dir
+        .file_name()
+        .map_or("npm".into(), |n| n.to_string_lossy());
+    let _lock = DirLock::acquire(&Path::new(TMP_DIR).join(format!("{name}-npm.lock")))?;
+    if install_is_current(dir, files)? {
+        return Ok(());
+    }
+    let t = Instant::now();
+    run_checked(
+        Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
+            .current_dir(dir)
+            .env("PUPPETEER_SKIP_DOWNLOAD", "1")
+            .env("npm_config_update_notifier", "false"),
+        INSTALL_TIMEOUT,
+    )?;
+    eprintln!("{name}: npm ci: {:.1} s", t.elapsed().as_secs_f64());
+    if !install_is_current(dir, files)? {
+        return Err(format!(
+            "`npm ci` succeeded but {}/node_modules still does not match package-lock.json",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// node_modules/.package-lock.json (written by npm) lists the same package
-/// versions and integrity hashes as package-lock.json, and the files we use exist.
-fn install_is_current() -> Result<bool, String> {
-    let dir = conformance_dir();
+/// versions and integrity hashes as package-lock.json, and `files` exist.
+fn install_is_current(dir: &Path, files: &[PathBuf]) -> Result<bool, String> {
     let read_json = |p: PathBuf| -> Result<Option<Value>, String> {
         match std::fs::read(&p) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -358,7 +375,7 @@ fn install_is_current() -> Result<bool, String> {
         }
     };
     let lock = read_json(dir.join("package-lock.json"))?
-        .ok_or("tests/conformance/package-lock.json is missing")?;
+        .ok_or_else(|| format!("{}/package-lock.json is missing", dir.display()))?;
     let Some(hidden) = read_json(dir.join("node_modules/.package-lock.json"))? else {
         return Ok(false);
     };
@@ -371,11 +388,6 @@ fn install_is_current() -> Result<bool, String> {
             h.get("version") == w.get("version") && h.get("integrity") == w.get("integrity")
         })
     });
-    let files = [
-        dir.join("node_modules/chrome-devtools-mcp/build/src/processors/HeapSnapshotManager.js"),
-        dir.join("node_modules/chrome-devtools-mcp/build/src/third_party/devtools-heap-snapshot-worker.js"),
-        pinned_node(),
-    ];
     Ok(same && files.iter().all(|f| f.is_file()))
 }
 

@@ -1,10 +1,14 @@
 //! Leak detection on real Node processes, and the Comparison view against DevTools.
 //!
 //! Every scenario in `tests/leaks/*.js` is a small HTTP service driven by real requests that
-//! writes a baseline, a target and a final snapshot. Its second line states what leakhound must
-//! name: `// leakhound-expect: {"leak": true, "class": …, "owner": …, "owner_class": …}` or
-//! `{"leak": false}` for the controls. The same snapshots, taken in pairs, check
-//! `leakhound diff --json` against the DevTools worker's Comparison view.
+//! writes a baseline, a target and a final snapshot; several leak through real npm packages
+//! (express-session, prom-client, node-cache, lodash.get, axios, eventemitter3, pinned in
+//! `tests/leaks/package-lock.json`), and the controls use the same packages correctly. Its
+//! first line states what leakhound must name: `// leakhound-expect: {"leak": true, "class":
+//! …, "owner": …, "holder": "NodeCache.data", "binding": "quoteCache", "binding_line": 14}`, or
+//! `{"leak": false}` for a control. The same snapshots, taken in pairs, check `leakhound diff
+//! --json` against the DevTools worker's Comparison view, and every size any report gives
+//! against the snapshot's total.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use std::fmt::Write as _;
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::conformance::{
-    LEAKHOUND, LEAKHOUND_TIMEOUT, NodeBin, ORACLE_TIMEOUT, TMP_DIR, conformance_dir,
+    LEAKHOUND, LEAKHOUND_TIMEOUT, NodeBin, ORACLE_TIMEOUT, TMP_DIR, conformance_dir, npm_ci,
     oracle_installed, parallel_map, pinned_node, run_checked, same_number, show,
 };
 
@@ -36,9 +40,20 @@ fn scenarios() -> &'static Result<Vec<Scenario>, String> {
     RUN.get_or_init(|| run_scenarios(NodeBin::System))
 }
 
+/// The npm packages the scenarios use (express, node-cache, …), pinned in
+/// `tests/leaks/package-lock.json`, installed once per test process.
+fn packages_installed() -> &'static Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = Path::new(LEAKS_DIR);
+        npm_ci(dir, &[dir.join("node_modules/express-session/index.js")])
+    })
+}
+
 /// Runs every scenario under `node`, writing to `<tmp>/leaks/<node label>/<scenario>/`.
 fn run_scenarios(node: NodeBin) -> Result<Vec<Scenario>, String> {
     {
+        packages_installed().clone()?;
         let mut scripts: Vec<PathBuf> = std::fs::read_dir(LEAKS_DIR)
             .map_err(|e| format!("{LEAKS_DIR}: {e}"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -96,7 +111,10 @@ fn leakhound_json(args: &[&Path]) -> Result<Value, String> {
     serde_json::from_str(&out).map_err(|e| format!("leakhound output is not JSON: {e}"))
 }
 
-/// What leakhound said about one scenario, checked against its expectation.
+/// What leakhound said about one scenario, checked against its expectation: the verdict; one
+/// suspect cluster per leak and no other cluster of that size; its class, owner and holder
+/// (`NodeCache.data`); the app's variable that leads there and the line declaring it; whether
+/// most of it is native memory.
 fn check_leak_report(name: &str, expect: &Value, report: &Value) -> Result<(), String> {
     let suspected = report["leak_suspected"].as_bool() == Some(true);
     if expect["leak"] == Value::Bool(false) {
@@ -110,24 +128,80 @@ fn check_leak_report(name: &str, expect: &Value, report: &Value) -> Result<(), S
     if !suspected {
         return Err(format!("{name}: no leak reported: {report:#}"));
     }
-    let top = report["clusters"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["suspect"] == Value::Bool(true)))
-        .ok_or_else(|| format!("{name}: no suspect cluster"))?;
-    let owner = &top["owner"];
-    let got = (
-        top["class"].as_str().unwrap_or_default(),
-        owner["name"].as_str().unwrap_or_default(),
-        owner["class"].as_str().unwrap_or_default(),
-    );
-    let want = (
-        expect["class"].as_str().unwrap_or_default(),
-        expect["owner"].as_str().unwrap_or_default(),
-        expect["owner_class"].as_str().unwrap_or_default(),
-    );
-    if got != want {
+    let clusters = report["clusters"].as_array().cloned().unwrap_or_default();
+    let suspects: Vec<&Value> = clusters
+        .iter()
+        .filter(|c| c["suspect"] == Value::Bool(true))
+        .collect();
+    let [top] = suspects.as_slice() else {
+        let headlines: Vec<&str> = clusters
+            .iter()
+            .filter_map(|c| c["headline"].as_str())
+            .collect();
         return Err(format!(
-            "{name}: top cluster (class, owner, owner class) is {got:?}, expected {want:?}; cluster: {top:#}"
+            "{name}: one leak, {} suspect clusters: {headlines:#?}",
+            suspects.len()
+        ));
+    };
+    // Nothing else of the leak's size was left in a cluster of its own.
+    let count = top["count"].as_u64().unwrap_or(0);
+    if let Some(other) = clusters
+        .iter()
+        .filter(|c| c["suspect"] != Value::Bool(true))
+        .find(|c| c["count"].as_u64().unwrap_or(0) * 2 >= count)
+    {
+        return Err(format!(
+            "{name}: a second cluster of the leak's size: {}",
+            other["headline"]
+        ));
+    }
+    let owner = &top["owner"];
+    let field = |v: &Value| v.as_str().map(str::to_owned);
+    let checks = [
+        ("class", field(&top["class"])),
+        ("owner", field(&owner["name"])),
+        ("owner_class", field(&owner["class"])),
+        ("holder", field(&top["holder"])),
+        ("binding", field(&owner["binding"]["name"])),
+    ];
+    for (key, got) in checks {
+        let want = &expect[key];
+        let ok = match want {
+            Value::Null if key == "binding" => got.is_none(),
+            Value::Null => true, // not stated
+            Value::String(w) => got.as_deref() == Some(w.as_str()),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "{name}: {key} is {got:?}, expected {want}; cluster: {top:#}"
+            ));
+        }
+    }
+    if let Some(line) = expect["binding_line"].as_u64() {
+        let got = owner["binding"]["location"]["line"].as_u64();
+        if got != Some(line) {
+            return Err(format!(
+                "{name}: the binding is declared at line {line}, leakhound says {got:?}: {:#}",
+                owner["binding"]
+            ));
+        }
+    }
+    if let Some(what) = expect["headline"].as_str() {
+        let headline = top["headline"].as_str().unwrap_or_default();
+        if !headline.contains(what) {
+            return Err(format!(
+                "{name}: the headline {headline:?} does not name {what}"
+            ));
+        }
+    }
+    let native = top["native_size"].as_u64().unwrap_or(0);
+    let retained = top["retained_size"].as_u64().unwrap_or(0);
+    let mostly_native = native * 2 >= retained && retained > 0;
+    if mostly_native != (expect["native"] == Value::Bool(true)) {
+        return Err(format!(
+            "{name}: native {native} of retained {retained}, expected native: {}",
+            expect["native"]
         ));
     }
     // The path names the owner.
@@ -135,8 +209,9 @@ fn check_leak_report(name: &str, expect: &Value, report: &Value) -> Result<(), S
         .as_array()
         .map(|p| p.iter().filter_map(|s| s["edge"].as_str()).collect())
         .unwrap_or_default();
-    let owner_edge = want.1.split('[').next().unwrap_or_default();
-    if !path_names.contains(&owner_edge) {
+    if let Some(owner_edge) = expect["owner"].as_str().and_then(|o| o.split('[').next())
+        && !path_names.contains(&owner_edge)
+    {
         return Err(format!(
             "{name}: the path {path_names:?} does not go through {owner_edge}"
         ));
@@ -163,7 +238,7 @@ fn leaks_names_class_and_owner_on_node26() {
 }
 
 fn check_every_scenario(scenarios: &[Scenario]) {
-    assert!(scenarios.len() >= 8, "all scenarios ran");
+    assert!(scenarios.len() >= 20, "all scenarios ran");
     let failures: Vec<String> = parallel_map(scenarios, |sc| {
         let [s1, s2, s3] = &sc.snapshots;
         let report = leakhound_json(&[Path::new("leaks"), s1, s2, s3])?;
@@ -194,6 +269,86 @@ fn leaks_works_with_two_snapshots() {
     let counts = top["class_counts"].as_array().unwrap();
     let grown = counts[1].as_u64().unwrap() - counts[0].as_u64().unwrap();
     assert_eq!(top["count"].as_u64(), Some(grown), "{top:#}");
+}
+
+/// No size in any report is larger than the snapshot it describes: every `…size…` and
+/// `bytes` figure of `leaks`, `findings` and `diff` is at most DevTools' total of the
+/// snapshot(s) (an impossible 683 GB for a 436 MB process came from a shared scope counted once
+/// per closure).
+#[test]
+fn no_size_exceeds_the_snapshot_total() {
+    let scenarios = scenarios()
+        .as_ref()
+        .unwrap_or_else(|e| panic!("set-up: {e}"));
+    let failures: Vec<String> = parallel_map(scenarios, |sc| -> Result<usize, String> {
+        let [s1, s2, s3] = &sc.snapshots;
+        let total = |file: &Path| -> Result<u64, String> {
+            let summary = leakhound_json(&[Path::new("stats"), file])?;
+            summary["total_size"]
+                .as_u64()
+                .ok_or_else(|| format!("no total_size for {}", file.display()))
+        };
+        let (t2, t3) = (total(s2)?, total(s3)?);
+        let mut checked = 0;
+        let reports = [
+            (
+                "leaks",
+                leakhound_json(&[Path::new("leaks"), s1, s2, s3])?,
+                t3,
+            ),
+            (
+                "findings",
+                leakhound_json(&[Path::new("findings"), s3])?,
+                t3,
+            ),
+            (
+                "diff",
+                leakhound_json(&[Path::new("diff"), s2, s3])?,
+                t2.max(t3),
+            ),
+        ];
+        for (command, report, limit) in &reports {
+            let mut over = Vec::new();
+            sizes(report, "", &mut |path, n| {
+                checked += 1;
+                if n > *limit as f64 {
+                    over.push(format!("{path} = {n}"));
+                }
+            });
+            if !over.is_empty() {
+                return Err(format!(
+                    "{}: `{command}` gives sizes over the total {limit}: {over:?}",
+                    sc.name
+                ));
+            }
+        }
+        Ok(checked)
+    })
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Calls `f` with every number under a key that names a size (`…size…`, `bytes`).
+fn sizes(v: &Value, path: &str, f: &mut impl FnMut(&str, f64)) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                let here = format!("{path}.{k}");
+                match x.as_f64() {
+                    Some(n) if k.contains("size") || k == "bytes" => f(&here, n),
+                    _ => sizes(x, &here, f),
+                }
+            }
+        }
+        Value::Array(xs) => {
+            for (i, x) in xs.iter().enumerate() {
+                sizes(x, &format!("{path}[{i}]"), f);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `leakhound diff --json` rows equal the DevTools worker's Comparison rows.
@@ -253,6 +408,21 @@ fn diff_matches_devtools_comparison() {
         let actual = actual["classes"].as_array().cloned().unwrap_or_default();
         compared += expected.len();
         compare_rows(&ctx, expected, &actual, &mut mismatches);
+        // Two classes of one name (an object whose constructor is called `Function`, beside
+        // the closures): DevTools keys its aggregates by name and loses one of the two rows;
+        // leakhound keeps both (README, "How exact is exact?").
+        mismatches.retain(|m| {
+            let Some(name) = m
+                .strip_prefix(&format!("[{ctx}] "))
+                .and_then(|r| r.split(" @ ").next())
+            else {
+                return true;
+            };
+            let name: String = serde_json::from_str(name).unwrap_or_default();
+            ![*base, *current]
+                .iter()
+                .any(|file| two_classes_named(file, &name))
+        });
     }
     assert!(
         compared > 0,
@@ -269,6 +439,18 @@ fn diff_matches_devtools_comparison() {
     );
 }
 
+/// Whether the Summary of `file` has two classes named `name` at one location.
+fn two_classes_named(file: &Path, name: &str) -> bool {
+    let Ok(summary) = leakhound_json(&[Path::new("summary"), file]) else {
+        return false;
+    };
+    let rows = summary["classes"].as_array().cloned().unwrap_or_default();
+    let mut seen = std::collections::BTreeMap::new();
+    rows.iter()
+        .filter(|r| r["name"] == name)
+        .any(|r| seen.insert(r["location"].to_string(), ()).is_some())
+}
+
 fn row_key(row: &Value) -> String {
     format!("{} @ {}", row["name"], row["location"])
 }
@@ -282,13 +464,20 @@ fn compare_rows(ctx: &str, expected: &[Value], actual: &[Value], out: &mut Vec<S
         "freed_size",
         "size_delta",
     ];
-    let mut actual: std::collections::BTreeMap<String, &Value> =
-        actual.iter().map(|r| (row_key(r), r)).collect();
+    let mut actual_by_key: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for r in actual {
+        actual_by_key.entry(row_key(r)).or_default().push(r);
+    }
     for e in expected {
         let key = row_key(e);
-        let Some(a) = actual.remove(&key) else {
+        let Some(rows) = actual_by_key.get_mut(&key).filter(|rows| !rows.is_empty()) else {
             out.push(format!("[{ctx}] {key}: missing in leakhound ({e})"));
             continue;
+        };
+        let same = |a: &Value| FIELDS.iter().all(|f| same_number(e.get(*f), a.get(*f)));
+        let a = match rows.iter().position(|a| same(a)) {
+            Some(i) => rows.remove(i),
+            None => rows.remove(0),
         };
         for f in FIELDS {
             if !same_number(e.get(f), a.get(f)) {
@@ -299,9 +488,12 @@ fn compare_rows(ctx: &str, expected: &[Value], actual: &[Value], out: &mut Vec<S
                 ));
             }
         }
+        rows.clear();
     }
-    for key in actual.keys() {
-        out.push(format!("[{ctx}] {key}: only in leakhound"));
+    for (key, rows) in actual_by_key {
+        if !rows.is_empty() {
+            out.push(format!("[{ctx}] {key}: only in leakhound"));
+        }
     }
 }
 

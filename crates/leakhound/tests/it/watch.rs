@@ -79,6 +79,49 @@ console.log('ready');",
     );
 }
 
+/// A short watch at a one-second interval, with no inspector and no `--smaps-every`, of a JS
+/// grower and of a native grower (zlib streams, ~20 GB/h each): the memory map is read at
+/// every sample the cost rule allows, so 20 seconds are enough to say which memory grows.
+#[test]
+fn a_short_watch_tells_js_from_native_growth() {
+    let js = App::start(
+        Path::new("node"),
+        &[],
+        "const kept = []; setInterval(() => { for (let i = 0; i < 10000; i++) kept.push({ i, s: 'item ' + i }); }, 100);
+console.log('ready');",
+    );
+    let native = App::start(
+        Path::new("node"),
+        &[],
+        "const zlib = require('node:zlib'); const kept = [];
+setInterval(() => { for (let i = 0; i < 2; i++) { const d = zlib.createDeflate(); d.write('x'); kept.push(d); } }, 100);
+console.log('ready');",
+    );
+    let short_watch = |app: &App| {
+        let pid = app.pid();
+        let run = leakhound(&[
+            "watch",
+            "--pid",
+            &pid,
+            "--interval",
+            "1s",
+            "--duration",
+            "20s",
+            "--json",
+        ]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+        doc["processes"][0].clone()
+    };
+    let (js, native) = std::thread::scope(|scope| {
+        let js = scope.spawn(|| short_watch(&js));
+        let native = scope.spawn(|| short_watch(&native));
+        (js.join().unwrap(), native.join().unwrap())
+    });
+    assert_eq!(verdict(&js), "js_leak", "{js:#}");
+    assert_eq!(verdict(&native), "native_leak", "{native:#}");
+}
+
 /// Without `--duration`, the watch ends when the process does, also when it lingers as a
 /// zombie (this test does not reap it), and an app that finishes while we hold its inspector
 /// is not kept waiting for us.

@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "Timeout", "owner": "timerListMap[60000]", "owner_class": "TimersList"}
+// leakhound-expect: {"leak": true, "class": "Timeout", "owner": "timerListMap[60000]", "owner_class": "TimersList", "holder": "timerListMap[60000]", "binding": null}
 // Leak: GET /jobs creates a PendingJob and starts a 60 s setInterval that
 // would poll the job's status; the interval is never cleared (its handle is
 // not even kept). Each interval is a Timeout object whose _onTimeout closure

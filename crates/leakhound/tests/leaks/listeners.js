@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "Function", "owner": "config-change", "owner_class": "Array"}
+// leakhound-expect: {"leak": true, "class": "Function", "owner": "config-change", "owner_class": "Array", "holder": "EventEmitter._events[\"config-change\"]", "binding": "bus", "binding_line": 13}
 // Leak: GET /widget renders a widget with the tenant's settings and
 // subscribes `function onConfigChange` to the module-level EventEmitter `bus`
 // so that the settings follow config changes; the listener is never removed.

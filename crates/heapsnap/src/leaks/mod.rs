@@ -9,12 +9,22 @@
 //!    `system / …`), the first object reached is old (or the root). So one leaked request
 //!    context counts once, not once per string inside it, and entries of an old Map count one by
 //!    one even though the Map's table was reallocated.
-//! 4. Leaked objects are clustered by the shape of their shortest retaining path (classes and
-//!    edge names, with indexes, dictionary keys and repeated links abstracted).
-//! 5. Each cluster gets an *owner*: the nearest collection on the path that already existed in
-//!    the baseline and has more entries now.
+//! 4. Leaked objects that leak together are one cluster: those held by one *owner* (the nearest
+//!    collection on their retaining path that existed in the baseline and has more entries
+//!    now), those that hold each other (a listener and the scope it closes over), and, when no
+//!    collection grew, those whose retaining paths have one shape (classes and edge names,
+//!    with indexes, dictionary keys and repeated links abstracted).
+//! 5. Each cluster is described as people know it: what leaked (the app's own class when one is
+//!    inside), its parts, how much of its size is native memory, and who holds it
+//!    (`NodeCache.data`) from which of the app's variables (`quoteCache`, see [`Owner`]).
 //!
-//! Nothing is sampled: every candidate is classified and counted.
+//! Retaining paths are shown through the app's own code when one leads there
+//! ([`crate::code::AppPaths`]). Nothing is sampled: every candidate is classified and counted.
+
+mod group;
+mod owner;
+
+pub use owner::{Binding, Owner, OwnerAt, OwnerFinder, SnapshotOnly, Sources};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -22,7 +32,8 @@ use serde::Serialize;
 use std::hash::{Hash, Hasher};
 
 use crate::analysis::Analysis;
-use crate::bits::BitSet;
+pub use crate::code::SourceLocation;
+use crate::code::{self, AppPaths, Origin};
 use crate::graph::{self, Collections, Kind};
 use crate::model::{Snapshot, StrId};
 
@@ -108,6 +119,9 @@ pub struct Settings {
     pub top: usize,
     /// A cluster must have at least this many objects to support a leak verdict.
     pub min_count: u64,
+    /// Requests sent between each two snapshots, when known (`hunt`): collections that grow
+    /// are shown only if their growth keeps pace with them.
+    pub requests: Vec<u64>,
 }
 
 impl Default for Settings {
@@ -115,6 +129,7 @@ impl Default for Settings {
         Settings {
             top: 10,
             min_count: 20,
+            requests: Vec::new(),
         }
     }
 }
@@ -127,6 +142,8 @@ pub struct Report {
     /// Doubts about the input, e.g. snapshots that do not look like one process's.
     pub warnings: Vec<String>,
     pub leak_suspected: bool,
+    /// DevTools' total size of the last snapshot: no size in the report can exceed it.
+    pub total_size: u64,
     /// Objects new since the baseline and alive in every later snapshot.
     pub candidate_count: u64,
     /// Leaked objects (candidates that are not part of another candidate).
@@ -138,33 +155,87 @@ pub struct Report {
     pub clusters: Vec<Cluster>,
     /// Classes whose instance count grew at every step (three or more snapshots).
     pub growing_classes: Vec<Growth>,
-    /// Collections whose entry count grew at every step (three or more snapshots).
+    /// Collections whose entry count grew at every step (three or more snapshots), beyond
+    /// the noise floor and, when the load is known, keeping pace with it.
     pub growing_collections: Vec<CollectionGrowth>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
-    /// The leaked objects' class.
+    /// One line, as people know the leak: `600 × RequestLogger in Sink._events`, `1,500 new
+    /// entries in NodeCache.data`.
+    pub headline: String,
+    /// The class of the cluster's main part (the one retaining most).
     pub class: String,
-    /// The largest object's own name: for a closure, the function's name.
+    /// The main part's largest object's own name: for a closure, the function's name.
     pub name: String,
+    /// How many times it leaked: the instances of what the headline names (else of the main
+    /// part).
     pub count: u64,
-    /// Retained size of the cluster's objects, not counting objects inside other leaked objects.
+    /// Retained size of the cluster's objects, each byte counted once (and not counting
+    /// objects inside leaked objects of other clusters).
     pub retained_size: u64,
+    /// How much of `retained_size` is native memory (outside the V8 heap): Node's C++
+    /// objects (`zlib_memory`) and ArrayBuffer contents.
+    pub native_size: u64,
+    /// The largest kinds of native memory in it, by name.
+    pub native: Vec<NativePart>,
     pub shallow_size: u64,
     /// Whether this cluster supports a leak verdict (see [`Report::leak_suspected`]).
     pub suspect: bool,
-    /// The retaining path of the cluster's largest object, from the root's side.
+    /// The leaked objects by kind, largest first (at most [`MAX_PARTS`]).
+    pub parts: Vec<Part>,
+    /// Who holds the cluster, as the code names it: its owner's holder, or what holds all of
+    /// its owners (`Sink._events` for listeners in several of its arrays).
+    pub holder: Option<String>,
+    /// The retaining path of the main part's largest object, from the root's side: through
+    /// the app's own code when it leads there (see `scope`).
     pub path: Vec<Step>,
+    /// The app's module scope the path goes through: how the path reads from the app's side.
+    pub scope: Option<AppScope>,
     pub owner: Option<Owner>,
-    /// Where the leaked objects' constructor (or function) is defined.
+    /// Where the main part's constructor (or function) is defined.
     pub location: Option<SourceLocation>,
     /// Allocation stack of the largest object, innermost first (allocation tracking only).
     pub allocation_stack: Vec<Frame>,
-    /// Node ids of the cluster's largest objects (at most 10).
+    /// Node ids of the main part's largest objects (at most 10).
     pub sample_ids: Vec<u32>,
     /// Instance counts of `class` in each snapshot.
     pub class_counts: Vec<u64>,
+}
+
+/// A scope of the app's code on a retaining path: where the path reads from the app's side.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppScope {
+    /// Index of the step into the scope in `path`.
+    pub path_index: usize,
+    /// The script.
+    pub script: Option<String>,
+    /// A module's top-level scope (else a function's).
+    pub module: bool,
+    /// Up to three functions that share the scope.
+    pub functions: Vec<String>,
+}
+
+/// At most this many parts are listed per cluster.
+pub const MAX_PARTS: usize = 8;
+
+/// Leaked objects of one kind in a cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    /// As people name them: `RequestLogger`, `function onunpipe`, `closure scope`,
+    /// `ZlibContext (native)`.
+    pub label: String,
+    pub class: String,
+    pub count: u64,
+    pub retained_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NativePart {
+    /// The native node's name without DevTools' prefix: `zlib_memory`, `JSArrayBufferData`.
+    pub name: String,
+    pub size: u64,
 }
 
 /// One step of a retaining path: the edge taken, and the node reached.
@@ -185,38 +256,6 @@ pub struct NodeRef {
     pub retained_size: u64,
 }
 
-/// The collection (or named variable) that holds a cluster.
-#[derive(Debug, Clone, Serialize)]
-pub struct Owner {
-    /// The name it is reached by: a variable, property or key (`handleMap`).
-    pub name: String,
-    pub class: String,
-    pub kind: Option<Kind>,
-    pub id: u32,
-    /// Entry counts in each snapshot (`null` where it did not exist).
-    pub entries: Vec<Option<u32>>,
-    /// Whether its entry count grew from the baseline to the final snapshot.
-    pub grew: bool,
-    /// What holds the owner: `system / Context` for a closure variable, `Window`/`global`…
-    pub held_by: String,
-    /// For a closure or module variable: up to three functions that have it in scope; the
-    /// location is the first one's.
-    pub functions: Vec<String>,
-    pub location: Option<SourceLocation>,
-    /// Position of the owner in `path`.
-    pub path_index: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SourceLocation {
-    pub script_id: u32,
-    /// The script's URL or file name when the snapshot records it.
-    pub script: Option<String>,
-    /// 1-based, as editors and DevTools show them.
-    pub line: u32,
-    pub column: u32,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Frame {
     pub function: String,
@@ -233,14 +272,18 @@ pub struct Growth {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectionGrowth {
+    /// As the code names it (`NodeCache.data`, `handleMap`).
     pub name: String,
     pub class: String,
     pub id: u32,
     pub entries: Vec<u32>,
+    /// Whether the app's own variables reach it (else only Node's internals do).
+    pub app: bool,
 }
 
 /// Finds the leaks in `final_` (analysed in full) given the censuses of the earlier snapshots,
-/// baseline first. `final_name` labels the last snapshot.
+/// baseline first. `final_name` labels the last snapshot; `sources` gives the text of scripts,
+/// to find where variables are declared.
 ///
 /// # Panics
 ///
@@ -250,6 +293,7 @@ pub fn find(
     final_: (&Snapshot, &Analysis),
     final_name: &str,
     settings: &Settings,
+    sources: &dyn Sources,
 ) -> Report {
     let (s, a) = final_;
     let n = s.node_count();
@@ -285,69 +329,60 @@ pub fn find(
                 && !candidate[anchor(s, a, &internal, v) as usize]
         })
         .collect();
-    let is_leaked = {
-        let mut b = BitSet::new(n);
-        for &v in &leaked {
-            b.set(v as usize);
-        }
-        b
-    };
-    let inside_other = inside_leaked(a, &is_leaked);
-
-    // Cluster by path shape.
-    let finder = OwnerFinder::new(s);
-    let shapes = Shapes::new(s, &finder.collections);
-    let keys: Vec<u64> = leaked.par_iter().map(|&v| shapes.key(s, a, v)).collect();
-    let mut by_key: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    for (&v, &k) in leaked.iter().zip(&keys) {
-        by_key.entry(k).or_default().push(v);
-    }
-    let mut groups: Vec<(u64, u64, Vec<u32>)> = by_key
-        .into_values()
-        .map(|members| {
-            let retained = members
-                .iter()
-                .filter(|&&v| !inside_other.get(v as usize))
-                .map(|&v| a.retained[v as usize])
-                .sum();
-            let shallow = members
-                .iter()
-                .map(|&v| u64::from(s.nodes.self_size[v as usize]))
-                .sum();
-            (retained, shallow, members)
+    let root_of = group::leak_roots(a, &leaked);
+    let finder = OwnerFinder::new(s, baseline);
+    let bridges: Vec<u32> = (0..n as u32)
+        .into_par_iter()
+        .filter(|&v| {
+            candidate[v as usize]
+                && root_of[v as usize] == group::NONE
+                && finder.code.is_context(s, v)
         })
         .collect();
-    groups.sort_by(|x, y| {
-        y.0.cmp(&x.0)
-            .then(y.2.len().cmp(&x.2.len()))
-            .then(x.2[0].cmp(&y.2[0]))
-    });
-    let leaked_retained_size = groups.iter().map(|g| g.0).sum();
-    let cluster_count = groups.len();
+    drop(candidate);
+
+    let grown = finder.grown(s, baseline);
+    let owners: Vec<u32> = leaked
+        .par_iter()
+        .map(|&v| finder.grown_owner(s, a, &grown, v).unwrap_or(group::NONE))
+        .collect();
+    let shapes = Shapes::new(s, &finder.collections);
+    let keys: Vec<u64> = leaked
+        .par_iter()
+        .zip(&owners)
+        .map(|(&v, &o)| {
+            if o == group::NONE {
+                shapes.key(s, a, &finder.paths, v)
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut clusters = group::clusters(s, a, (&leaked, &bridges), &owners, &keys, &root_of);
+    let leaked_retained_size = clusters.iter().map(|c| c.retained).sum();
+    let cluster_count = clusters.len();
+    clusters.truncate(settings.top);
+    let contents = group::contents(s, a, &finder.code, &leaked, &root_of, &clusters);
 
     let series_len = earlier.len() + 1;
     let final_classes = class_counts(s, &a.class);
-    let clusters: Vec<Cluster> = groups
-        .into_iter()
-        .take(settings.top)
-        .map(|(retained, shallow, mut members)| {
-            members.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
-            let rep = members[0];
-            let class_text = s.strings.bytes(a.class[rep as usize]).to_vec();
-            let mut class_counts: Vec<u64> =
-                earlier.iter().map(|c| c.class_count(&class_text)).collect();
-            class_counts.push(
-                final_classes
-                    .get(class_text.as_slice())
-                    .copied()
-                    .unwrap_or(0),
-            );
-            let path_edges = graph::path_to(s, a, rep);
-            let path = path_steps(s, a, &path_edges);
-            let owner = finder.find(s, a, earlier, &path_edges);
-            let count = members.len() as u64;
+    let clusters: Vec<Cluster> = clusters
+        .iter()
+        .zip(contents)
+        .map(|(g, inside)| {
+            let describe = Describe {
+                s,
+                a,
+                finder: &finder,
+                earlier,
+                sources,
+            };
+            let mut c = describe.cluster(g, inside, &leaked, &owners, &root_of);
+            let class_text = c.class.as_bytes();
+            let mut counts: Vec<u64> = earlier.iter().map(|e| e.class_count(class_text)).collect();
+            counts.push(final_classes.get(class_text).copied().unwrap_or(0));
             let monotonic = |xs: &[u64]| xs.len() >= 3 && xs.windows(2).all(|w| w[0] < w[1]);
-            let owner_grew = owner.as_ref().is_some_and(|o| {
+            let owner_grew = c.owner.as_ref().is_some_and(|o| {
                 let e: Vec<u64> = o
                     .entries
                     .iter()
@@ -355,31 +390,15 @@ pub fn find(
                     .collect();
                 o.grew && (series_len < 3 || monotonic(&e))
             });
-            let suspect = count >= settings.min_count
-                && (owner_grew || (series_len >= 3 && monotonic(&class_counts)));
-            Cluster {
-                class: String::from_utf8_lossy(&class_text).into_owned(),
-                name: s.strings.get(s.nodes.name[rep as usize]).into_owned(),
-                count,
-                retained_size: retained,
-                shallow_size: shallow,
-                suspect,
-                path,
-                owner,
-                location: s.location(rep).map(|l| finder.names.source(s, l)),
-                allocation_stack: allocation_stack(s, rep),
-                sample_ids: members
-                    .iter()
-                    .take(10)
-                    .map(|&v| s.nodes.id[v as usize])
-                    .collect(),
-                class_counts,
-            }
+            c.suspect = c.count >= settings.min_count
+                && (owner_grew || (series_len >= 3 && monotonic(&counts)));
+            c.class_counts = counts;
+            c
         })
         .collect();
 
     let (growing_classes, growing_collections) = if series_len >= 3 {
-        growth(earlier, s, a, &final_classes, &finder.collections, settings)
+        growth(earlier, s, a, &final_classes, &finder, settings)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -389,6 +408,7 @@ pub fn find(
         snapshots,
         warnings,
         leak_suspected: clusters.iter().any(|c| c.suspect),
+        total_size: a.total_size,
         candidate_count,
         leaked_count: leaked.len() as u64,
         leaked_retained_size,
@@ -397,6 +417,179 @@ pub fn find(
         growing_classes,
         growing_collections,
     }
+}
+
+/// What a cluster's description needs.
+struct Describe<'a> {
+    s: &'a Snapshot,
+    a: &'a Analysis,
+    finder: &'a OwnerFinder,
+    earlier: &'a [Census],
+    sources: &'a dyn Sources,
+}
+
+impl Describe<'_> {
+    fn cluster(
+        &self,
+        g: &group::Group,
+        inside: group::Inside,
+        leaked: &[u32],
+        owners: &[u32],
+        root_of: &[u32],
+    ) -> Cluster {
+        let (s, a, finder) = (self.s, self.a, self.finder);
+        let parts = group::parts(s, a, &finder.paths, &finder.code, g, (leaked, root_of));
+        let main = &parts[0];
+        let rep = main.members[0];
+        let (path_edges, scope) = finder.paths.path_and_scope(s, a, rep);
+        let scope = scope.map(|path_index| {
+            let context = s.edges.to[path_edges[path_index] as usize];
+            let functions = finder.code.functions_of(context);
+            AppScope {
+                path_index,
+                script: functions
+                    .first()
+                    .and_then(|&f| s.location(f))
+                    .and_then(|l| finder.code.script_name(l.script_id))
+                    .map(str::to_owned),
+                module: finder.code.enclosing(s, context).is_none(),
+                functions: functions
+                    .iter()
+                    .map(|&f| code::function_name(s, f))
+                    .collect(),
+            }
+        });
+        let owner = finder
+            .locate(s, a, &self.earlier[0], &path_edges)
+            .map(|at| {
+                let path = (
+                    path_edges.as_slice(),
+                    scope.as_ref().map(|sc| sc.path_index),
+                );
+                finder.describe(s, a, self.earlier, path, at, self.sources)
+            });
+        let grown_owners = group::distinct_owners(g, owners);
+        let holder = match grown_owners.as_slice() {
+            [] | [_] => owner.as_ref().map(|o| o.holder.clone()),
+            several => self.common_holder(several),
+        };
+        let what = self.what(main, &inside);
+        // How many times it leaked: instances of what leaked (a logger leaked with two bound
+        // functions is one leak, not two), else the main part's objects.
+        let count = what.as_ref().map_or(main.members.len() as u64, |&(_, n)| n);
+        let headline = match (&what, &holder) {
+            (Some((label, _)), Some(h)) => format!("{} × {label} in {h}", count_text(count)),
+            (Some((label, _)), None) => format!("{} × {label}", count_text(count)),
+            (None, Some(h)) => format!("{} new entries in {h}", count_text(count)),
+            (None, None) => format!("{} × {}", count_text(count), main.label),
+        };
+        Cluster {
+            headline,
+            class: s.strings.get(a.class[rep as usize]).into_owned(),
+            name: s.strings.get(s.nodes.name[rep as usize]).into_owned(),
+            count,
+            retained_size: g.retained,
+            native_size: inside.native_size,
+            native: inside.native,
+            shallow_size: g
+                .members
+                .iter()
+                .map(|&i| u64::from(s.nodes.self_size[leaked[i as usize] as usize]))
+                .sum(),
+            suspect: false,
+            path: path_steps(s, a, &path_edges),
+            scope,
+            holder,
+            owner,
+            location: s.location(rep).map(|l| finder.code.source(l)),
+            allocation_stack: allocation_stack(s, rep),
+            sample_ids: main
+                .members
+                .iter()
+                .take(10)
+                .map(|&v| s.nodes.id[v as usize])
+                .collect(),
+            parts: parts
+                .iter()
+                .take(MAX_PARTS)
+                .map(|p| Part {
+                    label: p.label.clone(),
+                    class: s.strings.get(p.class).into_owned(),
+                    count: p.members.len() as u64,
+                    retained_size: p.retained,
+                })
+                .collect(),
+            class_counts: Vec::new(),
+        }
+    }
+
+    /// What leaked, as people know it, and how many: the main part when the app defines it;
+    /// else the app's own class inside the cluster that retains most; else the main part if
+    /// its class names code (`Deflate`); else a named class inside that most units hold.
+    /// `None` when only generic objects leaked (`{v}`, `(string)`): then the holder names it.
+    fn what(&self, main: &group::PartMembers, inside: &group::Inside) -> Option<(String, u64)> {
+        let units = main.members.len() as u64;
+        let main_class = self.s.strings.get(main.class);
+        let main_generic = code::is_generic(&main_class) && main.function.is_none();
+        let main_named = (main.label.clone(), units);
+        if main.origin == Origin::App && !main_generic {
+            return Some(main_named);
+        }
+        let best = |app: bool| {
+            inside
+                .classes
+                .iter()
+                .filter(|c| !app || c.origin == Origin::App)
+                .max_by_key(|c| (c.retained, c.count))
+        };
+        if let Some(c) = best(true) {
+            return Some((c.label.clone(), c.count));
+        }
+        if !main_generic {
+            return Some(main_named);
+        }
+        best(false)
+            .filter(|c| c.count * 2 >= units)
+            .map(|c| (c.label.clone(), c.count))
+    }
+
+    /// What holds several owners: the deepest node their shown paths share, named as the code
+    /// names it (`Sink._events` for listener arrays `error`, `close`…).
+    fn common_holder(&self, owners: &[u32]) -> Option<String> {
+        let (s, a, finder) = (self.s, self.a, self.finder);
+        let paths: Vec<Vec<u32>> = owners
+            .iter()
+            .take(16)
+            .map(|&o| finder.path(s, a, o))
+            .collect();
+        let first = &paths[0];
+        let shared = (0..first.len())
+            .take_while(|&i| paths.iter().all(|p| p.get(i) == Some(&first[i])))
+            .count();
+        let node = s.edges.to[first[shared.checked_sub(1)?] as usize];
+        let class = s.strings.get(a.class[node as usize]);
+        // A class instance holds them all: it is what people know (`InterceptorManager`).
+        if !code::is_generic(&class)
+            && !finder.code.is_context(s, node)
+            && !graph::is_store(s, node)
+        {
+            return Some(graph::display_class(&class).into_owned());
+        }
+        Some(finder.holder(s, a, first, shared - 1).name)
+    }
+}
+
+/// A count with thousands separators: `1,500`.
+fn count_text(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// V8's internal stores and bookkeeping objects: looked through when deciding what a leaked
@@ -443,43 +636,6 @@ fn anchor(s: &Snapshot, a: &Analysis, internal: &Internal, v: u32) -> u32 {
     u
 }
 
-/// Marks the nodes that have a leaked object as a strict dominator-tree ancestor, so that
-/// cluster sizes count each byte once.
-fn inside_leaked(a: &Analysis, leaked: &BitSet) -> BitSet {
-    const UNKNOWN: u8 = 0;
-    const YES: u8 = 1;
-    const NO: u8 = 2;
-    let n = a.idom.len();
-    let mut state = vec![UNKNOWN; n];
-    state[a.root as usize] = NO;
-    let mut chain = Vec::new();
-    for v in 0..n {
-        let mut u = v;
-        while state[u] == UNKNOWN {
-            chain.push(u);
-            u = a.idom[u] as usize;
-        }
-        // `u`'s answer is known; each node on the chain is inside a leaked object if its
-        // dominator is leaked or inside one.
-        let mut parent = u;
-        while let Some(w) = chain.pop() {
-            state[w] = if leaked.get(parent) || state[parent] == YES {
-                YES
-            } else {
-                NO
-            };
-            parent = w;
-        }
-    }
-    let mut out = BitSet::new(n);
-    for (v, &st) in state.iter().enumerate() {
-        if st == YES {
-            out.set(v);
-        }
-    }
-    out
-}
-
 /// Path shapes: a hash of the classes and edge names along a shortest retaining path.
 struct Shapes {
     /// Objects with at least this many properties are dictionaries: their keys are data.
@@ -507,14 +663,13 @@ impl Shapes {
         Shapes { dictionary }
     }
 
-    fn key(&self, s: &Snapshot, a: &Analysis, v: u32) -> u64 {
+    /// The shape of `v`'s shown path (see [`AppPaths::parent_edges`]).
+    fn key(&self, s: &Snapshot, a: &Analysis, paths: &AppPaths, v: u32) -> u64 {
         let mut h = FxHasher::default();
         a.class[v as usize].hash(&mut h);
         let mut previous = None;
-        let mut at = v;
-        let mut steps = 0;
-        while a.path_edge[at as usize] != crate::analysis::NO_EDGE && steps <= s.node_count() {
-            let e = a.path_edge[at as usize] as usize;
+        for e in paths.parent_edges(s, a, v) {
+            let e = e as usize;
             let from = graph::edge_source(s, e);
             let step = (
                 s.edges.ty[e],
@@ -526,8 +681,6 @@ impl Shapes {
                 step.hash(&mut h);
                 previous = Some(step);
             }
-            at = from;
-            steps += 1;
         }
         h.finish()
     }
@@ -573,221 +726,6 @@ pub fn path_steps(s: &Snapshot, a: &Analysis, edges: &[u32]) -> Vec<Step> {
         .collect()
 }
 
-/// Resolves script ids to script names, and finds functions by their context.
-pub struct Names {
-    scripts: FxHashMap<u32, String>,
-    /// Up to three closures of each context (`closure --context--> context`).
-    functions: FxHashMap<u32, Vec<u32>>,
-}
-
-impl Names {
-    /// Script names come from closures: `closure → shared → script → name`.
-    pub fn new(s: &Snapshot) -> Names {
-        let t = &s.types;
-        let ids = |n: &[u8]| s.strings.ids_of(n);
-        let (shared, script, name) = (
-            ids(b"shared"),
-            [ids(b"script"), ids(b"script_or_debug_info")].concat(),
-            ids(b"name"),
-        );
-        let mut scripts = FxHashMap::default();
-        for &(v, l) in &s.locations {
-            if s.nodes.ty[v as usize] != t.closure || scripts.contains_key(&l.script_id) {
-                continue;
-            }
-            let resolved = graph::find_edge(s, v, t.e_internal, &shared)
-                .map(|e| s.edges.to[e])
-                .and_then(|sfi| graph::find_edge(s, sfi, t.e_internal, &script))
-                .map(|e| s.edges.to[e])
-                .and_then(|scr| graph::find_edge(s, scr, t.e_internal, &name))
-                .map(|e| s.edges.to[e])
-                .filter(|&str_node| {
-                    let ty = s.nodes.ty[str_node as usize];
-                    ty == t.string || ty == t.cons_string || ty == t.sliced_string
-                })
-                .map(|str_node| s.strings.get(s.nodes.name[str_node as usize]).into_owned());
-            if let Some(text) = resolved.filter(|t| !t.is_empty()) {
-                scripts.insert(l.script_id, text);
-            }
-        }
-        let context = ids(b"context");
-        let mut functions = FxHashMap::default();
-        for v in 0..s.node_count() as u32 {
-            if s.nodes.ty[v as usize] == t.closure
-                && let Some(e) = graph::find_edge(s, v, t.e_internal, &context)
-            {
-                let list: &mut Vec<u32> = functions.entry(s.edges.to[e]).or_default();
-                if list.len() < 3 {
-                    list.push(v);
-                }
-            }
-        }
-        Names { scripts, functions }
-    }
-
-    /// Up to three closures whose context is `context`.
-    pub fn functions_of(&self, context: u32) -> &[u32] {
-        self.functions.get(&context).map_or(&[], Vec::as_slice)
-    }
-
-    pub fn source(&self, _s: &Snapshot, l: crate::model::Location) -> SourceLocation {
-        SourceLocation {
-            script_id: l.script_id,
-            script: self.scripts.get(&l.script_id).cloned(),
-            line: l.line + 1,
-            column: l.column + 1,
-        }
-    }
-}
-
-/// Finds who holds an object: the collection that grew to make room for it.
-pub struct OwnerFinder {
-    collections: Collections,
-    names: Names,
-}
-
-/// Where on a path the owner is, before it is described.
-#[derive(Debug, Clone, Copy)]
-pub struct OwnerAt {
-    /// Index into the path: `path[index]` is the edge into the owner.
-    pub index: usize,
-    /// The owner's node ordinal.
-    pub node: u32,
-    pub grew: bool,
-}
-
-impl OwnerFinder {
-    pub fn new(s: &Snapshot) -> OwnerFinder {
-        OwnerFinder {
-            collections: Collections::new(s),
-            names: Names::new(s),
-        }
-    }
-
-    /// The owner of node `v` of `s` (see [`find`]), judged against the earlier snapshots.
-    pub fn owner_of(
-        &self,
-        s: &Snapshot,
-        a: &Analysis,
-        earlier: &[Census],
-        v: u32,
-    ) -> Option<Owner> {
-        let path = graph::path_to(s, a, v);
-        self.find(s, a, earlier, &path)
-    }
-
-    /// The owner on `path` (a retaining path, root side first), described.
-    fn find(&self, s: &Snapshot, a: &Analysis, earlier: &[Census], path: &[u32]) -> Option<Owner> {
-        let at = self.locate(s, a, &earlier[0], path)?;
-        Some(self.describe(s, a, earlier, path, at))
-    }
-
-    /// The nearest collection on the path that existed in the baseline and has more entries
-    /// now; failing that, the nearest collection that existed in the baseline (neither a
-    /// context, whose variable count never changes, nor a link of a list of leaked objects).
-    /// Cheap: no text is built.
-    pub fn locate(
-        &self,
-        s: &Snapshot,
-        a: &Analysis,
-        baseline: &Census,
-        path: &[u32],
-    ) -> Option<OwnerAt> {
-        let leaked_class = a.class[s.edges.to[*path.last()? as usize] as usize];
-        let mut fallback = None;
-        // path[i] leads to node i; skip the leaked object itself (the last step).
-        for index in (0..path.len() - 1).rev() {
-            let node = s.edges.to[path[index] as usize];
-            let Some((kind, now)) = self.collections.entries(s, node) else {
-                continue;
-            };
-            let Some(before) = baseline.entries(s.nodes.id[node as usize]) else {
-                continue; // New since the baseline: part of the leak, not its owner.
-            };
-            let at = OwnerAt {
-                index,
-                node,
-                grew: now > before,
-            };
-            if at.grew {
-                return Some(at);
-            }
-            if fallback.is_none() && kind != Kind::Context && a.class[node as usize] != leaked_class
-            {
-                fallback = Some(at);
-            }
-        }
-        fallback
-    }
-
-    /// The owner found by [`OwnerFinder::locate`], with names, entry counts and functions.
-    pub fn describe(
-        &self,
-        s: &Snapshot,
-        a: &Analysis,
-        earlier: &[Census],
-        path: &[u32],
-        at: OwnerAt,
-    ) -> Owner {
-        let v = at.node;
-        let id = s.nodes.id[v as usize];
-        let (kind, now) = self
-            .collections
-            .entries(s, v)
-            .expect("located on a collection");
-        let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
-        entries.push(Some(now));
-        let holder = graph::edge_source(s, path[at.index] as usize);
-        let (functions, location) = match self.names.functions.get(&holder) {
-            Some(fs) => (
-                fs.iter().map(|&f| function_name(s, f)).collect(),
-                s.location(fs[0]).map(|l| self.names.source(s, l)),
-            ),
-            None => (Vec::new(), None),
-        };
-        Owner {
-            name: owner_name(s, path, at.index),
-            class: s.strings.get(a.class[v as usize]).into_owned(),
-            kind: Some(kind),
-            id,
-            entries,
-            grew: at.grew,
-            held_by: s.strings.get(a.class[holder as usize]).into_owned(),
-            functions,
-            location,
-            path_index: at.index,
-        }
-    }
-}
-
-/// A closure's name, `(anonymous)` when it has none.
-pub(crate) fn function_name(s: &Snapshot, f: u32) -> String {
-    match s.strings.get(s.nodes.name[f as usize]) {
-        n if n.is_empty() => "(anonymous)".to_owned(),
-        n => n.into_owned(),
-    }
-}
-
-/// The name of the edge into path node `i`; an index or key is shown after the nearest named
-/// edge before it (`timerListMap[60000]`).
-fn owner_name(s: &Snapshot, path: &[u32], i: usize) -> String {
-    let mut suffix = String::new();
-    for j in (0..=i).rev() {
-        let e = path[j] as usize;
-        let name = s.edge_name(e);
-        let is_index = s.types.edge_name_is_index(s.edges.ty[e])
-            || name.is_empty()
-            || name.bytes().all(|b| b.is_ascii_digit());
-        if !is_index {
-            return format!("{name}{suffix}");
-        }
-        if suffix.is_empty() {
-            suffix = format!("[{name}]");
-        }
-    }
-    graph::edge_label(s, path[i] as usize)
-}
-
 /// The allocation stack of `v` from the trace tree, innermost frame first.
 fn allocation_stack(s: &Snapshot, v: u32) -> Vec<Frame> {
     let Some(trace) = &s.nodes.trace_node_id else {
@@ -825,7 +763,7 @@ fn growth(
     s: &Snapshot,
     a: &Analysis,
     final_classes: &FxHashMap<&[u8], u64>,
-    collections: &Collections,
+    finder: &OwnerFinder,
     settings: &Settings,
 ) -> (Vec<Growth>, Vec<CollectionGrowth>) {
     let top = settings.top;
@@ -852,10 +790,10 @@ fn growth(
     });
     classes.truncate(top);
 
-    let mut grown: Vec<(u32, Vec<u32>)> = (0..s.node_count() as u32)
+    let mut grown: Vec<(u32, Vec<u32>, bool)> = (0..s.node_count() as u32)
         .into_par_iter()
         .filter_map(|v| {
-            let (kind, now) = collections.entries(s, v)?;
+            let (kind, now) = finder.collections.entries(s, v)?;
             if kind == Kind::Context {
                 return None;
             }
@@ -865,30 +803,59 @@ fn growth(
                 series.push(c.entries(id)?);
             }
             series.push(now);
-            series
-                .windows(2)
-                .all(|w| w[0] < w[1])
-                .then_some((v, series))
+            let app = finder.paths.reaches(v);
+            keeps_pace(&series, app, settings).then_some((v, series, app))
         })
         .collect();
-    grown.sort_by_key(|(v, e)| (std::cmp::Reverse(e[e.len() - 1] - e[0]), *v));
+    grown.sort_by_key(|(v, e, _)| (std::cmp::Reverse(e[e.len() - 1] - e[0]), *v));
     grown.truncate(top);
     let collections = grown
         .into_iter()
-        .map(|(v, entries)| {
-            let path = graph::path_to(s, a, v);
+        .map(|(v, entries, app)| {
+            let path = finder.path(s, a, v);
             let name = if path.is_empty() {
                 String::new()
             } else {
-                owner_name(s, &path, path.len() - 1)
+                finder.holder(s, a, &path, path.len() - 1).name
             };
             CollectionGrowth {
                 name,
                 class: s.strings.get(a.class[v as usize]).into_owned(),
                 id: s.nodes.id[v as usize],
                 entries,
+                app,
             }
         })
         .collect();
     (classes, collections)
+}
+
+/// Whether a collection's entry counts grew with the load rather than by chance: in every
+/// step, by `min_count` in all; when the requests of each step are known, by at least one
+/// entry per hundred requests in each step, at a steady rate per request for Node's own
+/// collections; when they are not, Node's own collections must grow steadily (no step more
+/// than four times another: `8 → 9 → 16` is a list that grew by chance).
+fn keeps_pace(series: &[u32], app: bool, settings: &Settings) -> bool {
+    let steps: Vec<u64> = series
+        .windows(2)
+        .map(|w| u64::from(w[1]).saturating_sub(u64::from(w[0])))
+        .collect();
+    let total = u64::from(series[series.len() - 1]).saturating_sub(u64::from(series[0]));
+    if steps.contains(&0) || total < settings.min_count {
+        return false;
+    }
+    let (low, high) = (
+        steps.iter().copied().min().unwrap_or(0),
+        steps.iter().copied().max().unwrap_or(0),
+    );
+    if settings.requests.len() == steps.len() {
+        let per_request = |i: usize| steps[i] as f64 / settings.requests[i].max(1) as f64;
+        let rates: Vec<f64> = (0..steps.len()).map(per_request).collect();
+        let (min, max) = rates
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        min >= 0.01 && (app || max <= 4.0 * min)
+    } else {
+        app || high <= 4 * low
+    }
 }

@@ -1,0 +1,500 @@
+//! Whose code holds an object: scripts (the app's own, a library's, the runtime's), the
+//! functions that share a scope, the app's module scopes, and the retaining paths that go
+//! through the app's own variables rather than through the runtime's internals.
+//!
+//! DevTools' distance BFS starts at the global object, so its shortest paths often begin in
+//! Node's internals (`global → setTimeout → … timerListMap → … _onTimeout → (bound_this)`), and
+//! which internal function comes first changes from run to run. A person fixes a leak in their
+//! own code: [`AppPaths`] runs a second BFS from the module scopes of the app's scripts that
+//! never enters the runtime's module scopes, so the path shown starts at the app's variable
+//! (`quoteCache → data → …`) whenever one leads there. Distances stay DevTools'.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::analysis::{Analysis, NO_EDGE};
+use crate::graph;
+use crate::model::{Location, Snapshot, StrId};
+
+/// Who wrote a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The app's own files.
+    App,
+    /// A package under `node_modules`.
+    Library,
+    /// Node's (or the embedder's) built-in modules: `node:…`, `internal/…`.
+    Runtime,
+    /// No script name: `eval`, V8's builtins, bound functions.
+    Unknown,
+}
+
+impl Origin {
+    /// Classifies a script name as V8 records it (a path, a `file://` URL, `node:fs`…).
+    pub fn of_script(name: &str) -> Origin {
+        if name.is_empty() {
+            Origin::Unknown
+        } else if name.starts_with("node:") || name.starts_with("internal/") {
+            Origin::Runtime
+        } else if name.contains("/node_modules/") || name.contains("\\node_modules\\") {
+            Origin::Library
+        } else if name.starts_with('/') || name.starts_with("file:") || is_windows_path(name) {
+            Origin::App
+        } else if !name.contains('/') && name.ends_with(".js") {
+            // Node before 12 named its own modules `events.js`, `timers.js`.
+            Origin::Runtime
+        } else {
+            Origin::Unknown
+        }
+    }
+}
+
+fn is_windows_path(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
+}
+
+/// A position in a script, as people read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLocation {
+    pub script_id: u32,
+    /// The script's URL or file name when the snapshot records it.
+    pub script: Option<String>,
+    /// 1-based, as editors and DevTools show them.
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Scripts and functions of one snapshot.
+pub struct Code {
+    /// Script id → (name, the snapshot's copy of the source's start).
+    scripts: FxHashMap<u32, (String, Option<StrId>)>,
+    /// Up to three closures of each context (`closure --context--> context`).
+    functions: FxHashMap<u32, Vec<u32>>,
+    context_names: Vec<StrId>,
+    previous: Vec<StrId>,
+}
+
+/// At most this many closures are kept per context: enough to name a scope.
+const FUNCTIONS_PER_CONTEXT: usize = 3;
+
+impl Code {
+    /// Script names come from closures: `closure → shared → script → name`.
+    pub fn new(s: &Snapshot) -> Code {
+        let t = &s.types;
+        let ids = |n: &[u8]| s.strings.ids_of(n);
+        let (shared, script, name, source) = (
+            ids(b"shared"),
+            [ids(b"script"), ids(b"script_or_debug_info")].concat(),
+            ids(b"name"),
+            ids(b"source"),
+        );
+        let is_string = |v: u32| {
+            let ty = s.nodes.ty[v as usize];
+            ty == t.string || ty == t.cons_string || ty == t.sliced_string
+        };
+        let mut scripts = FxHashMap::default();
+        for &(v, l) in &s.locations {
+            if s.nodes.ty[v as usize] != t.closure || scripts.contains_key(&l.script_id) {
+                continue;
+            }
+            let Some(scr) = graph::find_edge(s, v, t.e_internal, &shared)
+                .map(|e| s.edges.to[e])
+                .and_then(|sfi| graph::find_edge(s, sfi, t.e_internal, &script))
+                .map(|e| s.edges.to[e])
+            else {
+                continue;
+            };
+            let string_of = |names: &[StrId]| {
+                graph::find_edge(s, scr, t.e_internal, names)
+                    .map(|e| s.edges.to[e])
+                    .filter(|&n| is_string(n))
+                    .map(|n| s.nodes.name[n as usize])
+            };
+            let Some(text) = string_of(&name)
+                .map(|n| s.strings.get(n).into_owned())
+                .filter(|t| !t.is_empty())
+            else {
+                continue;
+            };
+            scripts.insert(l.script_id, (text, string_of(&source)));
+        }
+        let context = ids(b"context");
+        let mut functions: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for v in 0..s.node_count() as u32 {
+            if s.nodes.ty[v as usize] == t.closure
+                && let Some(e) = graph::find_edge(s, v, t.e_internal, &context)
+            {
+                let list = functions.entry(s.edges.to[e]).or_default();
+                if list.len() < FUNCTIONS_PER_CONTEXT {
+                    list.push(v);
+                }
+            }
+        }
+        Code {
+            scripts,
+            functions,
+            context_names: ids(b"system / Context"),
+            previous: ids(b"previous"),
+        }
+    }
+
+    /// Up to three closures whose context is `context`.
+    pub fn functions_of(&self, context: u32) -> &[u32] {
+        self.functions.get(&context).map_or(&[], Vec::as_slice)
+    }
+
+    /// A recorded position, with its script's name.
+    pub fn source(&self, l: Location) -> SourceLocation {
+        SourceLocation {
+            script_id: l.script_id,
+            script: self.scripts.get(&l.script_id).map(|(n, _)| n.clone()),
+            line: l.line + 1,
+            column: l.column + 1,
+        }
+    }
+
+    pub fn script_name(&self, script_id: u32) -> Option<&str> {
+        self.scripts.get(&script_id).map(|(n, _)| n.as_str())
+    }
+
+    /// The start of the script's source as the snapshot keeps it (V8 writes at most the first
+    /// 1,024 characters of a string).
+    pub fn script_source<'s>(&self, s: &'s Snapshot, script_id: u32) -> Option<&'s [u8]> {
+        let (_, source) = self.scripts.get(&script_id)?;
+        source.map(|id| s.strings.bytes(id))
+    }
+
+    pub fn origin_of_script(&self, script_id: u32) -> Origin {
+        self.script_name(script_id)
+            .map_or(Origin::Unknown, Origin::of_script)
+    }
+
+    /// Who wrote closure `f` (`Unknown` for builtins and bound functions).
+    pub fn origin_of_function(&self, s: &Snapshot, f: u32) -> Origin {
+        s.location(f)
+            .map_or(Origin::Unknown, |l| self.origin_of_script(l.script_id))
+    }
+
+    /// Who wrote the functions of a scope (a context), judged by its first closure.
+    pub fn origin_of_context(&self, s: &Snapshot, context: u32) -> Origin {
+        self.functions_of(context)
+            .first()
+            .map_or(Origin::Unknown, |&f| self.origin_of_function(s, f))
+    }
+
+    /// Whether `v` is a function's scope (`system / Context`).
+    pub fn is_context(&self, s: &Snapshot, v: u32) -> bool {
+        self.context_names.contains(&s.nodes.name[v as usize])
+    }
+
+    /// The scope that encloses context `v` (`previous`), if it is a function's scope too.
+    pub fn enclosing(&self, s: &Snapshot, v: u32) -> Option<u32> {
+        let e = graph::find_edge(s, v, s.types.e_internal, &self.previous)?;
+        let outer = s.edges.to[e];
+        self.is_context(s, outer).then_some(outer)
+    }
+
+    /// The outermost function scope around context `v`: a module's top-level scope (the
+    /// one whose `previous` is the native or script context).
+    pub fn module_scope(&self, s: &Snapshot, v: u32) -> u32 {
+        const MAX_DEPTH: usize = 256;
+        let mut at = v;
+        for _ in 0..MAX_DEPTH {
+            match self.enclosing(s, at) {
+                Some(outer) => at = outer,
+                None => break,
+            }
+        }
+        at
+    }
+}
+
+/// A closure's name, `(anonymous)` when it has none.
+pub fn function_name(s: &Snapshot, f: u32) -> String {
+    match s.strings.get(s.nodes.name[f as usize]) {
+        n if n.is_empty() => "(anonymous)".to_owned(),
+        n => n.into_owned(),
+    }
+}
+
+/// Retaining paths that start at the app's own variables.
+pub struct AppPaths {
+    /// The edge by which the BFS from the app's module scopes reached each node.
+    via: Vec<u32>,
+    /// The scopes the BFS started from, sorted.
+    scopes: Vec<u32>,
+}
+
+impl AppPaths {
+    /// A BFS over non-weak edges from the scopes of the app's code: its modules' top-level
+    /// scopes first, then the scopes of its functions for which `long_lived` holds (those
+    /// alive since a baseline: `makeCache`'s scope holding a cache, not a request's). It does
+    /// not enter the runtime's module scopes (where Node keeps its timer lists and module
+    /// cache), the native context or the global object: what it reaches, it reaches through
+    /// the app's variables, the objects they hold, and the functions (listeners, callbacks)
+    /// they hold.
+    pub fn new(s: &Snapshot, code: &Code, long_lived: impl Fn(u32) -> bool) -> AppPaths {
+        let t = &s.types;
+        let n = s.node_count();
+        let app_contexts: Vec<u32> = code
+            .functions
+            .iter()
+            .filter(|&(_, fs)| code.origin_of_function(s, fs[0]) == Origin::App)
+            .map(|(&context, _)| context)
+            .collect();
+        let mut modules: Vec<u32> = app_contexts
+            .iter()
+            .map(|&c| code.module_scope(s, c))
+            .filter(|&m| code.origin_of_context(s, m) == Origin::App)
+            .collect();
+        modules.sort_unstable();
+        modules.dedup();
+        let mut functions: Vec<u32> = app_contexts
+            .into_iter()
+            .filter(|&c| modules.binary_search(&c).is_err() && long_lived(c))
+            .collect();
+        functions.sort_unstable();
+        let mut scopes = modules.clone();
+        scopes.extend(&functions);
+        let blocked_names: Vec<StrId> = [&b"system / NativeContext"[..], b"system / ScriptContext"]
+            .iter()
+            .flat_map(|n| s.strings.ids_of(n))
+            .collect();
+        let blocked = |v: u32| {
+            let ty = s.nodes.ty[v as usize];
+            v == s.root
+                || ty == t.synthetic
+                || blocked_names.contains(&s.nodes.name[v as usize])
+                || graph::is_global_object(s, v)
+                || (code.is_context(s, v)
+                    && code.enclosing(s, v).is_none()
+                    && code.origin_of_context(s, v) == Origin::Runtime)
+        };
+        let mut via = vec![NO_EDGE; n];
+        let mut reached = crate::bits::BitSet::new(n);
+        // Module scopes first: at equal distance, a path from a module's variable wins.
+        let queue_start = scopes.clone();
+        scopes.sort_unstable();
+        let mut queue = queue_start;
+        for &m in &scopes {
+            reached.set(m as usize);
+        }
+        let mut head = 0;
+        while head < queue.len() {
+            let v = queue[head];
+            head += 1;
+            for e in s.nodes.edges(v) {
+                let to = s.edges.to[e];
+                if s.edges.ty[e] == t.e_weak || reached.get(to as usize) || blocked(to) {
+                    continue;
+                }
+                reached.set(to as usize);
+                via[to as usize] = e as u32;
+                queue.push(to);
+            }
+        }
+        AppPaths { via, scopes }
+    }
+
+    /// Whether `v` is reached from the app's scopes (the scopes themselves included).
+    pub fn reaches(&self, v: u32) -> bool {
+        self.via[v as usize] != NO_EDGE || self.scopes.binary_search(&v).is_ok()
+    }
+
+    /// The edges of `v`'s path (see [`AppPaths::path`]) from `v` up to the root.
+    pub fn parent_edges<'a>(
+        &'a self,
+        s: &'a Snapshot,
+        a: &'a Analysis,
+        v: u32,
+    ) -> impl Iterator<Item = u32> + 'a {
+        // Through the app's scopes while the BFS from them reached the node, then DevTools'
+        // path from the scope where it started: never back into the first part.
+        let mut at = v;
+        let mut in_app = self.reaches(v);
+        let mut steps = 0;
+        std::iter::from_fn(move || {
+            if steps > s.node_count() {
+                return None; // Cannot happen with BFS edges; guards a corrupt array.
+            }
+            steps += 1;
+            let e = if in_app && self.via[at as usize] != NO_EDGE {
+                self.via[at as usize]
+            } else {
+                in_app = false;
+                a.path_edge[at as usize]
+            };
+            if e == NO_EDGE {
+                return None;
+            }
+            at = graph::edge_source(s, e as usize);
+            Some(e)
+        })
+    }
+
+    /// A retaining path of `v`, root side first: DevTools' shortest path to an app scope, then
+    /// the shortest path from it to `v`; DevTools' shortest path when the app's scopes do not
+    /// reach `v`.
+    pub fn path(&self, s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+        self.path_and_scope(s, a, v).0
+    }
+
+    /// [`AppPaths::path`], and the index of the step into the app's scope it starts from
+    /// (`None` when the app's scopes do not reach `v`).
+    pub fn path_and_scope(&self, s: &Snapshot, a: &Analysis, v: u32) -> (Vec<u32>, Option<usize>) {
+        let mut tail = 0;
+        let mut at = v;
+        while self.via[at as usize] != NO_EDGE && tail <= s.node_count() {
+            tail += 1;
+            at = graph::edge_source(s, self.via[at as usize] as usize);
+        }
+        let mut path: Vec<u32> = self.parent_edges(s, a, v).collect();
+        path.reverse();
+        let scope = (tail > 0 && path.len() > tail).then(|| path.len() - tail - 1);
+        (path, scope)
+    }
+}
+
+/// Classes that name no application code: JavaScript's and V8's own (`Object`, `Array`,
+/// `Promise`, `(string)`, `system / Context`) and inferred shapes (`{a, b}`). A growing
+/// `(string)` says nothing until we know who holds the strings.
+pub fn is_generic(name: &str) -> bool {
+    name.starts_with('(')
+        || name.starts_with('{')
+        || name.starts_with("system / ")
+        || matches!(
+            name,
+            "Object"
+                | "Array"
+                | "Function"
+                | "Map"
+                | "Set"
+                | "WeakMap"
+                | "WeakSet"
+                | "WeakRef"
+                | "Promise"
+                | "Date"
+                | "RegExp"
+                | "Error"
+                | "String"
+                | "Number"
+                | "Boolean"
+                | "Symbol"
+                | "BigInt"
+                | "Arguments"
+                | "ArrayBuffer"
+                | "SharedArrayBuffer"
+                | "DataView"
+                | "Uint8Array"
+                | "Int8Array"
+                | "Uint16Array"
+                | "Int16Array"
+                | "Uint32Array"
+                | "Int32Array"
+                | "Float32Array"
+                | "Float64Array"
+                | "BigInt64Array"
+                | "BigUint64Array"
+                | "Uint8ClampedArray"
+        )
+}
+
+/// The last declaration of `name` at or before 1-based line `line` (see [`declaration`]).
+pub fn last_declaration_before(source: &str, name: &str, line: u32) -> Option<(u32, u32)> {
+    let mut found = None;
+    let mut from = 1;
+    while let Some(at) = declaration(source, name, from) {
+        if at.0 > line {
+            break;
+        }
+        found = Some(at);
+        from = at.0 + 1;
+    }
+    found
+}
+
+/// Where `name` is declared in `source` (a `const`, `let`, `var`, `function`, `class` or an
+/// import), at or after 1-based line `from_line`: the 1-based line and column of the name.
+/// Text only, no parser: the first declaration-looking match wins.
+pub fn declaration(source: &str, name: &str, from_line: u32) -> Option<(u32, u32)> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let word_at = |line: &str, i: usize| {
+        line[i..].starts_with(name)
+            && !line[..i].chars().next_back().is_some_and(is_ident)
+            && !line[i + name.len()..].chars().next().is_some_and(is_ident)
+    };
+    const KEYWORDS: [&str; 7] = [
+        "const",
+        "let",
+        "var",
+        "function",
+        "function*",
+        "class",
+        "import",
+    ];
+    for (n, line) in source.lines().enumerate() {
+        let number = n as u32 + 1;
+        if number < from_line {
+            continue;
+        }
+        let code = line.split("//").next().unwrap_or(line);
+        let mut search = 0;
+        while let Some(off) = code[search..].find(name) {
+            let i = search + off;
+            search = i + name.len();
+            if !word_at(code, i) {
+                continue;
+            }
+            // A keyword before the name on this line, with only a destructuring pattern,
+            // other names or an `export` between.
+            let before = code[..i].trim_end();
+            let declared = KEYWORDS.iter().any(|k| {
+                before
+                    .split(|c: char| !is_ident(c) && c != '*')
+                    .any(|w| w == *k)
+            }) && !before.contains('=')
+                && !before.contains('(');
+            if declared {
+                return Some((number, code[..i].chars().count() as u32 + 1));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_classified_by_name() {
+        assert_eq!(Origin::of_script("/srv/app/server.js"), Origin::App);
+        assert_eq!(Origin::of_script("file:///srv/app/server.mjs"), Origin::App);
+        assert_eq!(
+            Origin::of_script("/srv/app/node_modules/node-cache/lib/node_cache.js"),
+            Origin::Library
+        );
+        assert_eq!(Origin::of_script("node:internal/timers"), Origin::Runtime);
+        assert_eq!(Origin::of_script("node:zlib"), Origin::Runtime);
+        assert_eq!(Origin::of_script("events.js"), Origin::Runtime);
+        assert_eq!(Origin::of_script(""), Origin::Unknown);
+        assert_eq!(Origin::of_script("C:\\app\\server.js"), Origin::App);
+    }
+
+    #[test]
+    fn declarations_are_found_by_name() {
+        let src = "'use strict';\n// quoteCache holds quotes\nconst NodeCache = require('node-cache');\n\nconst quoteCache = new NodeCache();\nfunction handler() { quoteCache.set(1, 2); }\nconst { a, quoteMap } = x;\nlet y = quoteCache;\n";
+        assert_eq!(declaration(src, "quoteCache", 1), Some((5, 7)));
+        assert_eq!(declaration(src, "handler", 1), Some((6, 10)));
+        assert_eq!(declaration(src, "quoteMap", 1), Some((7, 12)));
+        assert_eq!(declaration(src, "y", 1), Some((8, 5)));
+        assert_eq!(declaration(src, "NodeCache", 1), Some((3, 7)));
+        assert_eq!(declaration(src, "quote", 1), None);
+        assert_eq!(declaration(src, "quoteCache", 6), None);
+        let esm = "import get from 'lodash.get';\nimport { a as b, sessions } from './s.js';\n";
+        assert_eq!(declaration(esm, "get", 1), Some((1, 8)));
+        assert_eq!(declaration(esm, "sessions", 1), Some((2, 18)));
+    }
+}

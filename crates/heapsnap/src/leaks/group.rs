@@ -1,0 +1,390 @@
+//! Leaked objects that leak together become one cluster, described by its parts and by what
+//! its objects keep alive.
+//!
+//! Three links join two leaked objects: one owner holds both (the values and the keys of a
+//! dictionary, the entries of one Map); one holds the other (a listener and the scope it
+//! closes over, itself held by another listener); or, when no collection grew, their
+//! retaining paths have one shape. A leaked logger with its stream state, bound functions and
+//! six listeners is then one cluster with parts, not ten.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::NativePart;
+use crate::analysis::Analysis;
+use crate::code::{self, AppPaths, Code, Origin};
+use crate::graph;
+use crate::model::{Snapshot, StrId};
+
+/// No leaked object, no owner.
+pub(super) const NONE: u32 = u32::MAX;
+
+/// For every node, the nearest dominator-tree ancestor-or-self that is a leaked object
+/// ([`NONE`] if none). Each node's answer is found once (a memoised walk up the tree), so the
+/// cost is linear whatever the tree's depth.
+pub(super) fn leak_roots(a: &Analysis, leaked: &[u32]) -> Vec<u32> {
+    const UNKNOWN: u32 = u32::MAX - 1;
+    let n = a.idom.len();
+    let mut root_of = vec![UNKNOWN; n];
+    for &v in leaked {
+        root_of[v as usize] = v;
+    }
+    if root_of[a.root as usize] == UNKNOWN {
+        root_of[a.root as usize] = NONE;
+    }
+    let mut chain = Vec::new();
+    for v in 0..n {
+        let mut u = v;
+        while root_of[u] == UNKNOWN {
+            chain.push(u);
+            u = a.idom[u] as usize;
+        }
+        let answer = root_of[u];
+        for w in chain.drain(..) {
+            root_of[w] = answer;
+        }
+    }
+    root_of
+}
+
+/// A cluster before it is described: indexes into the leaked objects, and their retained size
+/// with each byte counted once.
+pub(super) struct Group {
+    pub members: Vec<u32>,
+    pub retained: u64,
+}
+
+/// Joins the leaked objects (`owners[i]` is the grown collection holding `leaked[i]` or
+/// [`NONE`]; `keys[i]` the shape of its path, used when it has no owner) into clusters,
+/// largest first. `bridges` are new scopes outside every leaked object (V8 never reports a
+/// scope as leaked): listeners that close over one scope leak together through it.
+pub(super) fn clusters(
+    s: &Snapshot,
+    a: &Analysis,
+    (leaked, bridges): (&[u32], &[u32]),
+    owners: &[u32],
+    keys: &[u64],
+    root_of: &[u32],
+) -> Vec<Group> {
+    let l = leaked.len();
+    let mut sets = UnionFind::new(l + bridges.len());
+    let mut first: FxHashMap<(bool, u64), u32> = FxHashMap::default();
+    for i in 0..l {
+        let key = if owners[i] == NONE {
+            (false, keys[i])
+        } else {
+            (true, u64::from(owners[i]))
+        };
+        let j = *first.entry(key).or_insert(i as u32);
+        sets.union(i as u32, j);
+    }
+    // The set element a node belongs to: the leaked object it is inside, or itself if it is
+    // a bridge.
+    let element = |v: u32| -> Option<u32> {
+        match root_of[v as usize] {
+            NONE => bridges.binary_search(&v).ok().map(|i| (l + i) as u32),
+            root => Some(leaked.binary_search(&root).expect("a leaked object") as u32),
+        }
+    };
+    let t = &s.types;
+    let links: Vec<(u32, u32)> = (0..s.node_count() as u32)
+        .into_par_iter()
+        .filter_map(|x| element(x).map(|from| (x, from)))
+        .flat_map_iter(|(x, from)| {
+            s.nodes.edges(x).filter_map(move |e| {
+                let y = s.edges.to[e];
+                let ty = s.nodes.ty[y as usize];
+                // V8's metadata (maps, code) is shared by design: it is no link between leaks.
+                let data = ty != t.code && ty != t.hidden && ty != t.object_shape;
+                if s.edges.ty[e] == t.e_weak || !data {
+                    return None;
+                }
+                element(y).filter(|&to| to != from).map(|to| (from, to))
+            })
+        })
+        .collect();
+    for (x, y) in links {
+        sets.union(x, y);
+    }
+
+    let mut by_set: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for i in 0..l as u32 {
+        by_set.entry(sets.find(i)).or_default().push(i);
+    }
+    let top_level = |v: u32| root_of[a.idom[v as usize] as usize] == NONE;
+    let mut groups: Vec<Group> = by_set
+        .into_values()
+        .map(|members| {
+            let retained = members
+                .iter()
+                .map(|&i| leaked[i as usize])
+                .filter(|&v| top_level(v))
+                .map(|v| a.retained[v as usize])
+                .sum();
+            Group { members, retained }
+        })
+        .collect();
+    groups.sort_by(|x, y| {
+        y.retained
+            .cmp(&x.retained)
+            .then(y.members.len().cmp(&x.members.len()))
+            .then(x.members[0].cmp(&y.members[0]))
+    });
+    groups
+}
+
+/// The distinct owners of a group's objects, sorted.
+pub(super) fn distinct_owners(g: &Group, owners: &[u32]) -> Vec<u32> {
+    let mut found: Vec<u32> = g
+        .members
+        .iter()
+        .map(|&i| owners[i as usize])
+        .filter(|&o| o != NONE)
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The leaked objects of one kind in a group.
+pub(super) struct PartMembers {
+    pub label: String,
+    pub class: StrId,
+    /// For closures: the function's name.
+    pub function: Option<StrId>,
+    pub origin: Origin,
+    /// Node ordinals, largest retained first.
+    pub members: Vec<u32>,
+    pub retained: u64,
+}
+
+/// A group's leaked objects by kind (class, function for closures, and whether a string is a
+/// key in a store), largest first.
+pub(super) fn parts(
+    s: &Snapshot,
+    a: &Analysis,
+    paths: &AppPaths,
+    code: &Code,
+    g: &Group,
+    (leaked, root_of): (&[u32], &[u32]),
+) -> Vec<PartMembers> {
+    let t = &s.types;
+    let mut by_kind: FxHashMap<(StrId, Option<StrId>, bool), Vec<u32>> = FxHashMap::default();
+    for &i in &g.members {
+        let v = leaked[i as usize];
+        let ty = s.nodes.ty[v as usize];
+        let function = (ty == t.closure).then(|| s.nodes.name[v as usize]);
+        // A dictionary's keys sit in its property store, reached by V8's internal edges; its
+        // values by property edges. Both are strings in a string-to-string dictionary.
+        let key = (ty == t.string || ty == t.cons_string || ty == t.sliced_string)
+            && paths.parent_edges(s, a, v).next().is_some_and(|e| {
+                s.edges.ty[e as usize] == t.e_internal
+                    && graph::is_store(s, graph::edge_source(s, e as usize))
+            });
+        by_kind
+            .entry((a.class[v as usize], function, key))
+            .or_default()
+            .push(v);
+    }
+    let mut parts: Vec<PartMembers> = by_kind
+        .into_iter()
+        .map(|((class, function, key), mut members)| {
+            members.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
+            let rep = members[0];
+            let mut label = label(s, code, class, rep);
+            if key {
+                label.push_str(" keys");
+            }
+            PartMembers {
+                label,
+                class,
+                function,
+                origin: origin(s, code, rep),
+                retained: members
+                    .iter()
+                    .filter(|&&v| root_of[a.idom[v as usize] as usize] == NONE)
+                    .map(|&v| a.retained[v as usize])
+                    .sum(),
+                members,
+            }
+        })
+        .collect();
+    parts.sort_by(|x, y| {
+        y.retained
+            .cmp(&x.retained)
+            .then(y.members.len().cmp(&x.members.len()))
+            .then(x.members[0].cmp(&y.members[0]))
+    });
+    parts
+}
+
+/// What a group's objects keep alive: its native memory and the named classes inside it.
+#[derive(Default)]
+pub(super) struct Inside {
+    pub native_size: u64,
+    pub native: Vec<NativePart>,
+    pub classes: Vec<InsideClass>,
+}
+
+/// Instances of one class that is not generic inside a group (its leaked objects included).
+pub(super) struct InsideClass {
+    pub label: String,
+    pub count: u64,
+    /// Their retained sizes summed (an instance inside another counts in both).
+    pub retained: u64,
+    pub origin: Origin,
+}
+
+/// At most this many kinds of native memory are named per cluster.
+const NATIVE_KINDS: usize = 3;
+
+/// [`Inside`] of each of `groups`, in one pass over the nodes inside leaked objects.
+pub(super) fn contents(
+    s: &Snapshot,
+    a: &Analysis,
+    code: &Code,
+    leaked: &[u32],
+    root_of: &[u32],
+    groups: &[Group],
+) -> Vec<Inside> {
+    let mut group_of = vec![NONE; leaked.len()];
+    for (k, g) in groups.iter().enumerate() {
+        for &i in &g.members {
+            group_of[i as usize] = k as u32;
+        }
+    }
+    let t = &s.types;
+    let mut generic: FxHashMap<StrId, bool> = FxHashMap::default();
+    let mut native: Vec<FxHashMap<StrId, u64>> = vec![FxHashMap::default(); groups.len()];
+    let mut classes: Vec<FxHashMap<StrId, (u64, u64, u32)>> =
+        vec![FxHashMap::default(); groups.len()];
+    for (x, &root) in root_of.iter().enumerate() {
+        if root == NONE {
+            continue;
+        }
+        let k = group_of[leaked.binary_search(&root).expect("a leaked object")];
+        if k == NONE {
+            continue;
+        }
+        let k = k as usize;
+        let ty = s.nodes.ty[x];
+        if ty == t.native {
+            *native[k].entry(s.nodes.name[x]).or_default() += u64::from(s.nodes.self_size[x]);
+        }
+        let class = a.class[x];
+        let is_generic = *generic
+            .entry(class)
+            .or_insert_with(|| code::is_generic(&s.strings.get(class)));
+        if !is_generic && ty != t.closure && ty != t.native {
+            let c = classes[k].entry(class).or_insert((0, 0, x as u32));
+            c.0 += 1;
+            c.1 += a.retained[x];
+        }
+    }
+    native
+        .into_iter()
+        .zip(classes)
+        .map(|(native, classes)| {
+            let mut kinds: Vec<NativePart> = native
+                .into_iter()
+                .map(|(name, size)| NativePart {
+                    name: native_name(&s.strings.get(name)).to_owned(),
+                    size,
+                })
+                .collect();
+            kinds.sort_by(|x, y| y.size.cmp(&x.size).then_with(|| x.name.cmp(&y.name)));
+            let native_size = kinds.iter().map(|k| k.size).sum();
+            kinds.truncate(NATIVE_KINDS);
+            let mut classes: Vec<InsideClass> = classes
+                .into_iter()
+                .map(|(class, (count, retained, first))| InsideClass {
+                    label: label(s, code, class, first),
+                    count,
+                    retained,
+                    origin: origin(s, code, first),
+                })
+                .collect();
+            classes.sort_by(|x, y| {
+                y.retained
+                    .cmp(&x.retained)
+                    .then_with(|| x.label.cmp(&y.label))
+            });
+            Inside {
+                native_size,
+                native: kinds,
+                classes,
+            }
+        })
+        .collect()
+}
+
+/// A native node's name without DevTools' prefixes: `Node / zlib_memory` → `zlib_memory`.
+fn native_name(name: &str) -> &str {
+    let name = name.strip_prefix("Detached ").unwrap_or(name);
+    name.strip_prefix("Node / ")
+        .or_else(|| name.strip_prefix("system / "))
+        .unwrap_or(name)
+}
+
+/// How people name objects of `class` (like `v`): `function onunpipe`, `bound function`,
+/// `closure scope`, `ZlibContext (native)`, `CallContext`.
+fn label(s: &Snapshot, code: &Code, class: StrId, v: u32) -> String {
+    let t = &s.types;
+    let ty = s.nodes.ty[v as usize];
+    if ty == t.closure {
+        let name = s.strings.get(s.nodes.name[v as usize]);
+        return match name.as_ref() {
+            "native_bind" => "bound function".to_owned(),
+            _ => format!("function {}", code::function_name(s, v)),
+        };
+    }
+    if code.is_context(s, v) {
+        return "closure scope".to_owned();
+    }
+    graph::display_class(&s.strings.get(class)).into_owned()
+}
+
+/// Who wrote the code that made `v`: its function's script, or its constructor's.
+fn origin(s: &Snapshot, code: &Code, v: u32) -> Origin {
+    if code.is_context(s, v) {
+        return code.origin_of_context(s, v);
+    }
+    s.location(v)
+        .map_or(Origin::Unknown, |l| code.origin_of_script(l.script_id))
+}
+
+/// Disjoint sets with path halving and union by size.
+struct UnionFind {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> UnionFind {
+        UnionFind {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    fn union(&mut self, x: u32, y: u32) {
+        let (mut x, mut y) = (self.find(x), self.find(y));
+        if x == y {
+            return;
+        }
+        if self.size[x as usize] < self.size[y as usize] {
+            std::mem::swap(&mut x, &mut y);
+        }
+        self.parent[y as usize] = x;
+        self.size[x as usize] += self.size[y as usize];
+    }
+}

@@ -1,0 +1,486 @@
+//! Who holds a leak, named as the code names it: the collection that grew (the *owner*), the
+//! class and field that hold it (`NodeCache.data`, the *holder*), and the app's own variable
+//! that leads there (`quoteCache`, the *binding*) with where it is declared.
+
+use serde::Serialize;
+
+use super::Census;
+use crate::analysis::Analysis;
+use crate::bits::BitSet;
+use crate::code::{self, AppPaths, Code, SourceLocation};
+use crate::graph::{self, Collections, Kind};
+use crate::model::Snapshot;
+use rayon::prelude::*;
+
+/// The collection (or named variable) that holds a cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Owner {
+    /// The name it is reached by: a variable, property or key (`handleMap`, `data`).
+    pub name: String,
+    /// The owner as the code names it: `Class.field` for a field of a class instance
+    /// (`NodeCache.data`, `EventEmitter._events.error`), the variable's name for a scope's
+    /// variable (`handleMap`).
+    pub holder: String,
+    /// Whether the holder is a scope's variable (else a field of `held_by`).
+    pub variable: bool,
+    pub class: String,
+    pub kind: Option<Kind>,
+    pub id: u32,
+    /// Entry counts in each snapshot (`null` where it did not exist).
+    pub entries: Vec<Option<u32>>,
+    /// Whether its entry count grew from the baseline to the final snapshot.
+    pub grew: bool,
+    /// What holds the owner: `system / Context` for a closure variable, `NodeCache`…
+    pub held_by: String,
+    /// For a closure or module variable: up to three functions that have it in scope.
+    pub functions: Vec<String>,
+    /// Where the holder is: the variable's declaration, or the holder class's constructor.
+    pub location: Option<SourceLocation>,
+    /// The app's own variable that the retaining path starts from, when it goes through the
+    /// app's code.
+    pub binding: Option<Binding>,
+    /// Position of the owner in `path`.
+    pub path_index: usize,
+}
+
+/// A variable of the app's own code on a leak's retaining path.
+#[derive(Debug, Clone, Serialize)]
+pub struct Binding {
+    /// The variable (`quoteCache`).
+    pub name: String,
+    /// `module` for a module's top-level variable, `closure` for a function's.
+    pub scope: &'static str,
+    /// The script that declares it.
+    pub script: Option<String>,
+    /// Its declaration, when the script's text shows it.
+    pub location: Option<SourceLocation>,
+    /// From the variable to the owner: `quoteCache → NodeCache.data`.
+    pub via: String,
+}
+
+/// Where the text of a script can be read, to find declarations: the snapshot keeps only the
+/// first 1,024 characters of each script.
+pub trait Sources: Sync {
+    /// The whole text of the script V8 named `script` (a path or URL), if it can be read.
+    fn text(&self, script: &str) -> Option<String>;
+}
+
+/// Only what the snapshot itself keeps.
+pub struct SnapshotOnly;
+
+impl Sources for SnapshotOnly {
+    fn text(&self, _script: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Where on a path the owner is, before it is described.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerAt {
+    /// Index into the path: `path[index]` is the edge into the owner.
+    pub index: usize,
+    /// The owner's node ordinal.
+    pub node: u32,
+    pub grew: bool,
+}
+
+/// Finds and names who holds an object.
+pub struct OwnerFinder {
+    pub(crate) collections: Collections,
+    pub(crate) code: Code,
+    pub(crate) paths: AppPaths,
+}
+
+impl OwnerFinder {
+    /// Paths start at the app's module scopes and at its function scopes that existed in the
+    /// baseline.
+    pub fn new(s: &Snapshot, baseline: &Census) -> OwnerFinder {
+        let code = Code::new(s);
+        OwnerFinder {
+            collections: Collections::new(s),
+            paths: AppPaths::new(s, &code, |v| baseline.contains(s.nodes.id[v as usize])),
+            code,
+        }
+    }
+
+    /// The retaining path of `v` shown to people: through the app's code when it can be.
+    pub fn path(&self, s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+        self.paths.path(s, a, v)
+    }
+
+    /// The owner of node `v` of `s` (see [`super::find`]), judged against the earlier
+    /// snapshots, described.
+    pub fn owner_of(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        earlier: &[Census],
+        v: u32,
+        sources: &dyn Sources,
+    ) -> Option<Owner> {
+        let (path, scope) = self.paths.path_and_scope(s, a, v);
+        let at = self.locate(s, a, &earlier[0], &path)?;
+        Some(self.describe(s, a, earlier, (&path, scope), at, sources))
+    }
+
+    /// The nearest collection on the path that existed in the baseline and has more entries
+    /// now; failing that, the nearest collection that existed in the baseline (neither a
+    /// context, whose variable count never changes, nor a link of a list of leaked objects).
+    /// Cheap: no text is built.
+    pub fn locate(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        baseline: &Census,
+        path: &[u32],
+    ) -> Option<OwnerAt> {
+        let leaked_class = a.class[s.edges.to[*path.last()? as usize] as usize];
+        let mut fallback = None;
+        // path[i] leads to node i; skip the leaked object itself (the last step).
+        for index in (0..path.len() - 1).rev() {
+            let node = s.edges.to[path[index] as usize];
+            let Some((kind, now)) = self.collections.entries(s, node) else {
+                continue;
+            };
+            let Some(before) = baseline.entries(s.nodes.id[node as usize]) else {
+                continue; // New since the baseline: part of the leak, not its owner.
+            };
+            let at = OwnerAt {
+                index,
+                node,
+                grew: now > before,
+            };
+            if at.grew {
+                return Some(at);
+            }
+            if fallback.is_none() && kind != Kind::Context && a.class[node as usize] != leaked_class
+            {
+                fallback = Some(at);
+            }
+        }
+        fallback
+    }
+
+    /// Every collection that existed in the baseline and has more entries now.
+    pub(crate) fn grown(&self, s: &Snapshot, baseline: &Census) -> BitSet {
+        let grown: Vec<u32> = (0..s.node_count() as u32)
+            .into_par_iter()
+            .filter(|&v| {
+                self.collections.entries(s, v).is_some_and(|(_, now)| {
+                    baseline
+                        .entries(s.nodes.id[v as usize])
+                        .is_some_and(|before| now > before)
+                })
+            })
+            .collect();
+        let mut set = BitSet::new(s.node_count());
+        for v in grown {
+            set.set(v as usize);
+        }
+        set
+    }
+
+    /// The nearest collection in `grown` above `v` on its shown path; `None` if none.
+    pub(crate) fn grown_owner(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        grown: &BitSet,
+        v: u32,
+    ) -> Option<u32> {
+        self.paths
+            .parent_edges(s, a, v)
+            .map(|e| graph::edge_source(s, e as usize))
+            .find(|&u| grown.get(u as usize))
+    }
+
+    /// The owner found by [`OwnerFinder::locate`] on `path` (with the index of its step into
+    /// the app's scope, see [`AppPaths::path_and_scope`]): names, entry counts, functions.
+    pub fn describe(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        earlier: &[Census],
+        (path, scope): (&[u32], Option<usize>),
+        at: OwnerAt,
+        sources: &dyn Sources,
+    ) -> Owner {
+        let v = at.node;
+        let id = s.nodes.id[v as usize];
+        let (kind, now) = self
+            .collections
+            .entries(s, v)
+            .expect("located on a collection");
+        let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
+        entries.push(Some(now));
+        let holder = self.holder(s, a, path, at.index);
+        let in_scope = match holder.scope {
+            Some(context) => self.code.functions_of(context),
+            None => &[],
+        };
+        let location = match holder.scope {
+            Some(context) => self.declared(s, context, &holder.name, sources),
+            None => holder
+                .object
+                .and_then(|o| s.location(o))
+                .map(|l| self.code.source(l)),
+        };
+        let from = graph::edge_source(s, path[at.index] as usize);
+        Owner {
+            name: owner_name(s, path, at.index),
+            variable: holder.scope.is_some(),
+            holder: holder.name,
+            class: s.strings.get(a.class[v as usize]).into_owned(),
+            kind: Some(kind),
+            id,
+            entries,
+            grew: at.grew,
+            held_by: s.strings.get(a.class[from as usize]).into_owned(),
+            functions: in_scope
+                .iter()
+                .map(|&f| code::function_name(s, f))
+                .collect(),
+            location,
+            binding: scope.and_then(|scope| self.binding(s, a, path, (scope, at.index), sources)),
+            path_index: at.index,
+        }
+    }
+
+    /// How the code names path node `index`: walking up the path from it, the fields crossed
+    /// until a class instance (`NodeCache.data`) or a scope's variable (`openExports`).
+    /// V8's internal stores on the way (a Map's table, an object's property store) are looked
+    /// through.
+    pub(crate) fn holder(&self, s: &Snapshot, a: &Analysis, path: &[u32], index: usize) -> Holder {
+        let mut fields: Vec<String> = Vec::new();
+        for j in (0..=index).rev() {
+            let e = path[j] as usize;
+            let from = graph::edge_source(s, e);
+            if let Some(field) = field_name(s, e) {
+                fields.push(field);
+            }
+            let class = s.strings.get(a.class[from as usize]);
+            let base = if self.code.is_context(s, from) {
+                Some((None, Some(from)))
+            } else if graph::is_global_object(s, from) {
+                Some((Some("globalThis".to_owned()), None))
+            } else if !code::is_generic(&class) && !graph::is_store(s, from) {
+                Some((Some(graph::display_class(&class).into_owned()), None))
+            } else {
+                None
+            };
+            if let Some((base, scope)) = base {
+                return Holder {
+                    name: join_fields(base.as_deref(), &fields),
+                    scope,
+                    object: base.is_some().then_some(from),
+                };
+            }
+        }
+        Holder {
+            name: join_fields(None, &fields),
+            scope: None,
+            object: None,
+        }
+    }
+
+    /// The app's own variable that `path` starts from: the variable of the app's scope (the
+    /// node of step `scope`) that the next step takes, and what leads from it to step `to`.
+    fn binding(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        path: &[u32],
+        (scope, to): (usize, usize),
+        sources: &dyn Sources,
+    ) -> Option<Binding> {
+        let first = scope + 1;
+        let e = *path.get(first)? as usize;
+        if first > to || s.edges.ty[e] != s.types.e_context {
+            return None;
+        }
+        let context = s.edges.to[path[scope] as usize];
+        let name = s.edge_name(e).into_owned();
+        let script = self
+            .code
+            .functions_of(context)
+            .first()
+            .and_then(|&f| s.location(f))
+            .and_then(|l| self.code.script_name(l.script_id).map(str::to_owned));
+        Some(Binding {
+            location: self.declared(s, context, &name, sources),
+            via: self.via(s, a, path, first, to),
+            scope: if self.code.enclosing(s, context).is_none() {
+                "module"
+            } else {
+                "closure"
+            },
+            name,
+            script,
+        })
+    }
+
+    /// Steps `from..=to` of `path` as code would reach them, a segment per variable or class
+    /// instance crossed: `get → stringToPath.cache → MapCache.__data__.string → Hash.__data__`.
+    fn via(&self, s: &Snapshot, a: &Analysis, path: &[u32], from: usize, to: usize) -> String {
+        let mut segments: Vec<String> = Vec::new();
+        let mut current: Vec<String> = Vec::new();
+        let mut base: Option<String> = None;
+        let flush =
+            |base: &mut Option<String>, current: &mut Vec<String>, out: &mut Vec<String>| {
+                current.reverse();
+                out.push(join_fields(base.as_deref(), current));
+                current.clear();
+                *base = None;
+            };
+        for (j, &e) in path.iter().enumerate().take(to + 1).skip(from) {
+            let e = e as usize;
+            if s.edges.ty[e] == s.types.e_context && !(current.is_empty() && base.is_none()) {
+                // Another scope's variable: a new segment.
+                flush(&mut base, &mut current, &mut segments);
+            }
+            if let Some(field) = field_name(s, e) {
+                current.push(field);
+            }
+            let node = s.edges.to[e];
+            let class = s.strings.get(a.class[node as usize]);
+            let instance = !code::is_generic(&class)
+                && !graph::is_store(s, node)
+                && !self.code.is_context(s, node)
+                && s.nodes.ty[node as usize] != s.types.closure;
+            if j < to && instance {
+                flush(&mut base, &mut current, &mut segments);
+                base = Some(graph::display_class(&class).into_owned());
+            }
+        }
+        if !current.is_empty() || base.is_some() {
+            flush(&mut base, &mut current, &mut segments);
+        }
+        segments.join(" → ")
+    }
+
+    /// Where variable `name` of scope `context` is declared: in a module's scope, the first
+    /// declaration in the script; in a function's, the last one before the scope's first
+    /// function. The script's text comes from `sources` when its start matches the
+    /// snapshot's copy (the same version of the file), else from that copy.
+    fn declared(
+        &self,
+        s: &Snapshot,
+        context: u32,
+        name: &str,
+        sources: &dyn Sources,
+    ) -> Option<SourceLocation> {
+        let f = *self.code.functions_of(context).first()?;
+        let l = s.location(f)?;
+        let script = self.code.script_name(l.script_id)?;
+        let copy = self.code.script_source(s, l.script_id).unwrap_or_default();
+        let copy = String::from_utf8_lossy(copy);
+        let text = sources
+            .text(script)
+            .filter(|full| !copy.is_empty() && full.starts_with(copy.as_ref()))
+            .unwrap_or_else(|| copy.into_owned());
+        let module = self.code.enclosing(s, context).is_none();
+        let (line, column) = if module {
+            code::declaration(&text, name, 1)?
+        } else {
+            // The closures sit inside the function that declared the variable.
+            code::last_declaration_before(&text, name, l.line + 1)?
+        };
+        Some(SourceLocation {
+            script_id: l.script_id,
+            script: Some(script.to_owned()),
+            line,
+            column,
+        })
+    }
+}
+
+/// A holder's name and what it is.
+pub(crate) struct Holder {
+    pub name: String,
+    /// The scope whose variable it is.
+    pub scope: Option<u32>,
+    /// The class instance whose field it is.
+    pub object: Option<u32>,
+}
+
+/// The field an edge stands for in code: a property or variable name, an index; `None` for
+/// V8's internal links (`table`, `properties`, `elements`), which code does not name.
+fn field_name(s: &Snapshot, e: usize) -> Option<String> {
+    let t = &s.types;
+    let ty = s.edges.ty[e];
+    if ty == t.e_element || ty == t.e_hidden {
+        return Some(s.edge_name(e).into_owned()).filter(|_| ty == t.e_element);
+    }
+    if ty == t.e_internal || ty == t.e_weak {
+        return None;
+    }
+    Some(s.edge_name(e).into_owned())
+}
+
+/// `NodeCache` + [`data`] → `NodeCache.data`; [`_events`, `error`] → `_events.error`; numbers
+/// and names that are not identifiers in brackets (`timerListMap[60000]`,
+/// `_events["config-change"]`).
+fn join_fields(base: Option<&str>, reversed: &[String]) -> String {
+    let mut out = base.unwrap_or_default().to_owned();
+    for field in reversed.iter().rev() {
+        let ident = !field.is_empty()
+            && !field.starts_with(|c: char| c.is_ascii_digit())
+            && field
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        if out.is_empty() && ident {
+            out.push_str(field);
+        } else if ident {
+            out.push('.');
+            out.push_str(field);
+        } else if field.chars().all(|c| c.is_ascii_digit()) && !field.is_empty() {
+            out.push_str(&format!("[{field}]"));
+        } else {
+            out.push_str(&format!("[{field:?}]"));
+        }
+    }
+    out
+}
+
+/// The name of the edge into path node `i`; an index or key is shown after the nearest named
+/// edge before it (`timerListMap[60000]`).
+pub(crate) fn owner_name(s: &Snapshot, path: &[u32], i: usize) -> String {
+    let mut suffix = String::new();
+    for j in (0..=i).rev() {
+        let e = path[j] as usize;
+        let name = s.edge_name(e);
+        let is_index = s.types.edge_name_is_index(s.edges.ty[e])
+            || name.is_empty()
+            || name.bytes().all(|b| b.is_ascii_digit());
+        if !is_index {
+            return format!("{name}{suffix}");
+        }
+        if suffix.is_empty() {
+            suffix = format!("[{name}]");
+        }
+    }
+    graph::edge_label(s, path[i] as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_fields;
+
+    #[test]
+    fn fields_join_as_code_writes_them() {
+        let f = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            join_fields(Some("NodeCache"), &f(&["data"])),
+            "NodeCache.data"
+        );
+        assert_eq!(
+            join_fields(Some("EventEmitter"), &f(&["config-change", "_events"])),
+            "EventEmitter._events[\"config-change\"]"
+        );
+        assert_eq!(
+            join_fields(None, &f(&["60000", "timerListMap"])),
+            "timerListMap[60000]"
+        );
+        assert_eq!(join_fields(None, &f(&["handleMap"])), "handleMap");
+    }
+}
