@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, NO_EDGE};
+use crate::bits::BitSet;
 use crate::graph;
 use crate::model::{Location, Snapshot, StrId};
 
@@ -221,20 +222,25 @@ pub fn function_name(s: &Snapshot, f: u32) -> String {
 
 /// Retaining paths that start at the app's own variables.
 pub struct AppPaths {
-    /// The edge by which the BFS from the app's module scopes reached each node.
+    /// The edge by which the BFS reached each node ([`NO_EDGE`] for its sources and what it
+    /// did not reach).
     via: Vec<u32>,
-    /// The scopes the BFS started from, sorted.
+    /// The app's scopes the BFS started from, sorted.
     scopes: Vec<u32>,
+    /// What the app's scopes reach (not counting what only the global object does).
+    app: BitSet,
 }
 
 impl AppPaths {
-    /// A BFS over non-weak edges from the scopes of the app's code: its modules' top-level
-    /// scopes first, then the scopes of its functions for which `long_lived` holds (those
-    /// alive since a baseline: `makeCache`'s scope holding a cache, not a request's). It does
-    /// not enter the runtime's module scopes (where Node keeps its timer lists and module
-    /// cache), the native context or the global object: what it reaches, it reaches through
-    /// the app's variables, the objects they hold, and the functions (listeners, callbacks)
-    /// they hold.
+    /// A BFS over non-weak edges in three rounds, each from what the earlier ones did not
+    /// reach: from the app's modules' top-level scopes; then from the scopes of its functions
+    /// for which `long_lived` holds (alive since a baseline: a cache factory's scope, not a
+    /// request's); then from the global object (`globalThis.cache`). It does not enter V8's
+    /// metadata (hidden classes, code), the runtime's module scopes (where Node keeps its timer
+    /// lists and module cache), the native context or, after starting there, the global
+    /// object; from the global object, not the runtime's functions either. What it reaches, it
+    /// reaches through the app's variables, the objects they hold and the functions
+    /// (listeners, callbacks) they hold.
     pub fn new(s: &Snapshot, code: &Code, long_lived: impl Fn(u32) -> bool) -> AppPaths {
         let t = &s.types;
         let n = s.node_count();
@@ -256,51 +262,77 @@ impl AppPaths {
             .filter(|&c| modules.binary_search(&c).is_err() && long_lived(c))
             .collect();
         functions.sort_unstable();
-        let mut scopes = modules.clone();
-        scopes.extend(&functions);
+        let globals: Vec<u32> = (0..n as u32)
+            .filter(|&v| graph::is_global_object(s, v))
+            .collect();
         let blocked_names: Vec<StrId> = [&b"system / NativeContext"[..], b"system / ScriptContext"]
             .iter()
             .flat_map(|n| s.strings.ids_of(n))
             .collect();
-        let blocked = |v: u32| {
+        // Never V8's metadata (hidden classes lead to constructors and back pointers), Node's
+        // module scopes, the native context or the global object; from the global object, not
+        // into Node's functions either (their scopes are Node's state, not the app's).
+        let blocked = |v: u32, from_global: bool| {
             let ty = s.nodes.ty[v as usize];
             v == s.root
                 || ty == t.synthetic
+                || ty == t.code
+                || ty == t.hidden
+                || ty == t.object_shape
                 || blocked_names.contains(&s.nodes.name[v as usize])
                 || graph::is_global_object(s, v)
                 || (code.is_context(s, v)
                     && code.enclosing(s, v).is_none()
                     && code.origin_of_context(s, v) == Origin::Runtime)
+                || (from_global
+                    && ty == t.closure
+                    && code.origin_of_function(s, v) == Origin::Runtime)
         };
         let mut via = vec![NO_EDGE; n];
-        let mut reached = crate::bits::BitSet::new(n);
-        // Module scopes first: at equal distance, a path from a module's variable wins.
-        let queue_start = scopes.clone();
-        scopes.sort_unstable();
-        let mut queue = queue_start;
-        for &m in &scopes {
-            reached.set(m as usize);
-        }
-        let mut head = 0;
-        while head < queue.len() {
-            let v = queue[head];
-            head += 1;
-            for e in s.nodes.edges(v) {
-                let to = s.edges.to[e];
-                if s.edges.ty[e] == t.e_weak || reached.get(to as usize) || blocked(to) {
-                    continue;
+        let mut reached = BitSet::new(n);
+        let mut queue: Vec<u32> = Vec::new();
+        let mut app_end = 0;
+        for (round, sources) in [&modules, &functions, &globals].into_iter().enumerate() {
+            let mut head = queue.len();
+            for &v in sources {
+                if !reached.get(v as usize) {
+                    reached.set(v as usize);
+                    queue.push(v);
                 }
-                reached.set(to as usize);
-                via[to as usize] = e as u32;
-                queue.push(to);
+            }
+            while head < queue.len() {
+                let v = queue[head];
+                head += 1;
+                for e in s.nodes.edges(v) {
+                    let to = s.edges.to[e];
+                    if s.edges.ty[e] == t.e_weak
+                        || reached.get(to as usize)
+                        || blocked(to, round == 2)
+                    {
+                        continue;
+                    }
+                    reached.set(to as usize);
+                    via[to as usize] = e as u32;
+                    queue.push(to);
+                }
+            }
+            if round == 1 {
+                app_end = queue.len();
             }
         }
-        AppPaths { via, scopes }
+        let mut app = BitSet::new(n);
+        for &v in &queue[..app_end] {
+            app.set(v as usize);
+        }
+        let mut scopes = modules;
+        scopes.extend(functions);
+        scopes.sort_unstable();
+        AppPaths { via, scopes, app }
     }
 
-    /// Whether `v` is reached from the app's scopes (the scopes themselves included).
+    /// Whether the app's scopes reach `v` (the scopes themselves included).
     pub fn reaches(&self, v: u32) -> bool {
-        self.via[v as usize] != NO_EDGE || self.scopes.binary_search(&v).is_ok()
+        self.app.get(v as usize)
     }
 
     /// The edges of `v`'s path (see [`AppPaths::path`]) from `v` up to the root.
@@ -310,20 +342,20 @@ impl AppPaths {
         a: &'a Analysis,
         v: u32,
     ) -> impl Iterator<Item = u32> + 'a {
-        // Through the app's scopes while the BFS from them reached the node, then DevTools'
-        // path from the scope where it started: never back into the first part.
+        // The BFS's edges back to where it started, then DevTools' path from there: never
+        // back into the first part.
         let mut at = v;
-        let mut in_app = self.reaches(v);
+        let mut ours = true;
         let mut steps = 0;
         std::iter::from_fn(move || {
             if steps > s.node_count() {
                 return None; // Cannot happen with BFS edges; guards a corrupt array.
             }
             steps += 1;
-            let e = if in_app && self.via[at as usize] != NO_EDGE {
+            let e = if ours && self.via[at as usize] != NO_EDGE {
                 self.via[at as usize]
             } else {
-                in_app = false;
+                ours = false;
                 a.path_edge[at as usize]
             };
             if e == NO_EDGE {
@@ -334,15 +366,15 @@ impl AppPaths {
         })
     }
 
-    /// A retaining path of `v`, root side first: DevTools' shortest path to an app scope, then
-    /// the shortest path from it to `v`; DevTools' shortest path when the app's scopes do not
-    /// reach `v`.
+    /// A retaining path of `v`, root side first: DevTools' shortest path to where the BFS
+    /// started (an app scope, or the global object), then the BFS's path from there to `v`;
+    /// DevTools' shortest path when the BFS did not reach `v`.
     pub fn path(&self, s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
         self.path_and_scope(s, a, v).0
     }
 
     /// [`AppPaths::path`], and the index of the step into the app's scope it starts from
-    /// (`None` when the app's scopes do not reach `v`).
+    /// (`None` when it does not start at one).
     pub fn path_and_scope(&self, s: &Snapshot, a: &Analysis, v: u32) -> (Vec<u32>, Option<usize>) {
         let mut tail = 0;
         let mut at = v;
@@ -352,7 +384,8 @@ impl AppPaths {
         }
         let mut path: Vec<u32> = self.parent_edges(s, a, v).collect();
         path.reverse();
-        let scope = (tail > 0 && path.len() > tail).then(|| path.len() - tail - 1);
+        let from_scope = self.scopes.binary_search(&at).is_ok();
+        let scope = (from_scope && path.len() > tail).then(|| path.len() - tail - 1);
         (path, scope)
     }
 }

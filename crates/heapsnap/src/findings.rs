@@ -351,25 +351,43 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
             g.1.push(s.edges.to[e]);
         }
     }
-    let mut found: Vec<_> = groups
+    // Functions whose closures live in the same scopes (three listeners made by one call)
+    // are one finding: their scopes counted once.
+    let mut by_scopes: FxHashMap<Vec<u32>, (usize, Vec<u32>, Option<crate::model::Location>)> =
+        FxHashMap::default();
+    for ((_, location), (count, mut contexts, v)) in groups {
+        if count < limits.closures {
+            continue;
+        }
+        contexts.sort_unstable();
+        contexts.dedup();
+        let g = by_scopes
+            .entry(contexts)
+            .or_insert((0, Vec::new(), location));
+        g.0 += count;
+        g.1.push(v);
+    }
+    let mut found: Vec<_> = by_scopes
         .into_iter()
-        .filter(|(_, g)| g.0 >= limits.closures)
-        .map(|(key, (count, mut contexts, v))| {
-            contexts.sort_unstable();
-            contexts.dedup();
-            // Closures of one scope share its context: it counts once, and so does a
-            // context inside another.
+        .map(|(contexts, (count, mut functions, location))| {
+            functions.sort_unstable();
+            // A context inside another counts once too.
             let bytes = graph::retained_union(a, &contexts);
-            (key, count, contexts.len(), bytes, v)
+            (count, contexts.len(), bytes, functions, location)
         })
-        .filter(|&(_, _, _, bytes, _)| bytes >= limits.closure_bytes)
+        .filter(|&(_, _, bytes, _, _)| bytes >= limits.closure_bytes)
         .collect();
-    found.sort_by_key(|&(_, count, _, _, v)| (std::cmp::Reverse(count), v));
+    found.sort_by_key(|(count, _, _, functions, _)| (std::cmp::Reverse(*count), functions[0]));
     found.truncate(PER_KIND);
     found
         .into_iter()
-        .map(|((_, location), count, contexts, bytes, v)| {
-            let name = function_name(s, v);
+        .map(|(count, contexts, bytes, functions, location)| {
+            let functions_named: Vec<String> =
+                functions.iter().map(|&f| function_name(s, f)).collect();
+            let which = match functions_named.as_slice() {
+                [one] => format!("function {one}"),
+                several => format!("functions {}", several.join(", ")),
+            };
             let scopes = if contexts == 1 {
                 "all in one scope".to_owned()
             } else {
@@ -378,7 +396,7 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
             Finding {
                 kind: FindingKind::ClosureBuildUp,
                 title: format!(
-                    "{count} closures of function {name} ({scopes}); their scopes retain {}",
+                    "{count} closures of {which} ({scopes}); their scopes retain {}",
                     human_size(bytes)
                 ),
                 meaning: if contexts == 1 {
@@ -393,7 +411,7 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
                         .to_owned()
                 },
                 bytes,
-                ids: vec![s.nodes.id[v as usize]],
+                ids: functions.iter().map(|&f| s.nodes.id[f as usize]).collect(),
                 location: location.map(|l| names.source(l)),
             }
         })
@@ -515,6 +533,19 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds
             }
         })
         .collect()
+}
+
+/// A count with thousands separators: `1,234,567`.
+pub fn human_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A size in decimal units, as DevTools shows them: `512 B`, `1.5 kB`, `117.2 MB`.

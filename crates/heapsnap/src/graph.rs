@@ -158,6 +158,42 @@ pub fn retained_union(a: &Analysis, nodes: &[u32]) -> u64 {
     total
 }
 
+/// The entries of a Map's table. V8 keeps each entry in three slots (key, value, chain) and
+/// names every edge of the table by its slot; it writes no edge to a small integer. So an entry
+/// is one or two edges (a string key and its value are two), in slots `i` and `i + 1` of one
+/// entry: the slot pairs show where entries start, and each entry counts once.
+fn map_entries(s: &Snapshot, table: u32) -> u32 {
+    let mut slots: Vec<u32> = s
+        .nodes
+        .edges(table)
+        .filter(|&e| s.edges.ty[e] != s.types.e_weak)
+        .filter_map(|e| {
+            if s.types.edge_name_is_index(s.edges.ty[e]) {
+                Some(s.edges.name_or_index[e])
+            } else {
+                std::str::from_utf8(s.strings.bytes(s.edges.name_or_index[e]))
+                    .ok()?
+                    .parse()
+                    .ok()
+            }
+        })
+        .collect();
+    slots.sort_unstable();
+    let Some(start) = slots
+        .windows(2)
+        .find(|w| w[1] == w[0] + 1)
+        .map(|w| w[0] % 3)
+    else {
+        return slots.len() as u32; // One edge per entry.
+    };
+    let mut entries = slots
+        .iter()
+        .map(|&i| (i + 3 - start) / 3)
+        .collect::<Vec<u32>>();
+    entries.dedup();
+    entries.len() as u32
+}
+
 /// What kind of collection a node is, for entry counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +211,7 @@ pub enum Kind {
 /// by string id.
 pub struct Collections {
     map: Vec<StrId>,
+    plain_map: Vec<StrId>,
     set: Vec<StrId>,
     array: Vec<StrId>,
     table: Vec<StrId>,
@@ -191,6 +228,7 @@ impl Collections {
         };
         Collections {
             map: ids(&[b"Map", b"WeakMap"]),
+            plain_map: ids(&[b"Map"]),
             set: ids(&[b"Set", b"WeakSet"]),
             array: ids(&[b"Array"]),
             table: ids(&[b"table"]),
@@ -237,6 +275,10 @@ impl Collections {
                 .count() as u32
         };
         let n = match kind {
+            Kind::Map if self.plain_map.contains(&s.nodes.name[v as usize]) => {
+                find_edge(s, v, t.e_internal, &self.table)
+                    .map_or(0, |e| map_entries(s, s.edges.to[e]))
+            }
             Kind::Map | Kind::Set => find_edge(s, v, t.e_internal, &self.table)
                 .map_or(0, |e| count_elements(s.edges.to[e])),
             Kind::Array => {

@@ -11,17 +11,14 @@ pub fn signed_size(n: i64) -> String {
     format!("{sign}{}", size(n.unsigned_abs()))
 }
 
+/// A count and what it counts: `1 cluster`, `1,500 clusters`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// A count with thousands separators.
 pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    heapsnap::findings::human_count(n)
 }
 
 /// A distance as DevTools shows it: `−` for unreached and system objects.
@@ -82,13 +79,9 @@ pub fn shorten(name: &str, max: usize) -> String {
 /// A retaining path on one line: `global → handleMap (Map) → […] (CallContext)`. The step at
 /// `mark` is put in brackets; runs of one link (`_idleNext (Timeout)`) are counted, not
 /// repeated. V8's internal stores (a Map's table, an object's property array) are left out
-/// and what is reached through them shown as an entry (`[…]`). With `from` (the index of the
-/// step into a scope of the app's code, and how to name it), the path starts there.
-pub fn path(
-    steps: &[heapsnap::leaks::Step],
-    mark: Option<usize>,
-    from: Option<(usize, &str)>,
-) -> String {
+/// and what is reached through them shown as an entry (`[…]`). `from` names where a path that
+/// does not start at the root starts (`server.js (module scope)`).
+pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>, from: Option<&str>) -> String {
     let store = |i: usize| {
         let ty = steps[i].node.ty.as_str();
         i + 1 < steps.len() && mark != Some(i) && (ty == "array" || ty == "hidden")
@@ -111,9 +104,12 @@ pub fn path(
         } else {
             step.edge.clone()
         };
-        // The root's edges (`2`, `[1]`) say nothing; show the node only.
-        let text = if i == 0 {
+        // The root's edges (`2`, `[1]`) say nothing; show the node only. A function's scope is
+        // what its variables live in: `get (Function) → (scope) → stringToPath (Function)`.
+        let text = if i == 0 && from.is_none() {
             class
+        } else if step.edge == "(internal context)" {
+            "(scope)".to_owned()
         } else {
             format!("{edge} ({class})")
         };
@@ -126,11 +122,8 @@ pub fn path(
     let same = |i: usize, j: usize| {
         steps[i].edge == steps[j].edge && steps[i].node.class == steps[j].node.class
     };
-    let (start, mut parts) = match from {
-        Some((index, scope)) if index < steps.len() => (index + 1, vec![scope.to_owned()]),
-        _ => (0, Vec::new()),
-    };
-    let mut i = start;
+    let mut parts: Vec<String> = from.map(str::to_owned).into_iter().collect();
+    let mut i = 0;
     while i < steps.len() {
         if store(i) {
             i += 1;

@@ -14,7 +14,7 @@ use super::NativePart;
 use crate::analysis::Analysis;
 use crate::code::{self, AppPaths, Code, Origin};
 use crate::graph;
-use crate::model::{Snapshot, StrId};
+use crate::model::{Location, Snapshot, StrId};
 
 /// No leaked object, no owner.
 pub(super) const NONE: u32 = u32::MAX;
@@ -124,13 +124,21 @@ pub(super) fn clusters(
             Group { members, retained }
         })
         .collect();
-    groups.sort_by(|x, y| {
-        y.retained
-            .cmp(&x.retained)
-            .then(y.members.len().cmp(&x.members.len()))
-            .then(x.members[0].cmp(&y.members[0]))
-    });
+    groups.sort_by_key(|g| largest_first(g.retained, &g.members));
     groups
+}
+
+/// The sort key of a set of objects: most retained first, then most objects, then the first
+/// object (for a stable order).
+fn largest_first(
+    retained: u64,
+    members: &[u32],
+) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<usize>, u32) {
+    (
+        std::cmp::Reverse(retained),
+        std::cmp::Reverse(members.len()),
+        members[0],
+    )
 }
 
 /// The distinct owners of a group's objects, sorted.
@@ -209,12 +217,7 @@ pub(super) fn parts(
             }
         })
         .collect();
-    parts.sort_by(|x, y| {
-        y.retained
-            .cmp(&x.retained)
-            .then(y.members.len().cmp(&x.members.len()))
-            .then(x.members[0].cmp(&y.members[0]))
-    });
+    parts.sort_by_key(|p| largest_first(p.retained, &p.members));
     parts
 }
 
@@ -224,6 +227,15 @@ pub(super) struct Inside {
     pub native_size: u64,
     pub native: Vec<NativePart>,
     pub classes: Vec<InsideClass>,
+    /// Closures of the app's own functions, most first.
+    pub functions: Vec<InsideFunction>,
+}
+
+/// Closures of one of the app's functions inside a group.
+pub(super) struct InsideFunction {
+    pub name: StrId,
+    pub location: Location,
+    pub count: u64,
 }
 
 /// Instances of one class that is not generic inside a group (its leaked objects included).
@@ -258,6 +270,8 @@ pub(super) fn contents(
     let mut native: Vec<FxHashMap<StrId, u64>> = vec![FxHashMap::default(); groups.len()];
     let mut classes: Vec<FxHashMap<StrId, (u64, u64, u32)>> =
         vec![FxHashMap::default(); groups.len()];
+    let mut functions: Vec<FxHashMap<(StrId, Location), u64>> =
+        vec![FxHashMap::default(); groups.len()];
     for (x, &root) in root_of.iter().enumerate() {
         if root == NONE {
             continue;
@@ -270,6 +284,12 @@ pub(super) fn contents(
         let ty = s.nodes.ty[x];
         if ty == t.native {
             *native[k].entry(s.nodes.name[x]).or_default() += u64::from(s.nodes.self_size[x]);
+        }
+        if ty == t.closure
+            && let Some(l) = s.location(x as u32)
+            && code.origin_of_script(l.script_id) == Origin::App
+        {
+            *functions[k].entry((s.nodes.name[x], l)).or_default() += 1;
         }
         let class = a.class[x];
         let is_generic = *generic
@@ -284,7 +304,8 @@ pub(super) fn contents(
     native
         .into_iter()
         .zip(classes)
-        .map(|(native, classes)| {
+        .zip(functions)
+        .map(|((native, classes), functions)| {
             let mut kinds: Vec<NativePart> = native
                 .into_iter()
                 .map(|(name, size)| NativePart {
@@ -309,10 +330,27 @@ pub(super) fn contents(
                     .cmp(&x.retained)
                     .then_with(|| x.label.cmp(&y.label))
             });
+            let mut functions: Vec<InsideFunction> = functions
+                .into_iter()
+                .map(|((name, location), count)| InsideFunction {
+                    name,
+                    location,
+                    count,
+                })
+                .collect();
+            functions.sort_by_key(|f| {
+                (
+                    std::cmp::Reverse(f.count),
+                    f.location.script_id,
+                    f.location.line,
+                    f.location.column,
+                )
+            });
             Inside {
                 native_size,
                 native: kinds,
                 classes,
+                functions,
             }
         })
         .collect()

@@ -24,7 +24,7 @@
 mod group;
 mod owner;
 
-pub use owner::{Binding, Owner, OwnerAt, OwnerFinder, SnapshotOnly, Sources};
+pub use owner::{Binding, LinkedList, Owner, OwnerAt, OwnerFinder, SnapshotOnly, Sources};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -188,10 +188,10 @@ pub struct Cluster {
     /// Who holds the cluster, as the code names it: its owner's holder, or what holds all of
     /// its owners (`Sink._events` for listeners in several of its arrays).
     pub holder: Option<String>,
-    /// The retaining path of the main part's largest object, from the root's side: through
-    /// the app's own code when it leads there (see `scope`).
+    /// The retaining path of the main part's largest object: from the app's scope that holds
+    /// it (`scope`) when there is one, else from the root's side.
     pub path: Vec<Step>,
-    /// The app's module scope the path goes through: how the path reads from the app's side.
+    /// The app's scope the path starts from.
     pub scope: Option<AppScope>,
     pub owner: Option<Owner>,
     /// Where the main part's constructor (or function) is defined.
@@ -200,15 +200,30 @@ pub struct Cluster {
     pub allocation_stack: Vec<Frame>,
     /// Node ids of the main part's largest objects (at most 10).
     pub sample_ids: Vec<u32>,
+    /// The app's own functions among the leaked objects' closures (callbacks, listeners,
+    /// timers' functions), most copies first (at most [`MAX_FUNCTIONS`]; the main part's own
+    /// function is not repeated).
+    pub functions: Vec<AppFunction>,
     /// Instance counts of `class` in each snapshot.
     pub class_counts: Vec<u64>,
 }
 
-/// A scope of the app's code on a retaining path: where the path reads from the app's side.
+/// At most this many of the app's functions are named per cluster.
+pub const MAX_FUNCTIONS: usize = 3;
+
+/// Closures of one of the app's functions inside a cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppFunction {
+    pub name: String,
+    pub location: SourceLocation,
+    /// How many closures of it the cluster holds.
+    pub count: u64,
+}
+
+/// A scope of the app's code that a retaining path starts from: `path[0]` is the first step
+/// out of it (a variable of the scope, usually).
 #[derive(Debug, Clone, Serialize)]
 pub struct AppScope {
-    /// Index of the step into the scope in `path`.
-    pub path_index: usize,
     /// The script.
     pub script: Option<String>,
     /// A module's top-level scope (else a function's).
@@ -279,6 +294,9 @@ pub struct CollectionGrowth {
     pub entries: Vec<u32>,
     /// Whether the app's own variables reach it (else only Node's internals do).
     pub app: bool,
+    /// How many collections of this name grew so (`id` and `entries` are the largest's),
+    /// counted among the 10,000 that grew most.
+    pub instances: u64,
 }
 
 /// Finds the leaks in `final_` (analysed in full) given the censuses of the earlier snapshots,
@@ -439,14 +457,37 @@ impl Describe<'_> {
     ) -> Cluster {
         let (s, a, finder) = (self.s, self.a, self.finder);
         let parts = group::parts(s, a, &finder.paths, &finder.code, g, (leaked, root_of));
-        let main = &parts[0];
+        let grown_owners = group::distinct_owners(g, owners);
+        // The main part: what the owners hold (a cache's entries, not the pooled ArrayBuffers
+        // their Buffers share), the largest of those.
+        let entry = |p: &group::PartMembers| {
+            finder
+                .paths
+                .parent_edges(s, a, p.members[0])
+                .map(|e| graph::edge_source(s, e as usize))
+                .find(|&u| !graph::is_store(s, u))
+                .is_some_and(|u| grown_owners.binary_search(&u).is_ok())
+        };
+        let main = parts.iter().find(|p| entry(p)).unwrap_or(&parts[0]);
         let rep = main.members[0];
-        let (path_edges, scope) = finder.paths.path_and_scope(s, a, rep);
-        let scope = scope.map(|path_index| {
-            let context = s.edges.to[path_edges[path_index] as usize];
+        let (mut path_edges, scope) = finder.paths.path_and_scope(s, a, rep);
+        let mut owner = finder
+            .locate(s, a, &self.earlier[0], &path_edges)
+            .map(|at| {
+                let path = (path_edges.as_slice(), scope);
+                finder.describe(s, a, self.earlier, path, at, self.sources)
+            });
+        // The path people read starts at the app's scope when it goes through one: how that
+        // scope is reached from the root is Node's business (and changes from run to run).
+        let after_scope = |index: usize| owner.as_ref().is_none_or(|o| o.path_index > index);
+        let scope = scope.filter(|&index| after_scope(index)).map(|index| {
+            let context = s.edges.to[path_edges[index] as usize];
+            path_edges.drain(..=index);
+            if let Some(o) = &mut owner {
+                o.path_index -= index + 1;
+            }
             let functions = finder.code.functions_of(context);
             AppScope {
-                path_index,
                 script: functions
                     .first()
                     .and_then(|&f| s.location(f))
@@ -459,16 +500,6 @@ impl Describe<'_> {
                     .collect(),
             }
         });
-        let owner = finder
-            .locate(s, a, &self.earlier[0], &path_edges)
-            .map(|at| {
-                let path = (
-                    path_edges.as_slice(),
-                    scope.as_ref().map(|sc| sc.path_index),
-                );
-                finder.describe(s, a, self.earlier, path, at, self.sources)
-            });
-        let grown_owners = group::distinct_owners(g, owners);
         let holder = match grown_owners.as_slice() {
             [] | [_] => owner.as_ref().map(|o| o.holder.clone()),
             several => self.common_holder(several),
@@ -477,12 +508,16 @@ impl Describe<'_> {
         // How many times it leaked: instances of what leaked (a logger leaked with two bound
         // functions is one leak, not two), else the main part's objects.
         let count = what.as_ref().map_or(main.members.len() as u64, |&(_, n)| n);
+        let n = crate::findings::human_count(count);
+        let grew = owner.as_ref().is_some_and(|o| o.grew);
         let headline = match (&what, &holder) {
-            (Some((label, _)), Some(h)) => format!("{} × {label} in {h}", count_text(count)),
-            (Some((label, _)), None) => format!("{} × {label}", count_text(count)),
-            (None, Some(h)) => format!("{} new entries in {h}", count_text(count)),
-            (None, None) => format!("{} × {}", count_text(count), main.label),
+            (Some((label, _)), Some(h)) => format!("{n} × {label} in {h}"),
+            (Some((label, _)), None) => format!("{n} × {label}"),
+            (None, Some(h)) if grew => format!("{n} new entries in {h}"),
+            (None, Some(h)) => format!("{n} × {} held by {h}", main.label),
+            (None, None) => format!("{n} × {}", main.label),
         };
+        let main_function = main.function.zip(s.location(rep));
         Cluster {
             headline,
             class: s.strings.get(a.class[rep as usize]).into_owned(),
@@ -517,6 +552,20 @@ impl Describe<'_> {
                     class: s.strings.get(p.class).into_owned(),
                     count: p.members.len() as u64,
                     retained_size: p.retained,
+                })
+                .collect(),
+            functions: inside
+                .functions
+                .into_iter()
+                .filter(|f| Some((f.name, f.location)) != main_function)
+                .take(MAX_FUNCTIONS)
+                .map(|f| AppFunction {
+                    name: match s.strings.get(f.name) {
+                        n if n.is_empty() => "(anonymous)".to_owned(),
+                        n => n.into_owned(),
+                    },
+                    location: finder.code.source(f.location),
+                    count: f.count,
                 })
                 .collect(),
             class_counts: Vec::new(),
@@ -577,19 +626,6 @@ impl Describe<'_> {
         }
         Some(finder.holder(s, a, first, shared - 1).name)
     }
-}
-
-/// A count with thousands separators: `1,500`.
-fn count_text(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// V8's internal stores and bookkeeping objects: looked through when deciding what a leaked
@@ -808,25 +844,35 @@ fn growth(
         })
         .collect();
     grown.sort_by_key(|(v, e, _)| (std::cmp::Reverse(e[e.len() - 1] - e[0]), *v));
-    grown.truncate(top);
-    let collections = grown
-        .into_iter()
-        .map(|(v, entries, app)| {
-            let path = finder.path(s, a, v);
-            let name = if path.is_empty() {
-                String::new()
-            } else {
-                finder.holder(s, a, &path, path.len() - 1).name
-            };
-            CollectionGrowth {
+    // One row per field, not per instance: three hundred leaked sinks each growing their own
+    // `auditLines` are `AuditSink.auditLines` × 300. Named in order of growth, up to a bound.
+    const MAX_NAMED: usize = 10_000;
+    let mut collections: Vec<CollectionGrowth> = Vec::new();
+    for (v, entries, app) in grown.into_iter().take(MAX_NAMED) {
+        let path = finder.path(s, a, v);
+        let name = if path.is_empty() {
+            String::new()
+        } else {
+            finder.holder(s, a, &path, path.len() - 1).name
+        };
+        let class = s.strings.get(a.class[v as usize]).into_owned();
+        let full = collections.len() >= top;
+        match collections
+            .iter_mut()
+            .find(|c| c.name == name && c.class == class)
+        {
+            Some(row) => row.instances += 1,
+            None if !full => collections.push(CollectionGrowth {
                 name,
-                class: s.strings.get(a.class[v as usize]).into_owned(),
+                class,
                 id: s.nodes.id[v as usize],
                 entries,
                 app,
-            }
-        })
-        .collect();
+                instances: 1,
+            }),
+            None => {}
+        }
+    }
     (classes, collections)
 }
 

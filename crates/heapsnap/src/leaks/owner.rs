@@ -39,8 +39,20 @@ pub struct Owner {
     /// The app's own variable that the retaining path starts from, when it goes through the
     /// app's code.
     pub binding: Option<Binding>,
+    /// When the owner is the head of a linked list of the leaked objects (a timer list, a
+    /// queue): the list, whose length says more than the head's entry count.
+    pub list: Option<LinkedList>,
     /// Position of the owner in `path`.
     pub path_index: usize,
+}
+
+/// A linked list hanging from an owner.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedList {
+    /// The field that links one node to the next (`next`, `_idleNext`).
+    pub link: String,
+    /// How many nodes follow the owner through it.
+    pub length: u64,
 }
 
 /// A variable of the app's own code on a leak's retaining path.
@@ -242,6 +254,7 @@ impl OwnerFinder {
                 .collect(),
             location,
             binding: scope.and_then(|scope| self.binding(s, a, path, (scope, at.index), sources)),
+            list: linked_list(s, path, at.index),
             path_index: at.index,
         }
     }
@@ -401,6 +414,43 @@ pub(crate) struct Holder {
     pub scope: Option<u32>,
     /// The class instance whose field it is.
     pub object: Option<u32>,
+}
+
+/// The linked list that `path` follows after node `owner`: two steps in a row through the same
+/// named field to nodes of one class (`next.next`), with the number of nodes that follow from
+/// where it starts (each counted once: timer lists are circular).
+fn linked_list(s: &Snapshot, path: &[u32], owner: usize) -> Option<LinkedList> {
+    const MAX_LENGTH: u64 = 100_000_000;
+    let steps = path.get(owner + 1..)?;
+    let same = |x: u32, y: u32| {
+        let (x, y) = (x as usize, y as usize);
+        s.edges.ty[x] == s.edges.ty[y]
+            && !s.types.edge_name_is_index(s.edges.ty[x])
+            && s.edges.name_or_index[x] == s.edges.name_or_index[y]
+            && s.nodes.name[s.edges.to[x] as usize] == s.nodes.name[s.edges.to[y] as usize]
+    };
+    let first = steps.windows(2).find(|w| same(w[0], w[1]))?[0] as usize;
+    let (ty, name) = (s.edges.ty[first], s.edges.name_or_index[first]);
+    let start = graph::edge_source(s, first);
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.insert(start);
+    let mut at = start;
+    let mut length = 0;
+    while let Some(e) = s
+        .nodes
+        .edges(at)
+        .find(|&e| s.edges.ty[e] == ty && s.edges.name_or_index[e] == name)
+    {
+        at = s.edges.to[e];
+        if !seen.insert(at) || length >= MAX_LENGTH {
+            break;
+        }
+        length += 1;
+    }
+    Some(LinkedList {
+        link: s.strings.get(name).into_owned(),
+        length,
+    })
 }
 
 /// The field an edge stands for in code: a property or variable name, an index; `None` for

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
@@ -18,7 +19,8 @@ pub struct LeaksJson {
     pub findings: Vec<heapsnap::findings::Finding>,
 }
 
-pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
+/// Exit code 1 when a leak is suspected, as `hunt`'s: a CI gate can run either.
+pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {
         top: args.top,
         min_count: args.min_count,
@@ -33,7 +35,11 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<()> {
         print(&mut out, &found, args.min_count)?;
     }
     out.flush()?;
-    Ok(())
+    Ok(if found.report.leak_suspected {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The leak report and the last snapshot's findings for `files`, oldest first.
@@ -89,10 +95,10 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
     writeln!(out, "{verdict}: {}", r.snapshots.join(" → "))?;
     writeln!(
         out,
-        "{} objects new since the baseline and still alive; {} leaked objects in {} clusters, retaining {}",
-        output::count(r.candidate_count),
-        output::count(r.leaked_count),
-        output::count(r.cluster_count as u64),
+        "{} new since the baseline and still alive; {} in {}, retaining {}",
+        output::counted(r.candidate_count, "object", "objects"),
+        output::counted(r.leaked_count, "leaked object", "leaked objects"),
+        output::counted(r.cluster_count as u64, "cluster", "clusters"),
         output::size(r.leaked_retained_size),
     )?;
     // Clusters too small for a verdict are listed only in --json.
@@ -109,9 +115,10 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
         let objects: u64 = small.iter().map(|(_, c)| c.count).sum();
         writeln!(
             out,
-            "\n({} more of the top clusters have fewer than {min_count} objects ({} objects in all); see --json)",
-            small.len(),
-            output::count(objects)
+            "\n({} of the top clusters {} fewer than {min_count} objects ({} in all); see --json)",
+            output::count(small.len() as u64),
+            if small.len() == 1 { "has" } else { "have" },
+            output::counted(objects, "object", "objects"),
         )?;
     }
     if !r.growing_classes.is_empty() {
@@ -134,9 +141,14 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
                 .iter()
                 .map(|&n| output::count(u64::from(n)))
                 .collect();
+            let instances = if g.instances > 1 {
+                format!(" (the largest of {} such)", output::count(g.instances))
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "  {} ({}) @{}: {} entries",
+                "  {} ({}) @{}: {} entries{instances}",
                 g.name,
                 g.class,
                 g.id,
@@ -196,6 +208,21 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
     if let Some(l) = &c.location {
         writeln!(out, "   defined at {}", location(l))?;
     }
+    if !c.functions.is_empty() {
+        let list: Vec<String> = c
+            .functions
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} × function {} ({})",
+                    output::count(f.count),
+                    f.name,
+                    location(&f.location)
+                )
+            })
+            .collect();
+        writeln!(out, "   your functions in it: {}", list.join(", "))?;
+    }
     if let Some(top) = c.allocation_stack.first() {
         writeln!(
             out,
@@ -204,17 +231,19 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         )?;
     }
     let owner = c.owner.as_ref().map(|o| o.path_index);
-    let scope = c.scope.as_ref().map(|sc| {
+    let from = c.scope.as_ref().map(|sc| {
         let file = sc.script.as_deref().map_or("", file_name);
-        let label = if sc.module {
+        if sc.module {
             format!("{file} (module scope)")
         } else {
             format!("{file} (scope of {})", sc.functions.join(", "))
-        };
-        (sc.path_index, label)
+        }
     });
-    let from = scope.as_ref().map(|(i, label)| (*i, label.as_str()));
-    writeln!(out, "   path: {}", output::path(&c.path, owner, from))?;
+    writeln!(
+        out,
+        "   path: {}",
+        output::path(&c.path, owner, from.as_deref())
+    )?;
     let counts: Vec<String> = c.class_counts.iter().map(|&n| output::count(n)).collect();
     writeln!(
         out,
@@ -231,12 +260,6 @@ fn print_owner(
     c: &Cluster,
     o: &heapsnap::leaks::Owner,
 ) -> std::io::Result<()> {
-    let series: Vec<String> = o
-        .entries
-        .iter()
-        .map(|e| e.map_or("-".to_owned(), |n| output::count(u64::from(n))))
-        .collect();
-    let growth = if o.grew { "grew" } else { "did not grow" };
     let holder = c.holder.as_deref().unwrap_or(&o.holder);
     if holder == o.holder {
         write!(out, "   held by {holder} ({} @{})", o.class, o.id)?;
@@ -247,14 +270,32 @@ fn print_owner(
             o.holder, o.class, o.id
         )?;
     }
-    write!(out, ": entries {}, {growth}", series.join(" → "))?;
+    match &o.list {
+        // A list's head keeps its few fields whatever the list's length.
+        Some(list) if !o.grew => write!(
+            out,
+            ": the head of a linked list ({}) of {} objects",
+            list.link,
+            output::count(list.length)
+        )?,
+        _ => {
+            let series: Vec<String> = o
+                .entries
+                .iter()
+                .map(|e| e.map_or("-".to_owned(), |n| output::count(u64::from(n))))
+                .collect();
+            let growth = if o.grew { "grew" } else { "did not grow" };
+            write!(out, ": entries {}, {growth}", series.join(" → "))?;
+        }
+    }
     if let Some(l) = &o.location {
-        let what = if o.variable {
-            "declared"
+        if o.variable {
+            write!(out, "; declared at {}", location(l))?;
         } else {
-            "its class defined"
-        };
-        write!(out, "; {what} at {}", location(l))?;
+            // `NodeCache.data` → NodeCache; `EventEmitter._events["error"]` → EventEmitter.
+            let class = o.holder.split(['.', '[']).next().unwrap_or(&o.holder);
+            write!(out, "; {class} is defined at {}", location(l))?;
+        }
     }
     writeln!(out)?;
     if let Some(b) = &o.binding

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Summary(args) => summary::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Diff(args) => diff::run(args),
-        Command::Leaks(args) => leaks::run(args),
+        Command::Leaks(args) => return leaks::run(args),
         Command::Retainers(args) => inspect::retainers(args),
         Command::Show(args) => inspect::show(args),
         Command::Findings(args) => findings::run(args),

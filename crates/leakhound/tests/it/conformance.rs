@@ -493,6 +493,15 @@ fn run_leakhound(snapshot: &Path) -> Result<Value, String> {
 /// Runs a command with a time limit; Ok(stdout) on exit status 0, otherwise
 /// an error naming the command with its status and stderr.
 pub(crate) fn run_checked(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    run_allowing(cmd, timeout, &[0]).map(|(_, out)| out)
+}
+
+/// Runs `cmd`; its exit code (one of `codes`) and stdout, or an error with the end of stderr.
+pub(crate) fn run_allowing(
+    cmd: &mut Command,
+    timeout: Duration,
+    codes: &[i32],
+) -> Result<(i32, String), String> {
     let shown = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -528,9 +537,10 @@ pub(crate) fn run_checked(cmd: &mut Command, timeout: Duration) -> Result<String
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
     match status {
-        Some(s) if s.success() => {
-            String::from_utf8(stdout).map_err(|e| format!("{shown}: stdout is not UTF-8: {e}"))
-        }
+        Some(s) if s.code().is_some_and(|c| codes.contains(&c)) => Ok((
+            s.code().unwrap_or_default(),
+            String::from_utf8(stdout).map_err(|e| format!("{shown}: stdout is not UTF-8: {e}"))?,
+        )),
         Some(s) => Err(format!("{shown} failed ({s}); stderr:\n{}", tail(&stderr))),
         None => Err(format!(
             "{shown} timed out after {timeout:?}; stderr:\n{}",

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::conformance::{
     LEAKHOUND, LEAKHOUND_TIMEOUT, NodeBin, ORACLE_TIMEOUT, TMP_DIR, conformance_dir, npm_ci,
-    oracle_installed, parallel_map, pinned_node, run_checked, same_number, show,
+    oracle_installed, parallel_map, pinned_node, run_allowing, run_checked, same_number, show,
 };
 
 const LEAKS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/leaks");
@@ -103,12 +103,23 @@ fn run_scenarios(node: NodeBin) -> Result<Vec<Scenario>, String> {
     }
 }
 
+/// `leakhound ARGS… --json`, parsed. `leaks` exits with 1 when it suspects a leak: the exit
+/// code must agree with the report.
 fn leakhound_json(args: &[&Path]) -> Result<Value, String> {
-    let out = run_checked(
+    let (code, out) = run_allowing(
         Command::new(LEAKHOUND).args(args).arg("--json"),
         LEAKHOUND_TIMEOUT,
+        &[0, 1],
     )?;
-    serde_json::from_str(&out).map_err(|e| format!("leakhound output is not JSON: {e}"))
+    let doc: Value =
+        serde_json::from_str(&out).map_err(|e| format!("leakhound output is not JSON: {e}"))?;
+    let suspected = doc["leak_suspected"] == Value::Bool(true);
+    if code != i32::from(suspected) {
+        return Err(format!(
+            "leakhound {args:?} exited with {code}, leak_suspected is {suspected}"
+        ));
+    }
+    Ok(doc)
 }
 
 /// What leakhound said about one scenario, checked against its expectation: the verdict; one
@@ -184,6 +195,15 @@ fn check_leak_report(name: &str, expect: &Value, report: &Value) -> Result<(), S
             return Err(format!(
                 "{name}: the binding is declared at line {line}, leakhound says {got:?}: {:#}",
                 owner["binding"]
+            ));
+        }
+    }
+    // Where a variable that holds the leak is declared (not where a function using it is).
+    if let Some(line) = expect["holder_line"].as_u64() {
+        let got = owner["location"]["line"].as_u64();
+        if got != Some(line) {
+            return Err(format!(
+                "{name}: the holder is declared at line {line}, leakhound says {got:?}: {owner:#}"
             ));
         }
     }

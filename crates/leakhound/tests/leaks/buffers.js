@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "Buffer", "owner": "uploads", "owner_class": "Set", "holder": "uploads", "binding": "uploads", "binding_line": 10, "native": true}
+// leakhound-expect: {"leak": true, "class": "Buffer", "owner": "uploads", "owner_class": "Set", "holder": "uploads", "binding": "uploads", "binding_line": 10, "native": true, "holder_line": 10}
 // Leak: POST /upload copies the request body into a fresh Buffer and adds it
 // to the module-level Set `uploads`, the queue of a background uploader
 // that was never started; nothing ever deletes from it. Buffer.alloc() of

@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "UserProfile", "owner": "profiles", "owner_class": "Object", "holder": "profiles", "binding": "profiles", "binding_line": 22}
+// leakhound-expect: {"leak": true, "class": "UserProfile", "owner": "profiles", "owner_class": "Object", "holder": "profiles", "binding": "profileCache", "binding_line": 38, "holder_line": 22}
 // Leak: GET /profile looks the user's profile up in a memoizing cache built
 // by makeCache(). The cache's store is the closure variable `profiles` (a
 // plain object used as a dictionary), reachable only through the closures

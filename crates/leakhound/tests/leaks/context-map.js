@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "CallContext", "owner": "handleMap", "owner_class": "Map", "holder": "handleMap", "binding": "handleMap", "binding_line": 22}
+// leakhound-expect: {"leak": true, "class": "CallContext", "owner": "handleMap", "owner_class": "Map", "holder": "handleMap", "binding": "handleMap", "binding_line": 22, "holder_line": 22}
 // Leak: every GET /call registers a CallContext (url, a copy of the headers,
 // start time, reply callback) in the module-level Map `handleMap`, keyed by
 // the numeric call id, so that the backend's answer can find its caller. The

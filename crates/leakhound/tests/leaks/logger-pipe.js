@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "RequestLogger", "owner_class": "Array", "holder": "Sink._events", "binding": "sink", "binding_line": 32, "headline": "RequestLogger"}
+// leakhound-expect: {"leak": true, "owner_class": "Array", "holder": "Sink._events", "binding": "sink", "binding_line": 32, "headline": "RequestLogger"}
 // Leak (node:stream): every request gets its own RequestLogger, a Transform
 // that stamps each line with the request id, piped into the process-wide log
 // sink. The logger is never ended, so pipe() never cleans up: the sink keeps

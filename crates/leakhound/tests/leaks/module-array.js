@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "ReportEntry", "owner": "leaks", "owner_class": "Array", "holder": "leaks", "binding": "leaks", "binding_line": 18}
+// leakhound-expect: {"leak": true, "class": "ReportEntry", "owner": "leaks", "owner_class": "Array", "holder": "leaks", "binding": "leaks", "binding_line": 18, "holder_line": 18}
 // Leak: GET /report pushes one ReportEntry per request into the module-level
 // array `leaks` ("keep the last reports for the debug page"), which nothing
 // ever trims. Path: module Context --leaks--> Array --elements--> ReportEntry.

@@ -1,4 +1,4 @@
-// leakhound-expect: {"leak": true, "class": "Deflate", "owner": "openExports", "owner_class": "Map", "holder": "openExports", "binding": "openExports", "binding_line": 17, "native": true}
+// leakhound-expect: {"leak": true, "class": "Deflate", "owner": "openExports", "owner_class": "Map", "holder": "openExports", "binding": "openExports", "binding_line": 17, "native": true, "holder_line": 17}
 // Leak (node:zlib): GET /export starts a compressed export: a Deflate stream
 // registered in `openExports` until the client has downloaded it. This route
 // answers with the first compressed chunk and then forgets the export: the
