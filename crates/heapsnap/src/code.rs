@@ -9,6 +9,7 @@
 //! never enters the runtime's module scopes, so the path shown starts at the app's variable
 //! (`quoteCache → data → …`) whenever one leads there. Distances stay DevTools'.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -69,10 +70,10 @@ pub struct SourceLocation {
 
 /// Scripts and functions of one snapshot.
 pub struct Code {
-    /// Script id → (name, the snapshot's copy of the source's start).
-    scripts: FxHashMap<u32, (String, Option<StrId>)>,
+    /// Script id → (name, who wrote it, the snapshot's copy of the source's start).
+    scripts: FxHashMap<u32, (String, Origin, Option<StrId>)>,
     /// Up to three closures of each context (`closure --context--> context`).
-    functions: FxHashMap<u32, Vec<u32>>,
+    functions: FxHashMap<u32, Closures>,
     context_names: Vec<StrId>,
     previous: Vec<StrId>,
 }
@@ -80,21 +81,41 @@ pub struct Code {
 /// At most this many closures are kept per context: enough to name a scope.
 const FUNCTIONS_PER_CONTEXT: usize = 3;
 
+/// The first closures of one context, inline: there can be millions of contexts.
+#[derive(Default, Clone, Copy)]
+struct Closures {
+    ids: [u32; FUNCTIONS_PER_CONTEXT],
+    len: u8,
+}
+
+impl Closures {
+    fn push(&mut self, f: u32) {
+        if usize::from(self.len) < FUNCTIONS_PER_CONTEXT {
+            self.ids[usize::from(self.len)] = f;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
 impl Code {
     /// Script names come from closures: `closure → shared → script → name`.
     pub fn new(s: &Snapshot) -> Code {
         let t = &s.types;
         let ids = |n: &[u8]| s.strings.ids_of(n);
-        let (shared, script, name, source) = (
+        let (shared, script, name, source, parent) = (
             ids(b"shared"),
             [ids(b"script"), ids(b"script_or_debug_info")].concat(),
             ids(b"name"),
             ids(b"source"),
+            ids(b"parent"),
         );
-        let is_string = |v: u32| {
-            let ty = s.nodes.ty[v as usize];
-            ty == t.string || ty == t.cons_string || ty == t.sliced_string
-        };
+        // Only flat strings carry their text as their name; V8 names a concatenated or sliced
+        // string `(concatenated string)`, `(sliced string)`.
+        let is_string = |v: u32| s.nodes.ty[v as usize] == t.string;
         let mut scripts = FxHashMap::default();
         for &(v, l) in &s.locations {
             if s.nodes.ty[v as usize] != t.closure || scripts.contains_key(&l.script_id) {
@@ -108,10 +129,12 @@ impl Code {
                 continue;
             };
             let string_of = |names: &[StrId]| {
-                graph::find_edge(s, scr, t.e_internal, names)
-                    .map(|e| s.edges.to[e])
-                    .filter(|&n| is_string(n))
-                    .map(|n| s.nodes.name[n as usize])
+                let mut n = s.edges.to[graph::find_edge(s, scr, t.e_internal, names)?];
+                // Node slices a byte-order mark off a script's source: read the whole.
+                if s.nodes.ty[n as usize] == t.sliced_string {
+                    n = s.edges.to[graph::find_edge(s, n, t.e_internal, &parent)?];
+                }
+                is_string(n).then(|| s.nodes.name[n as usize])
             };
             let Some(text) = string_of(&name)
                 .map(|n| s.strings.get(n).into_owned())
@@ -119,18 +142,16 @@ impl Code {
             else {
                 continue;
             };
-            scripts.insert(l.script_id, (text, string_of(&source)));
+            let origin = Origin::of_script(&text);
+            scripts.insert(l.script_id, (text, origin, string_of(&source)));
         }
         let context = ids(b"context");
-        let mut functions: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        let mut functions: FxHashMap<u32, Closures> = FxHashMap::default();
         for v in 0..s.node_count() as u32 {
             if s.nodes.ty[v as usize] == t.closure
                 && let Some(e) = graph::find_edge(s, v, t.e_internal, &context)
             {
-                let list = functions.entry(s.edges.to[e]).or_default();
-                if list.len() < FUNCTIONS_PER_CONTEXT {
-                    list.push(v);
-                }
+                functions.entry(s.edges.to[e]).or_default().push(v);
             }
         }
         Code {
@@ -143,33 +164,34 @@ impl Code {
 
     /// Up to three closures whose context is `context`.
     pub fn functions_of(&self, context: u32) -> &[u32] {
-        self.functions.get(&context).map_or(&[], Vec::as_slice)
+        self.functions.get(&context).map_or(&[], Closures::as_slice)
     }
 
     /// A recorded position, with its script's name.
     pub fn source(&self, l: Location) -> SourceLocation {
         SourceLocation {
             script_id: l.script_id,
-            script: self.scripts.get(&l.script_id).map(|(n, _)| n.clone()),
+            script: self.scripts.get(&l.script_id).map(|(n, _, _)| n.clone()),
             line: l.line + 1,
             column: l.column + 1,
         }
     }
 
     pub fn script_name(&self, script_id: u32) -> Option<&str> {
-        self.scripts.get(&script_id).map(|(n, _)| n.as_str())
+        self.scripts.get(&script_id).map(|(n, _, _)| n.as_str())
     }
 
     /// The start of the script's source as the snapshot keeps it (V8 writes at most the first
     /// 1,024 characters of a string).
     pub fn script_source<'s>(&self, s: &'s Snapshot, script_id: u32) -> Option<&'s [u8]> {
-        let (_, source) = self.scripts.get(&script_id)?;
+        let (_, _, source) = self.scripts.get(&script_id)?;
         source.map(|id| s.strings.bytes(id))
     }
 
     pub fn origin_of_script(&self, script_id: u32) -> Origin {
-        self.script_name(script_id)
-            .map_or(Origin::Unknown, Origin::of_script)
+        self.scripts
+            .get(&script_id)
+            .map_or(Origin::Unknown, |&(_, origin, _)| origin)
     }
 
     /// Who wrote closure `f` (`Unknown` for builtins and bound functions).
@@ -246,12 +268,12 @@ impl AppPaths {
         let n = s.node_count();
         let app_contexts: Vec<u32> = code
             .functions
-            .iter()
-            .filter(|&(_, fs)| code.origin_of_function(s, fs[0]) == Origin::App)
+            .par_iter()
+            .filter(|&(_, fs)| code.origin_of_function(s, fs.as_slice()[0]) == Origin::App)
             .map(|(&context, _)| context)
             .collect();
         let mut modules: Vec<u32> = app_contexts
-            .iter()
+            .par_iter()
             .map(|&c| code.module_scope(s, c))
             .filter(|&m| code.origin_of_context(s, m) == Origin::App)
             .collect();
@@ -262,40 +284,72 @@ impl AppPaths {
             .filter(|&c| modules.binary_search(&c).is_err() && long_lived(c))
             .collect();
         functions.sort_unstable();
+        // The global objects' names, once: comparing ids is cheaper than text for every node.
+        let global_names: Vec<StrId> = (0..s.strings.len() as StrId)
+            .into_par_iter()
+            .filter(|&id| graph::is_global_name(s.strings.bytes(id)))
+            .collect();
+        let is_global = |v: u32| {
+            s.nodes.ty[v as usize] == t.object && global_names.contains(&s.nodes.name[v as usize])
+        };
         let globals: Vec<u32> = (0..n as u32)
-            .filter(|&v| graph::is_global_object(s, v))
+            .into_par_iter()
+            .filter(|&v| is_global(v))
             .collect();
         let blocked_names: Vec<StrId> = [&b"system / NativeContext"[..], b"system / ScriptContext"]
             .iter()
             .flat_map(|n| s.strings.ids_of(n))
             .collect();
-        // Never V8's metadata (hidden classes lead to constructors and back pointers), Node's
-        // module scopes, the native context or the global object; from the global object, not
-        // into Node's functions either (their scopes are Node's state, not the app's).
-        let blocked = |v: u32, from_global: bool| {
+        // Never V8's metadata (hidden classes lead to constructors and back pointers), a
+        // WeakMap or WeakSet (it keeps nothing alive: the key's holder does), Node's module
+        // scopes, the native context or the global object (it only starts the last round);
+        // from the global object, not Node's functions either (their scopes are Node's state,
+        // not the app's). Marked once, as if reached: the BFS then tests one bit per edge.
+        let weak_collections: Vec<StrId> = [&b"WeakMap"[..], b"WeakSet"]
+            .iter()
+            .flat_map(|n| s.strings.ids_of(n))
+            .collect();
+        let blocked = |v: u32| {
             let ty = s.nodes.ty[v as usize];
             v == s.root
                 || ty == t.synthetic
-                || ty == t.code
-                || ty == t.hidden
-                || ty == t.object_shape
+                || graph::is_metadata(s, v)
+                || weak_collections.contains(&s.nodes.name[v as usize])
                 || blocked_names.contains(&s.nodes.name[v as usize])
-                || graph::is_global_object(s, v)
+                || is_global(v)
                 || (code.is_context(s, v)
                     && code.enclosing(s, v).is_none()
                     && code.origin_of_context(s, v) == Origin::Runtime)
-                || (from_global
-                    && ty == t.closure
-                    && code.origin_of_function(s, v) == Origin::Runtime)
         };
-        let mut via = vec![NO_EDGE; n];
         let mut reached = BitSet::new(n);
+        let marked: Vec<u32> = (0..n as u32)
+            .into_par_iter()
+            .filter(|&v| blocked(v))
+            .collect();
+        for v in marked {
+            reached.set(v as usize);
+        }
+        let runtime_functions: Vec<u32> = (0..n as u32)
+            .into_par_iter()
+            .filter(|&f| {
+                s.nodes.ty[f as usize] == t.closure
+                    && code.origin_of_function(s, f) == Origin::Runtime
+            })
+            .collect();
+        let mut via = vec![NO_EDGE; n];
         let mut queue: Vec<u32> = Vec::new();
         let mut app_end = 0;
         for (round, sources) in [&modules, &functions, &globals].into_iter().enumerate() {
+            if round == 2 {
+                app_end = queue.len();
+                for &f in &runtime_functions {
+                    reached.set(f as usize);
+                }
+            }
             let mut head = queue.len();
             for &v in sources {
-                if !reached.get(v as usize) {
+                // A global object is marked as blocked, yet it starts the last round.
+                if !reached.get(v as usize) || round == 2 {
                     reached.set(v as usize);
                     queue.push(v);
                 }
@@ -305,19 +359,13 @@ impl AppPaths {
                 head += 1;
                 for e in s.nodes.edges(v) {
                     let to = s.edges.to[e];
-                    if s.edges.ty[e] == t.e_weak
-                        || reached.get(to as usize)
-                        || blocked(to, round == 2)
-                    {
+                    if s.edges.ty[e] == t.e_weak || reached.get(to as usize) {
                         continue;
                     }
                     reached.set(to as usize);
                     via[to as usize] = e as u32;
                     queue.push(to);
                 }
-            }
-            if round == 1 {
-                app_end = queue.len();
             }
         }
         let mut app = BitSet::new(n);
@@ -374,7 +422,8 @@ impl AppPaths {
     }
 
     /// [`AppPaths::path`], and the index of the step into the app's scope it starts from
-    /// (`None` when it does not start at one).
+    /// (`None` when it does not start at one, or DevTools' distance pass did not reach that
+    /// scope).
     pub fn path_and_scope(&self, s: &Snapshot, a: &Analysis, v: u32) -> (Vec<u32>, Option<usize>) {
         let mut tail = 0;
         let mut at = v;
@@ -434,30 +483,45 @@ pub fn is_generic(name: &str) -> bool {
         )
 }
 
-/// The last declaration of `name` at or before 1-based line `line` (see [`declaration`]).
-pub fn last_declaration_before(source: &str, name: &str, line: u32) -> Option<(u32, u32)> {
-    let mut found = None;
-    let mut from = 1;
-    while let Some(at) = declaration(source, name, from) {
-        if at.0 > line {
-            break;
+/// Where `name` is declared as a module's top-level variable in `source` (a `const`, `let`,
+/// `var`, `function`, `class` or an import): the first such declaration on an unindented
+/// line, else the first anywhere. 1-based line and column of the name.
+pub fn declaration(source: &str, name: &str) -> Option<(u32, u32)> {
+    let mut first = None;
+    for d in declarations(source, name) {
+        if d.indent == 0 {
+            return Some((d.line, d.column));
         }
-        found = Some(at);
-        from = at.0 + 1;
+        first.get_or_insert((d.line, d.column));
     }
-    found
+    first
 }
 
-/// Where `name` is declared in `source` (a `const`, `let`, `var`, `function`, `class` or an
-/// import), at or after 1-based line `from_line`: the 1-based line and column of the name.
-/// Text only, no parser: the first declaration-looking match wins.
-pub fn declaration(source: &str, name: &str, from_line: u32) -> Option<(u32, u32)> {
+/// Where `name` is declared for a function's scope: the last declaration (a parameter too) at
+/// or before 1-based line `line`, where the scope's functions begin.
+pub fn declaration_before(source: &str, name: &str, line: u32) -> Option<(u32, u32)> {
+    declarations(source, name)
+        .take_while(|d| d.line <= line)
+        .last()
+        .map(|d| (d.line, d.column))
+}
+
+/// A declaration-looking occurrence of a name.
+struct Declaration {
+    line: u32,
+    column: u32,
+    /// Leading whitespace of its line.
+    indent: usize,
+}
+
+/// Lines longer than this are minified code: their declarations are not looked for.
+const MAX_LINE: usize = 1_000;
+
+/// Every declaration-looking occurrence of `name`, in order, in one pass over `source`: a
+/// keyword before it on its line (with only a destructuring pattern, other names or `export`
+/// between), or a function's parameter list around it. Text only, no parser.
+fn declarations<'a>(source: &'a str, name: &'a str) -> impl Iterator<Item = Declaration> + 'a {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    let word_at = |line: &str, i: usize| {
-        line[i..].starts_with(name)
-            && !line[..i].chars().next_back().is_some_and(is_ident)
-            && !line[i + name.len()..].chars().next().is_some_and(is_ident)
-    };
     const KEYWORDS: [&str; 7] = [
         "const",
         "let",
@@ -467,34 +531,42 @@ pub fn declaration(source: &str, name: &str, from_line: u32) -> Option<(u32, u32
         "class",
         "import",
     ];
-    for (n, line) in source.lines().enumerate() {
-        let number = n as u32 + 1;
-        if number < from_line {
-            continue;
-        }
-        let code = line.split("//").next().unwrap_or(line);
-        let mut search = 0;
-        while let Some(off) = code[search..].find(name) {
-            let i = search + off;
-            search = i + name.len();
-            if !word_at(code, i) {
-                continue;
-            }
-            // A keyword before the name on this line, with only a destructuring pattern,
-            // other names or an `export` between.
-            let before = code[..i].trim_end();
-            let declared = KEYWORDS.iter().any(|k| {
-                before
-                    .split(|c: char| !is_ident(c) && c != '*')
-                    .any(|w| w == *k)
-            }) && !before.contains('=')
-                && !before.contains('(');
-            if declared {
-                return Some((number, code[..i].chars().count() as u32 + 1));
-            }
-        }
-    }
-    None
+    source
+        .lines()
+        .enumerate()
+        .filter(move |(_, line)| !name.is_empty() && line.len() <= MAX_LINE && line.contains(name))
+        .flat_map(move |(n, line)| {
+            let code = line.split("//").next().unwrap_or(line);
+            let indent = code.len() - code.trim_start().len();
+            code.match_indices(name).filter_map(move |(i, _)| {
+                let (before, after) = (&code[..i], &code[i + name.len()..]);
+                if before.chars().next_back().is_some_and(is_ident)
+                    || after.chars().next().is_some_and(is_ident)
+                {
+                    return None;
+                }
+                let keyword = KEYWORDS.iter().any(|k| {
+                    before
+                        .split(|c: char| !is_ident(c) && c != '*')
+                        .any(|w| w == *k)
+                }) && !before.contains('=')
+                    && !before.contains('(');
+                // `function f(a, name)`, `(a, name) => …`, `name => …`.
+                let open = before.rfind('(').filter(|&o| !before[o..].contains(')'));
+                let parameter = after.trim_start().starts_with("=>")
+                    || open.is_some_and(|o| {
+                        let close = after.find(')');
+                        let tail = close.map(|c| after[c + 1..].trim_start());
+                        before[..o].contains("function")
+                            || tail.is_some_and(|t| t.starts_with("=>") || t.starts_with('{'))
+                    });
+                (keyword || parameter).then(|| Declaration {
+                    line: n as u32 + 1,
+                    column: before.chars().count() as u32 + 1,
+                    indent,
+                })
+            })
+        })
 }
 
 #[cfg(test)]
@@ -519,15 +591,31 @@ mod tests {
     #[test]
     fn declarations_are_found_by_name() {
         let src = "'use strict';\n// quoteCache holds quotes\nconst NodeCache = require('node-cache');\n\nconst quoteCache = new NodeCache();\nfunction handler() { quoteCache.set(1, 2); }\nconst { a, quoteMap } = x;\nlet y = quoteCache;\n";
-        assert_eq!(declaration(src, "quoteCache", 1), Some((5, 7)));
-        assert_eq!(declaration(src, "handler", 1), Some((6, 10)));
-        assert_eq!(declaration(src, "quoteMap", 1), Some((7, 12)));
-        assert_eq!(declaration(src, "y", 1), Some((8, 5)));
-        assert_eq!(declaration(src, "NodeCache", 1), Some((3, 7)));
-        assert_eq!(declaration(src, "quote", 1), None);
-        assert_eq!(declaration(src, "quoteCache", 6), None);
+        assert_eq!(declaration(src, "quoteCache"), Some((5, 7)));
+        assert_eq!(declaration(src, "handler"), Some((6, 10)));
+        assert_eq!(declaration(src, "quoteMap"), Some((7, 12)));
+        assert_eq!(declaration(src, "y"), Some((8, 5)));
+        assert_eq!(declaration(src, "NodeCache"), Some((3, 7)));
+        assert_eq!(declaration(src, "quote"), None);
+        assert_eq!(declaration(src, ""), None);
         let esm = "import get from 'lodash.get';\nimport { a as b, sessions } from './s.js';\n";
-        assert_eq!(declaration(esm, "get", 1), Some((1, 8)));
-        assert_eq!(declaration(esm, "sessions", 1), Some((2, 18)));
+        assert_eq!(declaration(esm, "get"), Some((1, 8)));
+        assert_eq!(declaration(esm, "sessions"), Some((2, 18)));
+    }
+
+    #[test]
+    fn a_module_variable_is_the_unindented_one() {
+        let src = "function f() {\n  const cache = {};\n}\nconst cache = new Map();\n";
+        assert_eq!(declaration(src, "cache"), Some((4, 7)));
+    }
+
+    #[test]
+    fn a_scope_variable_is_the_last_before_its_functions() {
+        let src = "const store = 1;\nfunction makeCache(load, store) {\n  const profiles = {};\n  return { get() { return profiles; } };\n}\nconst f = (items) => () => items;\nconst g = rows => () => rows;\n";
+        assert_eq!(declaration_before(src, "profiles", 4), Some((3, 9)));
+        assert_eq!(declaration_before(src, "store", 4), Some((2, 26)));
+        assert_eq!(declaration_before(src, "items", 6), Some((6, 12)));
+        assert_eq!(declaration_before(src, "rows", 7), Some((7, 11)));
+        assert_eq!(declaration_before(src, "profiles", 2), None);
     }
 }

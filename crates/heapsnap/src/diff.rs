@@ -143,20 +143,20 @@ pub fn generic_owners(
             new_objects.entry(name).or_default().push((size, v));
         }
     }
+    if new_objects.is_empty() {
+        return FxHashMap::default();
+    }
     let finder = OwnerFinder::new(s, &earlier[0]);
+    // Which collections grew, once; then each new object's owner is the nearest of them on its
+    // path (as `leaks` finds them).
+    let grown = finder.grown(s, &earlier[0], &finder.entries_now(s));
     let mut owners = FxHashMap::default();
     for (name, objects) in new_objects {
-        // Every new object of the class is attributed (no sampling); owners are located
-        // cheaply, and only the one holding the most bytes is described.
+        // Every new object of the class is attributed (no sampling); only the owner holding
+        // the most bytes is described.
         let located: Vec<(u32, u32, u32)> = objects
             .par_iter()
-            .filter_map(|&(size, v)| {
-                let path = finder.path(s, a, v);
-                let at = finder
-                    .locate(s, a, &earlier[0], &path)
-                    .filter(|at| at.grew)?;
-                Some((at.node, size, v))
-            })
+            .filter_map(|&(size, v)| Some((finder.grown_owner(s, a, &grown, v)?, size, v)))
             .collect();
         let mut bytes: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
         for (owner, size, v) in located {

@@ -353,35 +353,33 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
     }
     // Functions whose closures live in the same scopes (three listeners made by one call)
     // are one finding: their scopes counted once.
-    let mut by_scopes: FxHashMap<Vec<u32>, (usize, Vec<u32>, Option<crate::model::Location>)> =
-        FxHashMap::default();
-    for ((_, location), (count, mut contexts, v)) in groups {
+    let mut by_scopes: FxHashMap<Vec<u32>, (usize, Vec<u32>)> = FxHashMap::default();
+    for (_, (count, mut contexts, v)) in groups {
         if count < limits.closures {
             continue;
         }
         contexts.sort_unstable();
         contexts.dedup();
-        let g = by_scopes
-            .entry(contexts)
-            .or_insert((0, Vec::new(), location));
+        let g = by_scopes.entry(contexts).or_default();
         g.0 += count;
         g.1.push(v);
     }
     let mut found: Vec<_> = by_scopes
         .into_iter()
-        .map(|(contexts, (count, mut functions, location))| {
+        .map(|(contexts, (count, mut functions))| {
             functions.sort_unstable();
             // A context inside another counts once too.
             let bytes = graph::retained_union(a, &contexts);
-            (count, contexts.len(), bytes, functions, location)
+            (count, contexts.len(), bytes, functions)
         })
-        .filter(|&(_, _, bytes, _, _)| bytes >= limits.closure_bytes)
+        .filter(|&(_, _, bytes, _)| bytes >= limits.closure_bytes)
         .collect();
-    found.sort_by_key(|(count, _, _, functions, _)| (std::cmp::Reverse(*count), functions[0]));
+    found.sort_by_key(|(count, _, _, functions)| (std::cmp::Reverse(*count), functions[0]));
     found.truncate(PER_KIND);
     found
         .into_iter()
-        .map(|(count, contexts, bytes, functions, location)| {
+        .map(|(count, contexts, bytes, functions)| {
+            let location = s.location(functions[0]);
             let functions_named: Vec<String> =
                 functions.iter().map(|&f| function_name(s, f)).collect();
             let which = match functions_named.as_slice() {
@@ -389,21 +387,18 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
                 several => format!("functions {}", several.join(", ")),
             };
             let scopes = if contexts == 1 {
-                "all in one scope".to_owned()
+                format!("all in one scope, which retains {}", human_size(bytes))
             } else {
-                format!("in {contexts} scopes")
+                format!("in {contexts} scopes, which retain {}", human_size(bytes))
             };
             Finding {
                 kind: FindingKind::ClosureBuildUp,
-                title: format!(
-                    "{count} closures of {which} ({scopes}); their scopes retain {}",
-                    human_size(bytes)
-                ),
+                title: format!("{count} closures of {which}, {scopes}"),
                 meaning: if contexts == 1 {
                     "The same function was made into a closure again and again (a callback, a \
                      listener, a timer) and every copy is still referenced: the copies \
-                     themselves pile up; their one shared scope lives as long as the \
-                     module or function that made them."
+                     themselves pile up. Their one scope is that of the module or function \
+                     that made them: what it retains, it would retain without them."
                         .to_owned()
                 } else {
                     "Each call created a closure that is still referenced (a callback, a \

@@ -90,14 +90,34 @@ pub fn display_class(name: &str) -> std::borrow::Cow<'_, str> {
 /// Whether `v` is a global object: `global` in Node (`global (global*)` from newest V8),
 /// `Window …` in browsers.
 pub fn is_global_object(s: &Snapshot, v: u32) -> bool {
-    if s.nodes.ty[v as usize] != s.types.object {
-        return false;
-    }
-    let name = s.strings.bytes(s.nodes.name[v as usize]);
+    s.nodes.ty[v as usize] == s.types.object
+        && is_global_name(s.strings.bytes(s.nodes.name[v as usize]))
+}
+
+/// Whether a node name is a global object's (see [`is_global_object`]).
+pub fn is_global_name(name: &[u8]) -> bool {
     name == b"global"
         || name.starts_with(b"global (")
         || name == b"Window"
         || name.starts_with(b"Window ")
+}
+
+/// Whether `v` is V8's metadata: code, or a hidden class (`object shape`; older snapshots
+/// write it as a `hidden` node named `system / Map`). Shared by design between unrelated
+/// objects; its edges lead to constructors and back pointers, not to data.
+pub fn is_metadata(s: &Snapshot, v: u32) -> bool {
+    let t = &s.types;
+    let ty = s.nodes.ty[v as usize];
+    ty == t.code
+        || ty == t.object_shape
+        || (ty == t.hidden && s.strings.bytes(s.nodes.name[v as usize]) == b"system / Map")
+}
+
+/// Whether `v` is a string (flat, concatenated or sliced).
+pub fn is_string(s: &Snapshot, v: u32) -> bool {
+    let t = &s.types;
+    let ty = s.nodes.ty[v as usize];
+    ty == t.string || ty == t.cons_string || ty == t.sliced_string
 }
 
 /// Whether `v` is one of V8's stores (an object's property or element array, a Map's table).
@@ -181,15 +201,15 @@ fn map_entries(s: &Snapshot, table: u32) -> u32 {
     slots.sort_unstable();
     let Some(start) = slots
         .windows(2)
-        .find(|w| w[1] == w[0] + 1)
-        .map(|w| w[0] % 3)
+        .find(|w| u64::from(w[1]) == u64::from(w[0]) + 1)
+        .map(|w| u64::from(w[0]) % 3)
     else {
         return slots.len() as u32; // One edge per entry.
     };
-    let mut entries = slots
+    let mut entries: Vec<u64> = slots
         .iter()
-        .map(|&i| (i + 3 - start) / 3)
-        .collect::<Vec<u32>>();
+        .map(|&i| (u64::from(i) + 3 - start) / 3)
+        .collect();
     entries.dedup();
     entries.len() as u32
 }
@@ -212,6 +232,7 @@ pub enum Kind {
 pub struct Collections {
     map: Vec<StrId>,
     plain_map: Vec<StrId>,
+    weak: Vec<StrId>,
     set: Vec<StrId>,
     array: Vec<StrId>,
     table: Vec<StrId>,
@@ -229,6 +250,7 @@ impl Collections {
         Collections {
             map: ids(&[b"Map", b"WeakMap"]),
             plain_map: ids(&[b"Map"]),
+            weak: ids(&[b"WeakMap", b"WeakSet"]),
             set: ids(&[b"Set", b"WeakSet"]),
             array: ids(&[b"Array"]),
             table: ids(&[b"table"]),
@@ -259,9 +281,10 @@ impl Collections {
         })
     }
 
-    /// The number of entries of collection `v`: a Map's or Set's table slots that hold objects
-    /// (V8 records no edge to a small-integer key or value), an array's elements, an object's
-    /// properties and elements, a context's variables. `None` if `v` is not a collection.
+    /// The number of entries of collection `v`: a Map's entries (see `map_entries`), a Set's
+    /// table slots that hold objects (V8 records no edge to a small integer), an array's
+    /// elements, an object's properties and elements, a context's variables. `None` if `v` is
+    /// not a collection.
     pub fn entries(&self, s: &Snapshot, v: u32) -> Option<(Kind, u32)> {
         let t = &s.types;
         let kind = self.kind(s, v)?;
@@ -310,6 +333,12 @@ impl Collections {
                 .count() as u32,
         };
         Some((kind, n))
+    }
+
+    /// Whether `v` is a WeakMap or WeakSet: it keeps nothing alive (its entries live as long
+    /// as their keys), so it is never a leak's owner.
+    pub fn is_weak(&self, s: &Snapshot, v: u32) -> bool {
+        s.nodes.ty[v as usize] == s.types.object && self.weak.contains(&s.nodes.name[v as usize])
     }
 
     /// Whether `v` is a plain `Object` (for dictionary detection).

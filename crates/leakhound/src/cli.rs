@@ -82,7 +82,8 @@ pub struct LeaksArgs {
     /// Show the N largest clusters
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// A cluster needs at least this many leaked objects to count for the verdict
+    /// A cluster must have leaked at least this many times (its headline's count) to count for
+    /// the verdict
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub min_count: u64,
 }
@@ -281,7 +282,8 @@ pub struct HuntArgs {
     /// Show the N largest clusters
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// A cluster needs at least this many leaked objects to count for the verdict
+    /// A cluster must have leaked at least this many times (its headline's count) to count for
+    /// the verdict
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub min_count: u64,
     /// Print the report as JSON on stdout

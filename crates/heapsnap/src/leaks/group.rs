@@ -19,32 +19,59 @@ use crate::model::{Location, Snapshot, StrId};
 /// No leaked object, no owner.
 pub(super) const NONE: u32 = u32::MAX;
 
-/// For every node, the nearest dominator-tree ancestor-or-self that is a leaked object
-/// ([`NONE`] if none). Each node's answer is found once (a memoised walk up the tree), so the
-/// cost is linear whatever the tree's depth.
-pub(super) fn leak_roots(a: &Analysis, leaked: &[u32]) -> Vec<u32> {
-    const UNKNOWN: u32 = u32::MAX - 1;
-    let n = a.idom.len();
-    let mut root_of = vec![UNKNOWN; n];
-    for &v in leaked {
-        root_of[v as usize] = v;
-    }
-    if root_of[a.root as usize] == UNKNOWN {
-        root_of[a.root as usize] = NONE;
-    }
-    let mut chain = Vec::new();
-    for v in 0..n {
-        let mut u = v;
-        while root_of[u] == UNKNOWN {
-            chain.push(u);
-            u = a.idom[u] as usize;
+/// The leaked objects, and for every node the leaked object it is inside.
+pub(super) struct Leaks {
+    /// Node ordinals, sorted.
+    pub leaked: Vec<u32>,
+    /// For every node, the index in `leaked` of its nearest dominator-tree ancestor-or-self
+    /// that is a leaked object ([`NONE`] if none).
+    pub root_of: Vec<u32>,
+}
+
+impl Leaks {
+    /// Each node's answer is found once (a memoised walk up the dominator tree), so the cost
+    /// is linear whatever the tree's depth.
+    pub fn new(a: &Analysis, leaked: Vec<u32>) -> Leaks {
+        const UNKNOWN: u32 = u32::MAX - 1;
+        let n = a.idom.len();
+        let mut root_of = vec![UNKNOWN; n];
+        for (i, &v) in leaked.iter().enumerate() {
+            root_of[v as usize] = i as u32;
         }
-        let answer = root_of[u];
-        for w in chain.drain(..) {
-            root_of[w] = answer;
+        if root_of[a.root as usize] == UNKNOWN {
+            root_of[a.root as usize] = NONE;
+        }
+        let mut chain = Vec::new();
+        for v in 0..n {
+            let mut u = v;
+            while root_of[u] == UNKNOWN {
+                chain.push(u);
+                u = a.idom[u] as usize;
+            }
+            let answer = root_of[u];
+            for w in chain.drain(..) {
+                root_of[w] = answer;
+            }
+        }
+        Leaks { leaked, root_of }
+    }
+
+    /// Whether leaked object `i` is inside no other leaked object: its retained size is then
+    /// counted for it (and for no other).
+    pub fn top_level(&self, a: &Analysis, i: u32) -> bool {
+        self.root_of[a.idom[self.leaked[i as usize] as usize] as usize] == NONE
+    }
+
+    /// The outermost leaked object around leaked object `i` (`i` itself if it is top-level):
+    /// its bytes are counted there.
+    fn outermost(&self, a: &Analysis, mut i: u32) -> u32 {
+        loop {
+            match self.root_of[a.idom[self.leaked[i as usize] as usize] as usize] {
+                NONE => return i,
+                outer => i = outer,
+            }
         }
     }
-    root_of
 }
 
 /// A cluster before it is described: indexes into the leaked objects, and their retained size
@@ -61,12 +88,11 @@ pub(super) struct Group {
 pub(super) fn clusters(
     s: &Snapshot,
     a: &Analysis,
-    (leaked, bridges): (&[u32], &[u32]),
+    (leaks, bridges): (&Leaks, &[u32]),
     owners: &[u32],
     keys: &[u64],
-    root_of: &[u32],
 ) -> Vec<Group> {
-    let l = leaked.len();
+    let l = leaks.leaked.len();
     let mut sets = UnionFind::new(l + bridges.len());
     let mut first: FxHashMap<(bool, u64), u32> = FxHashMap::default();
     for i in 0..l {
@@ -81,25 +107,30 @@ pub(super) fn clusters(
     // The set element a node belongs to: the leaked object it is inside, or itself if it is
     // a bridge.
     let element = |v: u32| -> Option<u32> {
-        match root_of[v as usize] {
+        match leaks.root_of[v as usize] {
             NONE => bridges.binary_search(&v).ok().map(|i| (l + i) as u32),
-            root => Some(leaked.binary_search(&root).expect("a leaked object") as u32),
+            root => Some(root),
         }
     };
     let t = &s.types;
+    let previous = s.strings.ids_of(b"previous");
     let links: Vec<(u32, u32)> = (0..s.node_count() as u32)
         .into_par_iter()
         .filter_map(|x| element(x).map(|from| (x, from)))
         .flat_map_iter(|(x, from)| {
+            let previous = &previous;
             s.nodes.edges(x).filter_map(move |e| {
                 let y = s.edges.to[e];
-                let ty = s.nodes.ty[y as usize];
-                // V8's metadata (maps, code) is shared by design: it is no link between leaks.
-                let data = ty != t.code && ty != t.hidden && ty != t.object_shape;
-                if s.edges.ty[e] == t.e_weak || !data {
-                    return None;
-                }
-                element(y).filter(|&to| to != from).map(|to| (from, to))
+                // V8's metadata (maps, code) is shared by design, and a scope's enclosing
+                // scope (`previous`) is shared by every call: neither links two leaks.
+                let link = s.edges.ty[e] != t.e_weak
+                    && !graph::is_metadata(s, y)
+                    && !(s.edges.ty[e] == t.e_internal
+                        && previous.contains(&s.edges.name_or_index[e]));
+                link.then(|| element(y))
+                    .flatten()
+                    .filter(|&to| to != from)
+                    .map(|to| (from, to))
             })
         })
         .collect();
@@ -111,15 +142,13 @@ pub(super) fn clusters(
     for i in 0..l as u32 {
         by_set.entry(sets.find(i)).or_default().push(i);
     }
-    let top_level = |v: u32| root_of[a.idom[v as usize] as usize] == NONE;
     let mut groups: Vec<Group> = by_set
         .into_values()
         .map(|members| {
             let retained = members
                 .iter()
-                .map(|&i| leaked[i as usize])
-                .filter(|&v| top_level(v))
-                .map(|v| a.retained[v as usize])
+                .filter(|&&i| leaks.top_level(a, i))
+                .map(|&i| a.retained[leaks.leaked[i as usize] as usize])
                 .sum();
             Group { members, retained }
         })
@@ -139,6 +168,18 @@ fn largest_first(
         std::cmp::Reverse(members.len()),
         members[0],
     )
+}
+
+/// The class most of `members` have.
+pub(super) fn most_common_class(a: &Analysis, members: &[u32]) -> StrId {
+    let mut counts: FxHashMap<StrId, u32> = FxHashMap::default();
+    for &v in members {
+        *counts.entry(a.class[v as usize]).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(class, n)| (n, std::cmp::Reverse(class)))
+        .map_or(0, |(class, _)| class)
 }
 
 /// The distinct owners of a group's objects, sorted.
@@ -166,51 +207,47 @@ pub(super) struct PartMembers {
     pub retained: u64,
 }
 
-/// A group's leaked objects by kind (class, function for closures, and whether a string is a
-/// key in a store), largest first.
+/// A group's leaked objects by kind (as people name it: two class names that read the same,
+/// `Node / ZlibContext` and `Detached Node / ZlibContext`, are one kind), largest first. A
+/// string that is a key in a store is a kind of its own.
 pub(super) fn parts(
     s: &Snapshot,
     a: &Analysis,
-    paths: &AppPaths,
-    code: &Code,
+    (paths, code): (&AppPaths, &Code),
     g: &Group,
-    (leaked, root_of): (&[u32], &[u32]),
+    leaks: &Leaks,
 ) -> Vec<PartMembers> {
     let t = &s.types;
-    let mut by_kind: FxHashMap<(StrId, Option<StrId>, bool), Vec<u32>> = FxHashMap::default();
+    let mut by_kind: FxHashMap<String, Vec<u32>> = FxHashMap::default();
     for &i in &g.members {
-        let v = leaked[i as usize];
-        let ty = s.nodes.ty[v as usize];
-        let function = (ty == t.closure).then(|| s.nodes.name[v as usize]);
+        let v = leaks.leaked[i as usize];
         // A dictionary's keys sit in its property store, reached by V8's internal edges; its
         // values by property edges. Both are strings in a string-to-string dictionary.
-        let key = (ty == t.string || ty == t.cons_string || ty == t.sliced_string)
+        let key = graph::is_string(s, v)
             && paths.parent_edges(s, a, v).next().is_some_and(|e| {
                 s.edges.ty[e as usize] == t.e_internal
                     && graph::is_store(s, graph::edge_source(s, e as usize))
             });
-        by_kind
-            .entry((a.class[v as usize], function, key))
-            .or_default()
-            .push(v);
+        let mut label = label(s, code, a.class[v as usize], v);
+        if key {
+            label.push_str(" keys");
+        }
+        by_kind.entry(label).or_default().push(v);
     }
     let mut parts: Vec<PartMembers> = by_kind
         .into_iter()
-        .map(|((class, function, key), mut members)| {
+        .map(|(label, mut members)| {
             members.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
             let rep = members[0];
-            let mut label = label(s, code, class, rep);
-            if key {
-                label.push_str(" keys");
-            }
             PartMembers {
                 label,
-                class,
-                function,
+                class: a.class[rep as usize],
+                function: (s.nodes.ty[rep as usize] == t.closure)
+                    .then(|| s.nodes.name[rep as usize]),
                 origin: origin(s, code, rep),
                 retained: members
                     .iter()
-                    .filter(|&&v| root_of[a.idom[v as usize] as usize] == NONE)
+                    .filter(|&&v| leaks.root_of[a.idom[v as usize] as usize] == NONE)
                     .map(|&v| a.retained[v as usize])
                     .sum(),
                 members,
@@ -236,6 +273,8 @@ pub(super) struct InsideFunction {
     pub name: StrId,
     pub location: Location,
     pub count: u64,
+    /// One of the closures.
+    pub first: u32,
 }
 
 /// Instances of one class that is not generic inside a group (its leaked objects included).
@@ -250,53 +289,62 @@ pub(super) struct InsideClass {
 /// At most this many kinds of native memory are named per cluster.
 const NATIVE_KINDS: usize = 3;
 
-/// [`Inside`] of each of `groups`, in one pass over the nodes inside leaked objects.
+/// [`Inside`] of each of `groups`, in one pass over the nodes inside leaked objects. A node
+/// counts for the group of the outermost leaked object around it, as its bytes do.
 pub(super) fn contents(
     s: &Snapshot,
     a: &Analysis,
     code: &Code,
-    leaked: &[u32],
-    root_of: &[u32],
+    leaks: &Leaks,
     groups: &[Group],
 ) -> Vec<Inside> {
-    let mut group_of = vec![NONE; leaked.len()];
+    let mut group_of = vec![NONE; leaks.leaked.len()];
     for (k, g) in groups.iter().enumerate() {
         for &i in &g.members {
             group_of[i as usize] = k as u32;
         }
     }
     let t = &s.types;
-    let mut generic: FxHashMap<StrId, bool> = FxHashMap::default();
-    let mut native: Vec<FxHashMap<StrId, u64>> = vec![FxHashMap::default(); groups.len()];
-    let mut classes: Vec<FxHashMap<StrId, (u64, u64, u32)>> =
+    // Kinds by the name people read (two DevTools names can read the same).
+    let mut labels: FxHashMap<StrId, Option<String>> = FxHashMap::default();
+    let mut native: Vec<FxHashMap<String, u64>> = vec![FxHashMap::default(); groups.len()];
+    let mut classes: Vec<FxHashMap<String, (u64, u64, u32)>> =
         vec![FxHashMap::default(); groups.len()];
-    let mut functions: Vec<FxHashMap<(StrId, Location), u64>> =
+    let mut functions: Vec<FxHashMap<(StrId, Location), (u64, u32)>> =
         vec![FxHashMap::default(); groups.len()];
-    for (x, &root) in root_of.iter().enumerate() {
+    for (x, &root) in leaks.root_of.iter().enumerate() {
         if root == NONE {
             continue;
         }
-        let k = group_of[leaked.binary_search(&root).expect("a leaked object")];
+        let k = group_of[leaks.outermost(a, root) as usize];
         if k == NONE {
             continue;
         }
         let k = k as usize;
         let ty = s.nodes.ty[x];
         if ty == t.native {
-            *native[k].entry(s.nodes.name[x]).or_default() += u64::from(s.nodes.self_size[x]);
+            let name = native_name(&s.strings.get(s.nodes.name[x])).to_owned();
+            *native[k].entry(name).or_default() += u64::from(s.nodes.self_size[x]);
+            continue;
         }
-        if ty == t.closure
-            && let Some(l) = s.location(x as u32)
-            && code.origin_of_script(l.script_id) == Origin::App
-        {
-            *functions[k].entry((s.nodes.name[x], l)).or_default() += 1;
+        if ty == t.closure {
+            if let Some(l) = s.location(x as u32)
+                && code.origin_of_script(l.script_id) == Origin::App
+            {
+                functions[k]
+                    .entry((s.nodes.name[x], l))
+                    .or_insert((0, x as u32))
+                    .0 += 1;
+            }
+            continue;
         }
         let class = a.class[x];
-        let is_generic = *generic
-            .entry(class)
-            .or_insert_with(|| code::is_generic(&s.strings.get(class)));
-        if !is_generic && ty != t.closure && ty != t.native {
-            let c = classes[k].entry(class).or_insert((0, 0, x as u32));
+        let named = labels.entry(class).or_insert_with(|| {
+            let text = s.strings.get(class);
+            (!code::is_generic(&text)).then(|| graph::display_class(&text).into_owned())
+        });
+        if let Some(name) = named {
+            let c = classes[k].entry(name.clone()).or_insert((0, 0, x as u32));
             c.0 += 1;
             c.1 += a.retained[x];
         }
@@ -308,18 +356,15 @@ pub(super) fn contents(
         .map(|((native, classes), functions)| {
             let mut kinds: Vec<NativePart> = native
                 .into_iter()
-                .map(|(name, size)| NativePart {
-                    name: native_name(&s.strings.get(name)).to_owned(),
-                    size,
-                })
+                .map(|(name, size)| NativePart { name, size })
                 .collect();
             kinds.sort_by(|x, y| y.size.cmp(&x.size).then_with(|| x.name.cmp(&y.name)));
             let native_size = kinds.iter().map(|k| k.size).sum();
             kinds.truncate(NATIVE_KINDS);
             let mut classes: Vec<InsideClass> = classes
                 .into_iter()
-                .map(|(class, (count, retained, first))| InsideClass {
-                    label: label(s, code, class, first),
+                .map(|(label, (count, retained, first))| InsideClass {
+                    label,
                     count,
                     retained,
                     origin: origin(s, code, first),
@@ -332,10 +377,11 @@ pub(super) fn contents(
             });
             let mut functions: Vec<InsideFunction> = functions
                 .into_iter()
-                .map(|((name, location), count)| InsideFunction {
+                .map(|((name, location), (count, first))| InsideFunction {
                     name,
                     location,
                     count,
+                    first,
                 })
                 .collect();
             functions.sort_by_key(|f| {
@@ -371,9 +417,10 @@ fn label(s: &Snapshot, code: &Code, class: StrId, v: u32) -> String {
     let ty = s.nodes.ty[v as usize];
     if ty == t.closure {
         let name = s.strings.get(s.nodes.name[v as usize]);
-        return match name.as_ref() {
-            "native_bind" => "bound function".to_owned(),
-            _ => format!("function {}", code::function_name(s, v)),
+        return if name == "native_bind" {
+            "bound function".to_owned()
+        } else {
+            format!("function {}", code::function_name(s, v))
         };
     }
     if code.is_context(s, v) {

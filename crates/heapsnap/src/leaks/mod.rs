@@ -21,7 +21,9 @@
 //! Retaining paths are shown through the app's own code when one leads there
 //! ([`crate::code::AppPaths`]). Nothing is sampled: every candidate is classified and counted.
 
+mod describe;
 mod group;
+mod growth;
 mod owner;
 
 pub use owner::{Binding, LinkedList, Owner, OwnerAt, OwnerFinder, SnapshotOnly, Sources};
@@ -32,9 +34,9 @@ use serde::Serialize;
 use std::hash::{Hash, Hasher};
 
 use crate::analysis::Analysis;
+use crate::code::AppPaths;
 pub use crate::code::SourceLocation;
-use crate::code::{self, AppPaths, Origin};
-use crate::graph::{self, Collections, Kind};
+use crate::graph::{self, Collections};
 use crate::model::{Snapshot, StrId};
 
 /// What the leak analysis keeps of an earlier snapshot.
@@ -292,7 +294,8 @@ pub struct CollectionGrowth {
     pub class: String,
     pub id: u32,
     pub entries: Vec<u32>,
-    /// Whether the app's own variables reach it (else only Node's internals do).
+    /// Whether the app's own scopes reach it (else only Node's internals or the global object
+    /// do).
     pub app: bool,
     /// How many collections of this name grew so (`id` and `entries` are the largest's),
     /// counted among the 10,000 that grew most.
@@ -347,25 +350,28 @@ pub fn find(
                 && !candidate[anchor(s, a, &internal, v) as usize]
         })
         .collect();
-    let root_of = group::leak_roots(a, &leaked);
+    let leaks = group::Leaks::new(a, leaked);
     let finder = OwnerFinder::new(s, baseline);
     let bridges: Vec<u32> = (0..n as u32)
         .into_par_iter()
         .filter(|&v| {
             candidate[v as usize]
-                && root_of[v as usize] == group::NONE
+                && leaks.root_of[v as usize] == group::NONE
                 && finder.code.is_context(s, v)
         })
         .collect();
     drop(candidate);
 
-    let grown = finder.grown(s, baseline);
-    let owners: Vec<u32> = leaked
+    let entries_now = finder.entries_now(s);
+    let grown = finder.grown(s, baseline, &entries_now);
+    let owners: Vec<u32> = leaks
+        .leaked
         .par_iter()
         .map(|&v| finder.grown_owner(s, a, &grown, v).unwrap_or(group::NONE))
         .collect();
     let shapes = Shapes::new(s, &finder.collections);
-    let keys: Vec<u64> = leaked
+    let keys: Vec<u64> = leaks
+        .leaked
         .par_iter()
         .zip(&owners)
         .map(|(&v, &o)| {
@@ -376,47 +382,78 @@ pub fn find(
             }
         })
         .collect();
-    let mut clusters = group::clusters(s, a, (&leaked, &bridges), &owners, &keys, &root_of);
+    let mut clusters = group::clusters(s, a, (&leaks, &bridges), &owners, &keys);
     let leaked_retained_size = clusters.iter().map(|c| c.retained).sum();
     let cluster_count = clusters.len();
-    clusters.truncate(settings.top);
-    let contents = group::contents(s, a, &finder.code, &leaked, &root_of, &clusters);
-
     let series_len = earlier.len() + 1;
     let final_classes = class_counts(s, &a.class);
+    let class_series = |class: &[u8]| -> Vec<u64> {
+        let mut counts: Vec<u64> = earlier.iter().map(|e| e.class_count(class)).collect();
+        counts.push(final_classes.get(class).copied().unwrap_or(0));
+        counts
+    };
+    // The verdict is over every cluster, not only those shown: `--top` changes what is
+    // printed, never the exit code.
+    let suspect_beyond_top = clusters.iter().skip(settings.top).any(|g| {
+        let members: Vec<u32> = g
+            .members
+            .iter()
+            .map(|&i| leaks.leaked[i as usize])
+            .collect();
+        members.len() as u64 >= settings.min_count
+            && (group::distinct_owners(g, &owners).iter().any(|&o| {
+                let id = s.nodes.id[o as usize];
+                let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
+                entries.push(finder.collections.entries(s, o).map(|(_, n)| n));
+                grew_every_step(&entries)
+            }) || (series_len >= 3
+                && rising(&class_series(
+                    s.strings
+                        .bytes(a.class[group::most_common_class(a, &members) as usize]),
+                ))))
+    });
+    if suspect_beyond_top {
+        warnings.push(format!(
+            "a cluster beyond the {} shown supports the verdict: raise --top to see it",
+            settings.top
+        ));
+    }
+    clusters.truncate(settings.top);
+    let contents = group::contents(s, a, &finder.code, &leaks, &clusters);
+
     let clusters: Vec<Cluster> = clusters
         .iter()
         .zip(contents)
         .map(|(g, inside)| {
-            let describe = Describe {
+            let describe = describe::Describe {
                 s,
                 a,
                 finder: &finder,
                 earlier,
                 sources,
             };
-            let mut c = describe.cluster(g, inside, &leaked, &owners, &root_of);
-            let class_text = c.class.as_bytes();
-            let mut counts: Vec<u64> = earlier.iter().map(|e| e.class_count(class_text)).collect();
-            counts.push(final_classes.get(class_text).copied().unwrap_or(0));
-            let monotonic = |xs: &[u64]| xs.len() >= 3 && xs.windows(2).all(|w| w[0] < w[1]);
-            let owner_grew = c.owner.as_ref().is_some_and(|o| {
-                let e: Vec<u64> = o
-                    .entries
-                    .iter()
-                    .map(|x| u64::from(x.unwrap_or(0)))
-                    .collect();
-                o.grew && (series_len < 3 || monotonic(&e))
-            });
+            let mut c = describe.cluster(g, inside, &leaks, &owners);
+            let counts = class_series(c.class.as_bytes());
+            let owner_grew = c
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.grew && (series_len < 3 || grew_every_step(&o.entries)));
             c.suspect = c.count >= settings.min_count
-                && (owner_grew || (series_len >= 3 && monotonic(&counts)));
+                && (owner_grew || (series_len >= 3 && rising(&counts)));
             c.class_counts = counts;
             c
         })
         .collect();
 
     let (growing_classes, growing_collections) = if series_len >= 3 {
-        growth(earlier, s, a, &final_classes, &finder, settings)
+        growth::growth(
+            earlier,
+            (s, a),
+            &final_classes,
+            &finder,
+            &entries_now,
+            settings,
+        )
     } else {
         (Vec::new(), Vec::new())
     };
@@ -425,10 +462,10 @@ pub fn find(
     Report {
         snapshots,
         warnings,
-        leak_suspected: clusters.iter().any(|c| c.suspect),
+        leak_suspected: suspect_beyond_top || clusters.iter().any(|c| c.suspect),
         total_size: a.total_size,
         candidate_count,
-        leaked_count: leaked.len() as u64,
+        leaked_count: leaks.leaked.len() as u64,
         leaked_retained_size,
         cluster_count,
         clusters,
@@ -437,195 +474,17 @@ pub fn find(
     }
 }
 
-/// What a cluster's description needs.
-struct Describe<'a> {
-    s: &'a Snapshot,
-    a: &'a Analysis,
-    finder: &'a OwnerFinder,
-    earlier: &'a [Census],
-    sources: &'a dyn Sources,
+/// Whether counts rose at every step (three or more snapshots).
+fn rising(counts: &[u64]) -> bool {
+    counts.len() >= 3 && counts.windows(2).all(|w| w[0] < w[1])
 }
 
-impl Describe<'_> {
-    fn cluster(
-        &self,
-        g: &group::Group,
-        inside: group::Inside,
-        leaked: &[u32],
-        owners: &[u32],
-        root_of: &[u32],
-    ) -> Cluster {
-        let (s, a, finder) = (self.s, self.a, self.finder);
-        let parts = group::parts(s, a, &finder.paths, &finder.code, g, (leaked, root_of));
-        let grown_owners = group::distinct_owners(g, owners);
-        // The main part: what the owners hold (a cache's entries, not the pooled ArrayBuffers
-        // their Buffers share), the largest of those.
-        let entry = |p: &group::PartMembers| {
-            finder
-                .paths
-                .parent_edges(s, a, p.members[0])
-                .map(|e| graph::edge_source(s, e as usize))
-                .find(|&u| !graph::is_store(s, u))
-                .is_some_and(|u| grown_owners.binary_search(&u).is_ok())
-        };
-        let main = parts.iter().find(|p| entry(p)).unwrap_or(&parts[0]);
-        let rep = main.members[0];
-        let (mut path_edges, scope) = finder.paths.path_and_scope(s, a, rep);
-        let mut owner = finder
-            .locate(s, a, &self.earlier[0], &path_edges)
-            .map(|at| {
-                let path = (path_edges.as_slice(), scope);
-                finder.describe(s, a, self.earlier, path, at, self.sources)
-            });
-        // The path people read starts at the app's scope when it goes through one: how that
-        // scope is reached from the root is Node's business (and changes from run to run).
-        let after_scope = |index: usize| owner.as_ref().is_none_or(|o| o.path_index > index);
-        let scope = scope.filter(|&index| after_scope(index)).map(|index| {
-            let context = s.edges.to[path_edges[index] as usize];
-            path_edges.drain(..=index);
-            if let Some(o) = &mut owner {
-                o.path_index -= index + 1;
-            }
-            let functions = finder.code.functions_of(context);
-            AppScope {
-                script: functions
-                    .first()
-                    .and_then(|&f| s.location(f))
-                    .and_then(|l| finder.code.script_name(l.script_id))
-                    .map(str::to_owned),
-                module: finder.code.enclosing(s, context).is_none(),
-                functions: functions
-                    .iter()
-                    .map(|&f| code::function_name(s, f))
-                    .collect(),
-            }
-        });
-        let holder = match grown_owners.as_slice() {
-            [] | [_] => owner.as_ref().map(|o| o.holder.clone()),
-            several => self.common_holder(several),
-        };
-        let what = self.what(main, &inside);
-        // How many times it leaked: instances of what leaked (a logger leaked with two bound
-        // functions is one leak, not two), else the main part's objects.
-        let count = what.as_ref().map_or(main.members.len() as u64, |&(_, n)| n);
-        let n = crate::findings::human_count(count);
-        let grew = owner.as_ref().is_some_and(|o| o.grew);
-        let headline = match (&what, &holder) {
-            (Some((label, _)), Some(h)) => format!("{n} × {label} in {h}"),
-            (Some((label, _)), None) => format!("{n} × {label}"),
-            (None, Some(h)) if grew => format!("{n} new entries in {h}"),
-            (None, Some(h)) => format!("{n} × {} held by {h}", main.label),
-            (None, None) => format!("{n} × {}", main.label),
-        };
-        let main_function = main.function.zip(s.location(rep));
-        Cluster {
-            headline,
-            class: s.strings.get(a.class[rep as usize]).into_owned(),
-            name: s.strings.get(s.nodes.name[rep as usize]).into_owned(),
-            count,
-            retained_size: g.retained,
-            native_size: inside.native_size,
-            native: inside.native,
-            shallow_size: g
-                .members
-                .iter()
-                .map(|&i| u64::from(s.nodes.self_size[leaked[i as usize] as usize]))
-                .sum(),
-            suspect: false,
-            path: path_steps(s, a, &path_edges),
-            scope,
-            holder,
-            owner,
-            location: s.location(rep).map(|l| finder.code.source(l)),
-            allocation_stack: allocation_stack(s, rep),
-            sample_ids: main
-                .members
-                .iter()
-                .take(10)
-                .map(|&v| s.nodes.id[v as usize])
-                .collect(),
-            parts: parts
-                .iter()
-                .take(MAX_PARTS)
-                .map(|p| Part {
-                    label: p.label.clone(),
-                    class: s.strings.get(p.class).into_owned(),
-                    count: p.members.len() as u64,
-                    retained_size: p.retained,
-                })
-                .collect(),
-            functions: inside
-                .functions
-                .into_iter()
-                .filter(|f| Some((f.name, f.location)) != main_function)
-                .take(MAX_FUNCTIONS)
-                .map(|f| AppFunction {
-                    name: match s.strings.get(f.name) {
-                        n if n.is_empty() => "(anonymous)".to_owned(),
-                        n => n.into_owned(),
-                    },
-                    location: finder.code.source(f.location),
-                    count: f.count,
-                })
-                .collect(),
-            class_counts: Vec::new(),
-        }
-    }
-
-    /// What leaked, as people know it, and how many: the main part when the app defines it;
-    /// else the app's own class inside the cluster that retains most; else the main part if
-    /// its class names code (`Deflate`); else a named class inside that most units hold.
-    /// `None` when only generic objects leaked (`{v}`, `(string)`): then the holder names it.
-    fn what(&self, main: &group::PartMembers, inside: &group::Inside) -> Option<(String, u64)> {
-        let units = main.members.len() as u64;
-        let main_class = self.s.strings.get(main.class);
-        let main_generic = code::is_generic(&main_class) && main.function.is_none();
-        let main_named = (main.label.clone(), units);
-        if main.origin == Origin::App && !main_generic {
-            return Some(main_named);
-        }
-        let best = |app: bool| {
-            inside
-                .classes
-                .iter()
-                .filter(|c| !app || c.origin == Origin::App)
-                .max_by_key(|c| (c.retained, c.count))
-        };
-        if let Some(c) = best(true) {
-            return Some((c.label.clone(), c.count));
-        }
-        if !main_generic {
-            return Some(main_named);
-        }
-        best(false)
-            .filter(|c| c.count * 2 >= units)
-            .map(|c| (c.label.clone(), c.count))
-    }
-
-    /// What holds several owners: the deepest node their shown paths share, named as the code
-    /// names it (`Sink._events` for listener arrays `error`, `close`…).
-    fn common_holder(&self, owners: &[u32]) -> Option<String> {
-        let (s, a, finder) = (self.s, self.a, self.finder);
-        let paths: Vec<Vec<u32>> = owners
-            .iter()
-            .take(16)
-            .map(|&o| finder.path(s, a, o))
-            .collect();
-        let first = &paths[0];
-        let shared = (0..first.len())
-            .take_while(|&i| paths.iter().all(|p| p.get(i) == Some(&first[i])))
-            .count();
-        let node = s.edges.to[first[shared.checked_sub(1)?] as usize];
-        let class = s.strings.get(a.class[node as usize]);
-        // A class instance holds them all: it is what people know (`InterceptorManager`).
-        if !code::is_generic(&class)
-            && !finder.code.is_context(s, node)
-            && !graph::is_store(s, node)
-        {
-            return Some(graph::display_class(&class).into_owned());
-        }
-        Some(finder.holder(s, a, first, shared - 1).name)
-    }
+/// Whether a collection's entries grew at every step, from a baseline where it existed.
+fn grew_every_step(entries: &[Option<u32>]) -> bool {
+    entries.iter().all(Option::is_some)
+        && entries
+            .windows(2)
+            .all(|w| w[0].unwrap_or(0) < w[1].unwrap_or(0))
 }
 
 /// V8's internal stores and bookkeeping objects: looked through when deciding what a leaked
@@ -675,7 +534,7 @@ fn anchor(s: &Snapshot, a: &Analysis, internal: &Internal, v: u32) -> u32 {
 /// Path shapes: a hash of the classes and edge names along a shortest retaining path.
 struct Shapes {
     /// Objects with at least this many properties are dictionaries: their keys are data.
-    dictionary: FxHashMap<u32, bool>,
+    dictionary: rustc_hash::FxHashSet<u32>,
 }
 
 const DICTIONARY_MIN: usize = 32;
@@ -694,7 +553,6 @@ impl Shapes {
                         .count()
                         >= DICTIONARY_MIN
             })
-            .map(|v| (v, true))
             .collect();
         Shapes { dictionary }
     }
@@ -734,7 +592,7 @@ impl Shapes {
         if !text.is_empty() && text.iter().all(u8::is_ascii_digit) {
             return DATA;
         }
-        if ty == s.types.e_property && self.dictionary.contains_key(&from) {
+        if ty == s.types.e_property && self.dictionary.contains(&from) {
             return DATA;
         }
         name
@@ -791,117 +649,4 @@ fn allocation_stack(s: &Snapshot, v: u32) -> Vec<Frame> {
         at = node.parent as usize;
     }
     frames
-}
-
-/// Classes and collections that grew at every step of the series.
-fn growth(
-    earlier: &[Census],
-    s: &Snapshot,
-    a: &Analysis,
-    final_classes: &FxHashMap<&[u8], u64>,
-    finder: &OwnerFinder,
-    settings: &Settings,
-) -> (Vec<Growth>, Vec<CollectionGrowth>) {
-    let top = settings.top;
-    // Growth below `min_count` in all is noise (V8's own caches add a few entries).
-    let rising = |xs: &[u64]| {
-        xs.windows(2).all(|w| w[0] < w[1]) && xs[xs.len() - 1] - xs[0] >= settings.min_count
-    };
-    let mut classes: Vec<Growth> = final_classes
-        .iter()
-        .filter_map(|(&name, &n)| {
-            let mut series: Vec<u64> = earlier.iter().map(|c| c.class_count(name)).collect();
-            series.push(n);
-            rising(&series).then(|| Growth {
-                class: String::from_utf8_lossy(name).into_owned(),
-                counts: series,
-            })
-        })
-        .collect();
-    let delta = |xs: &[u64]| xs.last().copied().unwrap_or(0) - xs.first().copied().unwrap_or(0);
-    classes.sort_by(|x, y| {
-        delta(&y.counts)
-            .cmp(&delta(&x.counts))
-            .then_with(|| x.class.cmp(&y.class))
-    });
-    classes.truncate(top);
-
-    let mut grown: Vec<(u32, Vec<u32>, bool)> = (0..s.node_count() as u32)
-        .into_par_iter()
-        .filter_map(|v| {
-            let (kind, now) = finder.collections.entries(s, v)?;
-            if kind == Kind::Context {
-                return None;
-            }
-            let id = s.nodes.id[v as usize];
-            let mut series = Vec::with_capacity(earlier.len() + 1);
-            for c in earlier {
-                series.push(c.entries(id)?);
-            }
-            series.push(now);
-            let app = finder.paths.reaches(v);
-            keeps_pace(&series, app, settings).then_some((v, series, app))
-        })
-        .collect();
-    grown.sort_by_key(|(v, e, _)| (std::cmp::Reverse(e[e.len() - 1] - e[0]), *v));
-    // One row per field, not per instance: three hundred leaked sinks each growing their own
-    // `auditLines` are `AuditSink.auditLines` × 300. Named in order of growth, up to a bound.
-    const MAX_NAMED: usize = 10_000;
-    let mut collections: Vec<CollectionGrowth> = Vec::new();
-    for (v, entries, app) in grown.into_iter().take(MAX_NAMED) {
-        let path = finder.path(s, a, v);
-        let name = if path.is_empty() {
-            String::new()
-        } else {
-            finder.holder(s, a, &path, path.len() - 1).name
-        };
-        let class = s.strings.get(a.class[v as usize]).into_owned();
-        let full = collections.len() >= top;
-        match collections
-            .iter_mut()
-            .find(|c| c.name == name && c.class == class)
-        {
-            Some(row) => row.instances += 1,
-            None if !full => collections.push(CollectionGrowth {
-                name,
-                class,
-                id: s.nodes.id[v as usize],
-                entries,
-                app,
-                instances: 1,
-            }),
-            None => {}
-        }
-    }
-    (classes, collections)
-}
-
-/// Whether a collection's entry counts grew with the load rather than by chance: in every
-/// step, by `min_count` in all; when the requests of each step are known, by at least one
-/// entry per hundred requests in each step, at a steady rate per request for Node's own
-/// collections; when they are not, Node's own collections must grow steadily (no step more
-/// than four times another: `8 → 9 → 16` is a list that grew by chance).
-fn keeps_pace(series: &[u32], app: bool, settings: &Settings) -> bool {
-    let steps: Vec<u64> = series
-        .windows(2)
-        .map(|w| u64::from(w[1]).saturating_sub(u64::from(w[0])))
-        .collect();
-    let total = u64::from(series[series.len() - 1]).saturating_sub(u64::from(series[0]));
-    if steps.contains(&0) || total < settings.min_count {
-        return false;
-    }
-    let (low, high) = (
-        steps.iter().copied().min().unwrap_or(0),
-        steps.iter().copied().max().unwrap_or(0),
-    );
-    if settings.requests.len() == steps.len() {
-        let per_request = |i: usize| steps[i] as f64 / settings.requests[i].max(1) as f64;
-        let rates: Vec<f64> = (0..steps.len()).map(per_request).collect();
-        let (min, max) = rates
-            .iter()
-            .fold((f64::MAX, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-        min >= 0.01 && (app || max <= 4.0 * min)
-    } else {
-        app || high <= 4 * low
-    }
 }

@@ -154,6 +154,9 @@ impl OwnerFinder {
             let Some((kind, now)) = self.collections.entries(s, node) else {
                 continue;
             };
+            if self.collections.is_weak(s, node) {
+                continue;
+            }
             let Some(before) = baseline.entries(s.nodes.id[node as usize]) else {
                 continue; // New since the baseline: part of the leak, not its owner.
             };
@@ -173,17 +176,31 @@ impl OwnerFinder {
         fallback
     }
 
-    /// Every collection that existed in the baseline and has more entries now.
-    pub(crate) fn grown(&self, s: &Snapshot, baseline: &Census) -> BitSet {
-        let grown: Vec<u32> = (0..s.node_count() as u32)
+    /// Every collection's entry count, for those with entries: `(node, entries)`, by node.
+    /// Scopes (their variables never change in number) and weak collections (they keep
+    /// nothing alive) are left out.
+    pub fn entries_now(&self, s: &Snapshot) -> Vec<(u32, u32)> {
+        (0..s.node_count() as u32)
             .into_par_iter()
-            .filter(|&v| {
-                self.collections.entries(s, v).is_some_and(|(_, now)| {
-                    baseline
-                        .entries(s.nodes.id[v as usize])
-                        .is_some_and(|before| now > before)
-                })
+            .filter_map(|v| match self.collections.entries(s, v)? {
+                (Kind::Context, _) | (_, 0) => None,
+                _ if self.collections.is_weak(s, v) => None,
+                (_, n) => Some((v, n)),
             })
+            .collect()
+    }
+
+    /// Of `now` (see [`OwnerFinder::entries_now`]), the collections that existed in the
+    /// baseline and have more entries now.
+    pub fn grown(&self, s: &Snapshot, baseline: &Census, now: &[(u32, u32)]) -> BitSet {
+        let grown: Vec<u32> = now
+            .par_iter()
+            .filter(|&&(v, n)| {
+                baseline
+                    .entries(s.nodes.id[v as usize])
+                    .is_some_and(|before| n > before)
+            })
+            .map(|&(v, _)| v)
             .collect();
         let mut set = BitSet::new(s.node_count());
         for v in grown {
@@ -193,13 +210,7 @@ impl OwnerFinder {
     }
 
     /// The nearest collection in `grown` above `v` on its shown path; `None` if none.
-    pub(crate) fn grown_owner(
-        &self,
-        s: &Snapshot,
-        a: &Analysis,
-        grown: &BitSet,
-        v: u32,
-    ) -> Option<u32> {
+    pub fn grown_owner(&self, s: &Snapshot, a: &Analysis, grown: &BitSet, v: u32) -> Option<u32> {
         self.paths
             .parent_edges(s, a, v)
             .map(|e| graph::edge_source(s, e as usize))
@@ -371,10 +382,10 @@ impl OwnerFinder {
         segments.join(" → ")
     }
 
-    /// Where variable `name` of scope `context` is declared: in a module's scope, the first
-    /// declaration in the script; in a function's, the last one before the scope's first
-    /// function. The script's text comes from `sources` when its start matches the
-    /// snapshot's copy (the same version of the file), else from that copy.
+    /// Where variable `name` of scope `context` is declared (for `state.items`, `state`): in a
+    /// module's scope, its top-level declaration; in a function's, the last one (a parameter
+    /// too) before the scope's functions. The script's text comes from `sources` when its
+    /// start matches the snapshot's copy (the same version of the file), else from that copy.
     fn declared(
         &self,
         s: &Snapshot,
@@ -382,8 +393,9 @@ impl OwnerFinder {
         name: &str,
         sources: &dyn Sources,
     ) -> Option<SourceLocation> {
-        let f = *self.code.functions_of(context).first()?;
-        let l = s.location(f)?;
+        let name = name.split(['.', '[']).next().unwrap_or(name);
+        let functions = self.code.functions_of(context);
+        let l = s.location(*functions.first()?)?;
         let script = self.code.script_name(l.script_id)?;
         let copy = self.code.script_source(s, l.script_id).unwrap_or_default();
         let copy = String::from_utf8_lossy(copy);
@@ -391,12 +403,17 @@ impl OwnerFinder {
             .text(script)
             .filter(|full| !copy.is_empty() && full.starts_with(copy.as_ref()))
             .unwrap_or_else(|| copy.into_owned());
-        let module = self.code.enclosing(s, context).is_none();
-        let (line, column) = if module {
-            code::declaration(&text, name, 1)?
+        let (line, column) = if self.code.enclosing(s, context).is_none() {
+            code::declaration(&text, name)?
         } else {
-            // The closures sit inside the function that declared the variable.
-            code::last_declaration_before(&text, name, l.line + 1)?
+            // The scope's functions sit inside the function that declared the variable: before
+            // the last of them.
+            let last = functions
+                .iter()
+                .filter_map(|&f| s.location(f))
+                .map(|l| l.line + 1)
+                .max()?;
+            code::declaration_before(&text, name, last)?
         };
         Some(SourceLocation {
             script_id: l.script_id,

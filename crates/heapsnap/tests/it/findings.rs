@@ -113,7 +113,7 @@ fn closures_sharing_a_scope_count_it_once() {
     assert!(f.bytes <= a.total_size);
     assert!(
         f.title.starts_with(
-            "1500 closures of function onError (all in one scope); their scopes retain 1.0 MB"
+            "1500 closures of function onError, all in one scope, which retains 1.0 MB"
         ),
         "{}",
         f.title

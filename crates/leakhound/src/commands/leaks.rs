@@ -95,9 +95,9 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
     writeln!(out, "{verdict}: {}", r.snapshots.join(" → "))?;
     writeln!(
         out,
-        "{} new since the baseline and still alive; {} in {}, retaining {}",
+        "{} new since the baseline and still alive, {} of them not part of another, in {}, retaining {}",
         output::counted(r.candidate_count, "object", "objects"),
-        output::counted(r.leaked_count, "leaked object", "leaked objects"),
+        output::count(r.leaked_count),
         output::counted(r.cluster_count as u64, "cluster", "clusters"),
         output::size(r.leaked_retained_size),
     )?;
@@ -106,19 +106,23 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
         .clusters
         .iter()
         .enumerate()
-        .partition(|(_, c)| c.count >= min_count || c.suspect);
+        .partition(|(_, c)| c.count >= min_count);
+    let mut native = false;
     for (i, c) in shown {
         writeln!(out)?;
-        print_cluster(out, i + 1, c)?;
+        native |= print_cluster(out, i + 1, c)?;
     }
-    if !small.is_empty() {
-        let objects: u64 = small.iter().map(|(_, c)| c.count).sum();
+    if native {
         writeln!(
             out,
-            "\n({} of the top clusters {} fewer than {min_count} objects ({} in all); see --json)",
-            output::count(small.len() as u64),
-            if small.len() == 1 { "has" } else { "have" },
-            output::counted(objects, "object", "objects"),
+            "\n(native memory: what Node's C++ side (zlib, sockets, the contents of Buffers) allocated for these objects outside the JS heap; it grows RSS, not \"heap used\", and is freed only when the objects are closed or collected)"
+        )?;
+    }
+    if !small.is_empty() {
+        writeln!(
+            out,
+            "\n({} under {min_count}: see --json)",
+            output::counted(small.len() as u64, "smaller cluster", "smaller clusters"),
         )?;
     }
     if !r.growing_classes.is_empty() {
@@ -149,7 +153,11 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
             writeln!(
                 out,
                 "  {} ({}) @{}: {} entries{instances}",
-                g.name,
+                if g.name.is_empty() {
+                    "(unnamed)"
+                } else {
+                    &g.name
+                },
                 g.class,
                 g.id,
                 series.join(" → ")
@@ -159,7 +167,8 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
     Ok(())
 }
 
-fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Result<()> {
+/// One cluster; whether it named native memory.
+fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Result<bool> {
     let mark = if c.suspect { "!" } else { " " };
     let native = if c.native_size * 10 >= c.retained_size && c.native_size > 0 {
         let kinds: Vec<String> = c
@@ -195,12 +204,6 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
             })
             .collect();
         writeln!(out, "   parts: {}", parts.join(", "))?;
-    }
-    if !native.is_empty() {
-        writeln!(
-            out,
-            "   native memory is what Node's C++ side (zlib, sockets, Buffers' contents) allocated for these objects outside the JS heap: it grows RSS, not \"heap used\", and is freed only when the objects are closed or collected"
-        )?;
     }
     if let Some(o) = &c.owner {
         print_owner(out, c, o)?;
@@ -250,7 +253,8 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         "   instances of {} per snapshot: {}",
         output::shorten(&c.class, 40),
         counts.join(" → ")
-    )
+    )?;
+    Ok(!native.is_empty())
 }
 
 /// `held by NodeCache.data (Object @60119): entries 300 → 1,800 → 3,300, grew` and the
@@ -264,9 +268,10 @@ fn print_owner(
     if holder == o.holder {
         write!(out, "   held by {holder} ({} @{})", o.class, o.id)?;
     } else {
+        // Several collections grew: what holds them all, then the main part's.
         write!(
             out,
-            "   held by {holder}, the largest part in {} ({} @{})",
+            "   held by {holder}; the main part by {} ({} @{})",
             o.holder, o.class, o.id
         )?;
     }
