@@ -128,3 +128,30 @@ fn keeps_pace(series: &[u32], app: bool, settings: &Settings) -> bool {
         app || high <= 4 * low
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keeps_pace;
+    use crate::leaks::Settings;
+
+    #[test]
+    fn collections_grow_with_the_load_or_are_noise() {
+        let unknown = Settings::default();
+        // Node's own list that grew by chance, and one that grew too little in all.
+        assert!(!keeps_pace(&[8, 9, 16], false, &unknown));
+        assert!(!keeps_pace(&[100, 105, 110], true, &unknown));
+        // The app's collection, and Node's growing steadily.
+        assert!(keeps_pace(&[300, 1_800, 3_300], true, &unknown));
+        assert!(keeps_pace(&[300, 1_800, 3_300], false, &unknown));
+        assert!(!keeps_pace(&[300, 310, 3_300], false, &unknown));
+        // With the requests known: a share of them in each step.
+        let load = Settings {
+            requests: vec![1_500, 1_500],
+            ..Settings::default()
+        };
+        assert!(keeps_pace(&[100, 1_600, 3_100], false, &load));
+        assert!(!keeps_pace(&[8, 9, 40], false, &load));
+        assert!(!keeps_pace(&[8, 9, 40], true, &load));
+        assert!(keeps_pace(&[0, 40, 80], true, &load));
+    }
+}

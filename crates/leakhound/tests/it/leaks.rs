@@ -248,6 +248,16 @@ fn check_leak_report(name: &str, expect: &Value, report: &Value) -> Result<(), S
             expect["native"]
         ));
     }
+    // With a binding, the path starts at the scenario's own scope, not in Node's internals.
+    if expect["binding"].is_string() {
+        let script = top["scope"]["script"].as_str().unwrap_or_default();
+        if !script.ends_with(&format!("/{name}.js")) {
+            return Err(format!(
+                "{name}: the path does not start in the scenario's scope: {:#}",
+                top["scope"]
+            ));
+        }
+    }
     // The path names the owner.
     let path_names: Vec<&str> = top["path"]
         .as_array()
@@ -383,6 +393,35 @@ fn no_size_exceeds_the_snapshot_total() {
             }
         }
         Ok(checked)
+    })
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The text report names things as code does: never V8's slot numbers (`(internal 801)`) nor
+/// DevTools' DOM wording for Node's native objects (`Detached Node / ZlibContext`).
+#[test]
+fn leak_reports_read_as_code_does() {
+    let scenarios = scenarios()
+        .as_ref()
+        .unwrap_or_else(|e| panic!("set-up: {e}"));
+    let failures: Vec<String> = parallel_map(scenarios, |sc| -> Result<(), String> {
+        let [s1, s2, s3] = &sc.snapshots;
+        let (_, text) = run_allowing(
+            Command::new(LEAKHOUND).arg("leaks").args([s1, s2, s3]),
+            LEAKHOUND_TIMEOUT,
+            &[0, 1],
+        )?;
+        let slot = text.lines().find(|l| {
+            l.match_indices("(internal ")
+                .any(|(i, m)| l[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        });
+        match (slot, text.lines().find(|l| l.contains("Node / "))) {
+            (None, None) => Ok(()),
+            (Some(l), _) | (_, Some(l)) => Err(format!("{}: {l}", sc.name)),
+        }
     })
     .into_iter()
     .filter_map(Result::err)
