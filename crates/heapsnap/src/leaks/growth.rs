@@ -19,9 +19,7 @@ pub(super) fn growth(
 ) -> (Vec<Growth>, Vec<CollectionGrowth>) {
     let top = settings.top;
     // Growth below `min_count` in all is noise (V8's own caches add a few entries).
-    let rising = |xs: &[u64]| {
-        xs.windows(2).all(|w| w[0] < w[1]) && xs[xs.len() - 1] - xs[0] >= settings.min_count
-    };
+    let rising = |xs: &[u64]| super::rising(xs) && xs[xs.len() - 1] - xs[0] >= settings.min_count;
     // V8's own bookkeeping (compiled code, hidden classes) grows while a process warms up: it
     // is no class a person can act on.
     let v8_own = |name: &[u8]| {
