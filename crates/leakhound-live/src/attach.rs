@@ -64,10 +64,17 @@ impl Inspector {
         };
         for &addr in &addrs {
             if let Some(version) = cdp::probe(addr, limits.answer) {
+                // A local inspector's process, when we can see it (for the memory check).
+                let pid = addr
+                    .ip()
+                    .is_loopback()
+                    .then(|| procfs::listener_of(addr.port()).flatten())
+                    .flatten()
+                    .map(|(pid, _)| pid);
                 return Ok(Inspector {
                     addr,
                     version,
-                    pid: None,
+                    pid,
                     opened_by_us: false,
                     limits,
                 });

@@ -13,6 +13,8 @@ use serde_json::value::RawValue;
 
 use crate::Error;
 use crate::cdp::{self, Session};
+use crate::headroom::Before;
+use crate::sampler;
 
 /// Creates (or truncates) `path` readable by its owner only: snapshots and profiles hold the
 /// app's data, secrets included.
@@ -58,6 +60,8 @@ pub struct Snapshot {
     pub gc_done: bool,
     /// Wall time of GC, graph building and transfer.
     pub seconds: f64,
+    /// The memory check it passed (or was forced through).
+    pub headroom: Before,
 }
 
 /// How long a snapshot may go without a message (the session's `timeout` is for ordinary
@@ -65,28 +69,73 @@ pub struct Snapshot {
 /// serialisation, send nothing for a while on big heaps.
 pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
 
-/// Takes a heap snapshot into `path`: a full GC first if `gc` (see [`collect_garbage`]; a busy
-/// event loop makes it wait up to the session timeout, and `Snapshot::gc_done` says), then `takeHeapSnapshot`, its
-/// chunks written as they arrive to `path.part` and renamed to `path` once complete. On any
-/// failure (the connection drops, Ctrl-C) the partial file is removed. `bar` shows progress:
-/// objects while V8 builds the graph, then bytes.
+/// Checks that a snapshot fits in the memory of the app of `session` (process `pid`, when
+/// known), from its heap in use now: see [`headroom`](crate::headroom). Fails with what to do
+/// instead unless `force`. Every snapshot goes through this: [`snapshot`] takes its answer.
+pub fn check_room(session: &mut Session, pid: Option<u32>, force: bool) -> Result<Before, Error> {
+    let heap = heap_usage(session)?;
+    let large = large_objects(session);
+    Before::check(pid, heap.heap_used, large, force)
+}
+
+/// Bytes in V8's large-object spaces (objects over 128 KiB each: long strings, big arrays'
+/// backing stores), from `v8.getHeapSpaceStatistics()`; 0 when the app cannot say. They are
+/// few objects for their size, so they cost a snapshot little.
+pub fn large_objects(session: &mut Session) -> u64 {
+    let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name.includes('large_object')).reduce((sum, s) => sum + s.space_used_size, 0)";
+    let params = serde_json::json!({
+        "expression": expression,
+        "includeCommandLineAPI": true,
+        "returnByValue": true,
+        "silent": true,
+    })
+    .to_string();
+    let Ok(answer) = session.call("Runtime.evaluate", Some(&params)) else {
+        return 0;
+    };
+    serde_json::from_str::<serde_json::Value>(answer.get())
+        .ok()
+        .and_then(|v| v["result"]["value"].as_f64())
+        .map_or(0, |b| b as u64)
+}
+
+/// Takes a heap snapshot into `path`, once [`check_room`] has said it fits: a full GC first if
+/// `gc` (see [`collect_garbage`]; a busy event loop makes it wait up to the session timeout,
+/// and `Snapshot::gc_done` says), then `takeHeapSnapshot`, its chunks written as they arrive to
+/// `path.part` and renamed to `path` once complete. On any failure (the connection drops,
+/// Ctrl-C) the partial file is removed, and if the app died the error says so and why. Watchers
+/// are told (see [`sampler::snapshot_started`]). `bar` shows progress: objects while V8 builds
+/// the graph, then bytes.
 pub fn snapshot(
     session: &mut Session,
+    headroom: Before,
     path: &Path,
     gc: bool,
     bar: &ProgressBar,
 ) -> Result<Snapshot, Error> {
     let start = Instant::now();
-    let gc_done = gc && {
-        bar.set_message("collecting garbage");
-        collect_garbage(session)?
-    };
-    let bytes = write_private(path, |out| stream_snapshot(session, out, path, bar))?;
+    let pid = headroom.pid();
+    if let Some(pid) = pid {
+        sampler::snapshot_started(pid);
+    }
+    let taken = (|| {
+        let gc_done = gc && {
+            bar.set_message("collecting garbage");
+            collect_garbage(session)?
+        };
+        let bytes = write_private(path, |out| stream_snapshot(session, out, path, bar))?;
+        Ok((gc_done, bytes))
+    })();
+    if let Some(pid) = pid {
+        sampler::snapshot_done(pid);
+    }
+    let (gc_done, bytes) = taken.map_err(|e| headroom.explain(e))?;
     Ok(Snapshot {
         path: path.to_owned(),
         bytes,
         gc_done,
         seconds: start.elapsed().as_secs_f64(),
+        headroom,
     })
 }
 

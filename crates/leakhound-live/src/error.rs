@@ -95,6 +95,46 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "not taking the snapshot: it would need about {need} more memory in PID {pid}, and only {free} is free.
+  Where the room is: {room}.
+  V8 builds a snapshot inside the app: up to {times}× its heap of small objects ({heap} in use now), less for long strings and big arrays; at its limit the kernel kills the app.
+What to do instead:
+  - `leakhound capture --pid {pid} --sample-allocations 30s`: a sampling heap profile costs almost no memory and shows what allocates the live heap
+  - raise the memory limit by about {more} while the snapshot is taken, or take it on a replica with that room
+  - `--force` takes it anyway",
+        pid = .0.pid, need = .0.need, free = .0.free, more = .0.more, heap = .0.heap, times = .0.times, room = .0.room
+    )]
+    NoRoom(Box<Shortfall>),
+    #[error(
+        "not taking the snapshot: leakhound cannot see how much memory the app has free (no PID for this inspector: another machine or container), and a snapshot of its {heap} heap needs about {need} more inside the app. Run leakhound where it can see the process (`--pid`), or give `--force` if you know it has that room"
+    )]
+    RoomUnknown { need: String, heap: String },
+    #[error("PID {pid} died during the snapshot: {why}. {advice} (what leakhound saw: {seen})")]
+    Died {
+        pid: u32,
+        why: String,
+        advice: String,
+        seen: Box<Error>,
+    },
     #[error("interrupted")]
     Interrupted,
+}
+
+/// A snapshot that does not fit: the figures of [`Error::NoRoom`], as people read them.
+#[derive(Debug)]
+pub struct Shortfall {
+    pub pid: u32,
+    /// What the snapshot needs.
+    pub need: String,
+    /// What the process has free.
+    pub free: String,
+    /// The difference.
+    pub more: String,
+    /// Its heap in use.
+    pub heap: String,
+    /// The factor of the estimate.
+    pub times: f64,
+    /// Where the room is: the limit that binds, or the machine.
+    pub room: String,
 }

@@ -3,6 +3,7 @@
 //! - [`cdp`]: a Chrome DevTools Protocol session over the inspector's WebSocket.
 //! - [`attach`]: find (or open, with SIGUSR1) the inspector of a process by PID, and close it.
 //! - [`capture`]: heap snapshots streamed to a file, heap usage, the sampling heap profiler.
+//! - [`headroom`]: whether a snapshot fits in the app's memory, and why an app died.
 //! - [`procfs`]: the bits of `/proc` we read: listening sockets, memory counters.
 //! - [`load`]: a keep-alive HTTP load driver with bounded concurrency.
 
@@ -10,6 +11,7 @@ pub mod attach;
 pub mod capture;
 pub mod cdp;
 mod error;
+pub mod headroom;
 pub mod load;
 pub mod memory;
 pub mod procfs;
@@ -17,4 +19,4 @@ pub mod sampler;
 pub mod smaps;
 pub mod timeline;
 
-pub use error::Error;
+pub use error::{Error, Shortfall};

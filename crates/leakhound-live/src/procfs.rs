@@ -239,6 +239,27 @@ fn split_nul(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// How process `pid` ended, if it is a zombie (its parent has not collected it yet): `signal 9
+/// (SIGKILL)` or `exit 1`, from the exit code in `/proc/PID/stat`. `None` while it runs, or once
+/// it is gone.
+pub fn ending(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(Process { pid }.path("stat")).ok()?;
+    if stat_state(&stat) != Some('Z') {
+        return None;
+    }
+    // Field 52, the 50th after the state (field 3).
+    let code: i32 = stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(49)?
+        .parse()
+        .ok()?;
+    Some(match code & 0x7f {
+        0 => format!("exit {}", (code >> 8) & 0xff),
+        9 => "signal 9 (SIGKILL)".to_owned(),
+        s => format!("signal {s}"),
+    })
+}
+
 fn stat_state(stat: &str) -> Option<char> {
     // `pid (comm) S …`: comm may hold spaces and parentheses, so look after the last ')'.
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()

@@ -208,6 +208,10 @@ pub struct CaptureArgs {
     /// Do not collect garbage before the snapshot (V8 still drops unreachable objects)
     #[arg(long)]
     pub no_gc: bool,
+    /// Take the snapshot even when it does not fit in the app's free memory (V8 builds it
+    /// inside the app, several times its heap; the kernel may kill the app at its limit)
+    #[arg(long)]
+    pub force: bool,
     /// Instead of a snapshot: run V8's sampling heap profiler this long (`30s`, `2m`) and save
     /// the allocation sites of the memory still alive at the end
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -273,6 +277,10 @@ pub struct HuntArgs {
     /// Attach to this running process instead of starting one (it is left running)
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
+    /// Take snapshots even when they do not fit in the app's free memory (by default a round
+    /// whose snapshot would not fit is not started)
+    #[arg(long)]
+    pub force: bool,
     /// How long to wait for each answer from the inspector
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub timeout: Duration,
@@ -346,6 +354,30 @@ pub struct WatchArgs {
     /// Print the final report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Take evidence when a process's memory starts to grow (the verdict's trend becomes
+    /// significant): a sampling heap profile, a heap snapshot when it fits in the process's
+    /// free memory, and the maps (breakdown and what changed since the watch began), in a
+    /// directory of its own under --capture-dir. Opens the inspector with SIGUSR1 for it and
+    /// closes it again
+    #[arg(long)]
+    pub capture_on_growth: bool,
+    /// Where --capture-on-growth writes (each capture in a directory NAME-PID-TIME, mode 0700)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "leakhound-captures",
+        requires = "capture_on_growth"
+    )]
+    pub capture_dir: PathBuf,
+    /// At most one capture per process this often
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration, requires = "capture_on_growth")]
+    pub capture_every: Duration,
+    /// How long each capture runs the sampling heap profiler
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration, requires = "capture_on_growth")]
+    pub capture_profile: Duration,
+    /// Keep the newest N captures of each process; older ones are deleted
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "capture_on_growth")]
+    pub keep: u32,
 }
 
 #[derive(Debug, clap::Args)]

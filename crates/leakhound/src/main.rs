@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod guard;
 mod live;
 mod load;
 mod metrics;

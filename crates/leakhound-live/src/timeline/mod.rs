@@ -568,7 +568,7 @@ pub fn diagnose_with(samples: &[Sample], trends: &[(Metric, Trend)]) -> Diagnosi
 }
 
 /// A size in decimal units, as `heapsnap::findings::human_size` writes it: `512 B`, `8.1 MB`.
-fn human_size(bytes: f64) -> String {
+pub(crate) fn human_size(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
     if bytes < 999.5 {
         return format!("{bytes:.0} B");

@@ -7,7 +7,6 @@ use anyhow::Context;
 use leakhound_live::attach::{Inspector, Limits};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::Session;
-use leakhound_live::sampler;
 use serde::Serialize;
 
 use crate::cli::{CaptureArgs, TargetArgs};
@@ -48,7 +47,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
         unix_time()
     );
     let (taken, session) = match inspector.session() {
-        Ok(mut session) => (take(&args, &mut session, &stem), Some(session)),
+        Ok(mut session) => (
+            take(&args, &mut session, inspector.pid, &stem),
+            Some(session),
+        ),
         Err(e) => (Err(e.into()), None),
     };
     let closed = inspector.finish(session);
@@ -102,7 +104,12 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result<CaptureJson> {
+fn take(
+    args: &CaptureArgs,
+    session: &mut Session,
+    pid: Option<u32>,
+    stem: &str,
+) -> anyhow::Result<CaptureJson> {
     let heap_before = capture::heap_usage(session)?;
     let mut doc = CaptureJson {
         inspector: String::new(),
@@ -128,16 +135,12 @@ fn take(args: &CaptureArgs, session: &mut Session, stem: &str) -> anyhow::Result
         });
     } else {
         let path = output_path(&args.output, stem, "heapsnapshot");
+        let headroom = capture::check_room(session, pid, args.force)?;
+        if let Some(warning) = headroom.warning() {
+            eprintln!("warning: {warning}");
+        }
         let bar = bar("heap snapshot", None);
-        // Noted, so `leakhound watch` discounts the memory a snapshot takes and leaves.
-        if let Some(pid) = args.target.pid {
-            sampler::snapshot_started(pid);
-        }
-        let snapshot = capture::snapshot(session, &path, !args.no_gc, &bar);
-        if let Some(pid) = args.target.pid {
-            sampler::snapshot_done(pid);
-        }
-        let snapshot = snapshot?;
+        let snapshot = capture::snapshot(session, headroom, &path, !args.no_gc, &bar)?;
         bar.finish_and_clear();
         if !args.no_gc && !snapshot.gc_done {
             eprintln!(

@@ -18,10 +18,11 @@ use heapsnap::leaks::Settings;
 use leakhound_live::attach::{Inspector, Limits, reachable};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::{self, Session};
+use leakhound_live::headroom::Before;
 use leakhound_live::load::{self, LoadStats};
 use leakhound_live::memory::Sample;
 use leakhound_live::procfs::{self, Process};
-use leakhound_live::sampler::{self, Sampler};
+use leakhound_live::sampler::Sampler;
 use serde::Serialize;
 
 use super::leaks::{self, LeaksJson};
@@ -179,6 +180,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Snapshots the leak analysis needs: a baseline and two after it.
+const MIN_SNAPSHOTS: usize = 3;
+
 /// The rounds: warm-up then baseline, then `args.rounds` more, each ending in a snapshot.
 /// Returns them with the address the app serves on, if known.
 fn hunt(
@@ -213,8 +217,9 @@ fn rounds(
     port: Option<SocketAddr>,
     session: &mut Session,
 ) -> anyhow::Result<Vec<Round>> {
-    let mut rounds = Vec::new();
+    let mut rounds: Vec<Round> = Vec::new();
     let last = args.rounds as usize;
+    let mut heap_before = capture::heap_usage(session)?.heap_used;
     for i in 0..=last {
         let name = match i {
             0 => "baseline".to_owned(),
@@ -223,6 +228,27 @@ fn rounds(
             i => format!("round-{i}"),
         };
         let label = if i == 0 { "warm-up" } else { &name };
+        // Before sending load: the heap after this round, if it grows as the last round did,
+        // must leave room for its snapshot.
+        let heap_now = rounds.last().map_or(heap_before, |r| r.heap.heap_used);
+        let projected = heap_now + heap_now.saturating_sub(heap_before);
+        heap_before = heap_now;
+        let large = capture::large_objects(session);
+        if let Err(e) = Before::check(Some(app.pid), projected, large, args.force) {
+            if rounds.len() >= MIN_SNAPSHOTS {
+                eprintln!("warning: stopping after {} snapshots: {e}", rounds.len());
+                break;
+            }
+            if i == 0 {
+                bail!("{e}\n(checked before the warm-up round: no load was sent)");
+            }
+            bail!(
+                "{e}\n(checked before round {label}, with the heap at {} after growing by {} in the last round; no load was sent for it, and the snapshots so far are in {})",
+                output::size(heap_now),
+                output::size(projected - heap_now),
+                dir.display()
+            );
+        }
         let (load, load_command) = match plan {
             Some(plan) => {
                 let bar = bar(&format!("load ({label})"), None);
@@ -245,11 +271,12 @@ fn rounds(
         let heap = capture::heap_usage(session)?;
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
+        let headroom = capture::check_room(session, Some(app.pid), args.force)?;
+        if let Some(warning) = headroom.warning() {
+            eprintln!("warning: {warning}");
+        }
         let bar = bar(&format!("snapshot ({name})"), None);
-        sampler::snapshot_started(app.pid);
-        let snapshot = capture::snapshot(session, &path, false, &bar);
-        sampler::snapshot_done(app.pid);
-        let snapshot = snapshot?;
+        let snapshot = capture::snapshot(session, headroom, &path, false, &bar)?;
         bar.finish_and_clear();
         eprintln!(
             "{label}: {}; heap {} used, rss {}; wrote {} ({})",

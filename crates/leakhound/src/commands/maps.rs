@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use leakhound_live::capture;
+use leakhound_live::memory::Breakdown;
 use leakhound_live::procfs::Process;
 use leakhound_live::smaps::{self, MapsSample};
 
@@ -55,34 +56,7 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
                     now.pid,
                     path.display()
                 )?;
-                let rows: Vec<Vec<String>> = changes
-                    .iter()
-                    .take(args.top)
-                    .map(|c| {
-                        vec![
-                            output::shorten(&c.name, 60),
-                            c.component.label().to_owned(),
-                            format!("{:?}", c.status).to_lowercase(),
-                            output::size(c.rss_before),
-                            output::size(c.rss_after),
-                            output::signed_size(c.rss_delta),
-                            output::signed_size(c.private_dirty_delta),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &mut out,
-                    &[
-                        "group",
-                        "component",
-                        "change",
-                        "rss before",
-                        "rss after",
-                        "Δ rss",
-                        "Δ private dirty",
-                    ],
-                    &rows,
-                )?;
+                write_changes(&mut out, &changes, args.top)?;
             }
         }
         _ if args.json => {
@@ -90,51 +64,96 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
             writeln!(out)?;
         }
         _ => {
-            let b = smaps::breakdown(&regions);
-            writeln!(
-                out,
-                "PID {}: RSS {} = V8 heap {} + malloc heap {} + other anonymous {} + file-backed {} + stacks {}",
-                now.pid,
-                output::size(b.total()),
-                output::size(b.v8_heap),
-                output::size(b.malloc_heap),
-                output::size(b.other_anon),
-                output::size(b.file_backed),
-                output::size(b.stacks),
-            )?;
-            let rows: Vec<Vec<String>> = now
-                .groups
-                .iter()
-                .take(args.top)
-                .map(|g| {
-                    vec![
-                        output::shorten(&g.name, 60),
-                        g.component.label().to_owned(),
-                        output::count(u64::from(g.regions)),
-                        output::size(g.size),
-                        output::size(g.rss),
-                        output::size(g.private_dirty),
-                        output::size(g.swap),
-                    ]
-                })
-                .collect();
-            output::table(
-                &mut out,
-                &[
-                    "group",
-                    "component",
-                    "regions",
-                    "virtual",
-                    "rss",
-                    "private dirty",
-                    "swap",
-                ],
-                &rows,
-            )?;
+            write_groups(&mut out, &now, &smaps::breakdown(&regions), args.top)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// The `top` largest changes of a maps diff, as a table.
+pub fn write_changes(
+    out: &mut impl Write,
+    changes: &[smaps::Change],
+    top: usize,
+) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .take(top)
+        .map(|c| {
+            vec![
+                output::shorten(&c.name, 60),
+                c.component.label().to_owned(),
+                format!("{:?}", c.status).to_lowercase(),
+                output::size(c.rss_before),
+                output::size(c.rss_after),
+                output::signed_size(c.rss_delta),
+                output::signed_size(c.private_dirty_delta),
+            ]
+        })
+        .collect();
+    output::table(
+        out,
+        &[
+            "group",
+            "component",
+            "change",
+            "rss before",
+            "rss after",
+            "Δ rss",
+            "Δ private dirty",
+        ],
+        &rows,
+    )
+}
+
+/// The breakdown of RSS, then the `top` largest groups of `sample`, as a table.
+pub fn write_groups(
+    out: &mut impl Write,
+    sample: &MapsSample,
+    b: &Breakdown,
+    top: usize,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "PID {}: RSS {} = V8 heap {} + malloc heap {} + other anonymous {} + file-backed {} + stacks {}",
+        sample.pid,
+        output::size(b.total()),
+        output::size(b.v8_heap),
+        output::size(b.malloc_heap),
+        output::size(b.other_anon),
+        output::size(b.file_backed),
+        output::size(b.stacks),
+    )?;
+    let rows: Vec<Vec<String>> = sample
+        .groups
+        .iter()
+        .take(top)
+        .map(|g| {
+            vec![
+                output::shorten(&g.name, 60),
+                g.component.label().to_owned(),
+                output::count(u64::from(g.regions)),
+                output::size(g.size),
+                output::size(g.rss),
+                output::size(g.private_dirty),
+                output::size(g.swap),
+            ]
+        })
+        .collect();
+    output::table(
+        out,
+        &[
+            "group",
+            "component",
+            "regions",
+            "virtual",
+            "rss",
+            "private dirty",
+            "swap",
+        ],
+        &rows,
+    )
 }
 
 fn read_sample(path: &std::path::Path) -> anyhow::Result<MapsSample> {

@@ -6,7 +6,7 @@ mod findings;
 mod hunt;
 mod inspect;
 mod leaks;
-mod maps;
+pub mod maps;
 mod stats;
 mod summary;
 mod watch;

@@ -2,8 +2,9 @@
 //! the rest over time, with trends, a verdict, files and Prometheus metrics.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use leakhound_live::{Error, capture, cdp};
 use serde::Serialize;
 
 use crate::cli::WatchArgs;
+use crate::guard::{self, Capture, Guard};
 use crate::live::install_interrupt_handler;
 use crate::metrics::Metrics;
 use crate::output;
@@ -34,6 +36,8 @@ struct Watched {
     /// The trends and the verdict, refreshed every [`trend_every`].
     trends: Vec<(Metric, Trend)>,
     diagnosis: Option<Diagnosis>,
+    /// With `--capture-on-growth`.
+    guard: Option<Guard>,
 }
 
 impl Watched {
@@ -73,6 +77,9 @@ struct ProcessJson<'a> {
     latest_breakdown: Option<leakhound_live::memory::Breakdown>,
     diagnosis: Option<&'a Diagnosis>,
     trends: BTreeMap<&'static str, Trend>,
+    /// Evidence taken by `--capture-on-growth`.
+    #[serde(skip_serializing_if = "<[Capture]>::is_empty")]
+    captures: &'a [Capture],
 }
 
 #[derive(Serialize)]
@@ -117,9 +124,38 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
     // Processes that exited, kept for the report.
     let mut finished: Vec<(u32, Watched)> = Vec::new();
+    let guard = args.capture_on_growth.then(|| guard::Settings {
+        dir: args.capture_dir.clone(),
+        every: args.capture_every,
+        profile: args.capture_profile,
+        keep: args.keep as usize,
+        limits: Limits {
+            answer: args.timeout.max(Duration::from_secs(10)),
+            open: Duration::from_secs(5),
+        },
+    });
+    if guard.is_some() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&args.capture_dir)
+            .with_context(|| format!("creating {}", args.capture_dir.display()))?;
+    }
+    let new_watched = |pid: u32, sampler: Sampler| Watched {
+        name: args
+            .name
+            .as_deref()
+            .map_or_else(|| process_name(pid), str::to_owned),
+        sampler: Some(sampler),
+        samples: Vec::new(),
+        exited: false,
+        trends: Vec::new(),
+        diagnosis: None,
+        guard: guard.clone().map(|settings| Guard::new(pid, settings)),
+    };
     for &pid in &args.pids {
         let sampler = Sampler::new(pid, smaps_every, args.inspect.as_deref(), limits)?;
-        watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
+        watched.insert(pid, new_watched(pid, sampler));
     }
     let start = Instant::now();
     let cpu_start = own_cpu();
@@ -138,7 +174,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 if !watched.contains_key(&pid)
                     && let Ok(sampler) = Sampler::new(pid, smaps_every, None, limits)
                 {
-                    watched.insert(pid, new_watched(pid, args.name.as_deref(), sampler));
+                    watched.insert(pid, new_watched(pid, sampler));
                 }
             }
         }
@@ -197,6 +233,17 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 for (metric, trend) in &w.trends {
                     metrics.set_growth(pid, &w.name, metric.key(), trend);
                 }
+                if let (Some(guard), Some(d)) = (&mut w.guard, &w.diagnosis) {
+                    guard.consider(pid, &w.name, d, t);
+                }
+            }
+        }
+        for w in watched
+            .values_mut()
+            .chain(finished.iter_mut().map(|(_, w)| w))
+        {
+            if let Some(capture) = w.guard.as_mut().and_then(|g| g.finished(false)) {
+                report_capture(capture, &mut jsonl, live, &mut drawn)?;
             }
         }
         if live {
@@ -228,6 +275,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             s.close();
         }
         w.refresh();
+        // A capture under way is finished (Ctrl-C cuts it short).
+        if let Some(capture) = w.guard.as_mut().and_then(|g| g.finished(true)) {
+            report_capture(capture, &mut jsonl, false, &mut drawn)?;
+        }
+    }
+    if let Some(out) = &mut jsonl {
+        out.flush()?;
     }
     if let Some(path) = &args.svg {
         write_svgs(path, &watched)?;
@@ -258,6 +312,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 latest_breakdown: w.samples.iter().rev().find_map(|s| s.breakdown),
                 diagnosis: w.diagnosis.as_ref(),
                 trends: w.trends.iter().map(|(m, t)| (m.key(), *t)).collect(),
+                captures: w.guard.as_ref().map_or(&[], |g| &g.captures),
             })
             .collect();
         serde_json::to_writer_pretty(
@@ -284,6 +339,38 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A finished capture: one line on stderr (below the live view, which is then drawn anew) and
+/// one in the JSON lines.
+fn report_capture(
+    capture: &Capture,
+    jsonl: &mut Option<BufWriter<File>>,
+    live: bool,
+    drawn: &mut usize,
+) -> anyhow::Result<()> {
+    if live {
+        *drawn = 0;
+    }
+    eprintln!("{}", capture.line());
+    if let Some(out) = jsonl {
+        #[derive(Serialize)]
+        struct CaptureLine<'a> {
+            event: &'static str,
+            #[serde(flatten)]
+            capture: &'a Capture,
+        }
+        serde_json::to_writer(
+            &mut *out,
+            &CaptureLine {
+                event: "capture",
+                capture,
+            },
+        )?;
+        writeln!(out)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct SampleLine<'a> {
     name: &'a str,
@@ -291,19 +378,6 @@ struct SampleLine<'a> {
     sample: &'a Sample,
 }
 
-fn new_watched(pid: u32, name: Option<&str>, sampler: Sampler) -> Watched {
-    Watched {
-        name: name.map_or_else(|| process_name(pid), str::to_owned),
-        sampler: Some(sampler),
-        samples: Vec::new(),
-        exited: false,
-        trends: Vec::new(),
-        diagnosis: None,
-    }
-}
-
-/// The script name of a node process (`server` for `node --flag server.js`, `eval` for
-/// `node -e …`), else its executable's name.
 fn process_name(pid: u32) -> String {
     let cmdline = Process::new(pid)
         .and_then(|p| p.cmdline())
@@ -450,6 +524,13 @@ fn block(pid: u32, w: &Watched) -> Vec<String> {
     );
     if let Some(d) = &w.diagnosis {
         lines.push(format!("  → {}", d.message));
+    }
+    if let Some(last) = w.guard.as_ref().and_then(|g| g.captures.last()) {
+        let count = w.guard.as_ref().map_or(0, |g| g.captures.len());
+        lines.push(format!(
+            "  captures: {count}, the latest in {}",
+            last.dir.display()
+        ));
     }
     lines
 }

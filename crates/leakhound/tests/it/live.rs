@@ -29,7 +29,29 @@ pub(crate) struct App {
 impl App {
     /// Starts `node FLAGS… -e SCRIPT` and waits for it to print `ready` on stdout.
     pub(crate) fn start(node: &Path, flags: &[&str], script: &str) -> App {
-        let mut child = Command::new(node)
+        App::start_in(None, node, flags, script)
+    }
+
+    /// [`App::start`] in the cgroup directory `cgroup`, which the process joins before it
+    /// runs node.
+    pub(crate) fn start_in(
+        cgroup: Option<&Path>,
+        node: &Path,
+        flags: &[&str],
+        script: &str,
+    ) -> App {
+        let mut command = match cgroup {
+            Some(dir) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+                    .arg(dir)
+                    .arg(node);
+                sh
+            }
+            None => Command::new(node),
+        };
+        let mut child = command
             .args(flags)
             .args(
                 // Parallel tests would race for 9229; SIGUSR1 opens a random port instead.
@@ -70,7 +92,7 @@ impl App {
         self.child.id().to_string()
     }
 
-    fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
 
@@ -108,7 +130,7 @@ pub(crate) fn leakhound(args: &[&str]) -> Run {
     leakhound_as(Command::new(LEAKHOUND).args(args))
 }
 
-fn leakhound_as(cmd: &mut Command) -> Run {
+pub(crate) fn leakhound_as(cmd: &mut Command) -> Run {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The integration tests of the leakhound binary: one test binary, one module per feature.
 
 mod conformance;
+mod headroom;
 mod leaks;
 mod live;
 mod watch;
