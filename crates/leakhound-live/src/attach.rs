@@ -64,13 +64,19 @@ impl Inspector {
         };
         for &addr in &addrs {
             if let Some(version) = cdp::probe(addr, limits.answer) {
-                // A local inspector's process, when we can see it (for the memory check).
+                // A local inspector's process, when we can see it and it is node (for the
+                // memory check, which also asks the app for its PID).
                 let pid = addr
                     .ip()
                     .is_loopback()
                     .then(|| procfs::listener_of(addr.port()).flatten())
                     .flatten()
-                    .map(|(pid, _)| pid);
+                    .map(|(pid, _)| pid)
+                    .filter(|&pid| {
+                        Process::new(pid)
+                            .and_then(|p| p.exe())
+                            .is_ok_and(|exe| procfs::is_node(&exe))
+                    });
                 return Ok(Inspector {
                     addr,
                     version,

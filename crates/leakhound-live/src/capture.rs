@@ -52,7 +52,7 @@ pub fn collect_garbage(session: &mut Session) -> Result<bool, Error> {
 }
 
 /// A snapshot written to disk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Snapshot {
     pub path: PathBuf,
     pub bytes: u64,
@@ -75,14 +75,17 @@ pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
 pub fn check_room(session: &mut Session, pid: Option<u32>, force: bool) -> Result<Before, Error> {
     let heap = heap_usage(session)?;
     let large = large_objects(session);
+    // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
+    // port-forward`, `ssh -L`) belongs to the proxy, whose memory is not the app's.
+    let pid = pid.filter(|&p| {
+        evaluate(session, "process.pid").and_then(|v| v.as_u64()) == Some(u64::from(p))
+    });
     Before::check(pid, heap.heap_used, large, force)
 }
 
-/// Bytes in V8's large-object spaces (objects over 128 KiB each: long strings, big arrays'
-/// backing stores), from `v8.getHeapSpaceStatistics()`; 0 when the app cannot say. They are
-/// few objects for their size, so they cost a snapshot little.
-pub fn large_objects(session: &mut Session) -> u64 {
-    let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name.includes('large_object')).reduce((sum, s) => sum + s.space_used_size, 0)";
+/// The value of a JavaScript `expression` in the app (with the command line API: `require`),
+/// `None` when it fails.
+fn evaluate(session: &mut Session, expression: &str) -> Option<serde_json::Value> {
     let params = serde_json::json!({
         "expression": expression,
         "includeCommandLineAPI": true,
@@ -90,12 +93,18 @@ pub fn large_objects(session: &mut Session) -> u64 {
         "silent": true,
     })
     .to_string();
-    let Ok(answer) = session.call("Runtime.evaluate", Some(&params)) else {
-        return 0;
-    };
-    serde_json::from_str::<serde_json::Value>(answer.get())
-        .ok()
-        .and_then(|v| v["result"]["value"].as_f64())
+    let answer = session.call("Runtime.evaluate", Some(&params)).ok()?;
+    let mut v: serde_json::Value = serde_json::from_str(answer.get()).ok()?;
+    Some(v["result"]["value"].take())
+}
+
+/// Bytes in V8's large-object spaces (objects over 128 KiB each: long strings, big arrays'
+/// backing stores), from `v8.getHeapSpaceStatistics()`; 0 when the app cannot say. They are
+/// few objects for their size, so they cost a snapshot little.
+pub fn large_objects(session: &mut Session) -> u64 {
+    let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name.includes('large_object')).reduce((sum, s) => sum + s.space_used_size, 0)";
+    evaluate(session, expression)
+        .and_then(|v| v.as_f64())
         .map_or(0, |b| b as u64)
 }
 

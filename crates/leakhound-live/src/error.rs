@@ -96,7 +96,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(
-        "not taking the snapshot: it would need about {need} more memory in PID {pid}, and only {free} is free.
+        "not taking the snapshot: it would need about {need} more memory in PID {pid}, and only {free} is free
   Where the room is: {room}.
   V8 builds a snapshot inside the app: up to {times}× its heap of small objects ({heap} in use now), less for long strings and big arrays; at its limit the kernel kills the app.
 What to do instead:
@@ -107,10 +107,14 @@ What to do instead:
     )]
     NoRoom(Box<Shortfall>),
     #[error(
-        "not taking the snapshot: leakhound cannot see how much memory the app has free (no PID for this inspector: another machine or container), and a snapshot of its {heap} heap needs about {need} more inside the app. Run leakhound where it can see the process (`--pid`), or give `--force` if you know it has that room"
+        "not taking the snapshot: leakhound cannot see how much memory the app has free ({why}), and a snapshot of its {heap} heap needs up to {need} more inside the app. Run leakhound where it sees the process and its cgroup (`--pid`, as root or as the app's user), or give `--force` if you know the app has that room"
     )]
-    RoomUnknown { need: String, heap: String },
-    #[error("PID {pid} died during the snapshot: {why}. {advice} (what leakhound saw: {seen})")]
+    RoomUnknown {
+        need: String,
+        heap: String,
+        why: String,
+    },
+    #[error("PID {pid} died during the snapshot ({seen}): {why}.\n{advice}")]
     Died {
         pid: u32,
         why: String,

@@ -67,6 +67,10 @@ pub struct Room {
     pub available: u64,
     /// The least of the two.
     pub free: u64,
+    /// Why its limit could not be read, when the process has a memory cgroup leakhound
+    /// cannot see (the room is then unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unseen: Option<String>,
     /// The process's own memory cgroup, where the kernel counts its OOM kills.
     #[serde(skip)]
     own: Option<Cgroup>,
@@ -77,7 +81,16 @@ impl Room {
         let process = Process::new(pid)?;
         let available = meminfo("MemAvailable").unwrap_or(u64::MAX);
         let total = meminfo("MemTotal").unwrap_or(u64::MAX);
-        let own = Cgroup::of(&process);
+        let (own, unseen) = match Cgroup::of(&process) {
+            Some(Ok(own)) => (Some(own), None),
+            Some(Err(path)) => (
+                None,
+                Some(format!(
+                    "PID {pid}'s memory cgroup {path} cannot be read from here"
+                )),
+            ),
+            None => (None, None),
+        };
         let mut limit: Option<Limit> = None;
         if let Some(own) = &own {
             for cgroup in ancestors(own) {
@@ -101,6 +114,7 @@ impl Room {
             limit,
             available,
             free,
+            unseen,
             own,
         })
     }
@@ -129,7 +143,7 @@ impl Room {
 }
 
 /// The check before one snapshot, kept to explain its failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Before {
     pub heap_used: u64,
     /// Of which in the large-object spaces.
@@ -157,9 +171,18 @@ impl Before {
     ) -> Result<Before, Error> {
         let need = snapshot_need(heap_used, large);
         let room = pid.map(Room::of).transpose()?;
-        let fits = room.as_ref().is_some_and(|r| need <= r.free);
+        let fits = room
+            .as_ref()
+            .is_some_and(|r| r.unseen.is_none() && need <= r.free);
         if !fits && !force {
             return Err(match room {
+                Some(Room {
+                    unseen: Some(why), ..
+                }) => Error::RoomUnknown {
+                    need: human_size(need as f64),
+                    heap: human_size(heap_used as f64),
+                    why,
+                },
                 Some(room) => Error::NoRoom(Box::new(Shortfall {
                     pid: room.pid,
                     need: human_size(need as f64),
@@ -172,6 +195,7 @@ impl Before {
                 None => Error::RoomUnknown {
                     need: human_size(need as f64),
                     heap: human_size(heap_used as f64),
+                    why: "leakhound cannot tell which process serves this inspector: another machine, or a port forwarded to it".into(),
                 },
             });
         }
@@ -260,22 +284,28 @@ impl Before {
         Error::Died {
             pid: room.pid,
             why: why.join("; "),
-            advice: if cause {
+            advice: if cause && self.need <= room.free {
                 format!(
-                    "The snapshot needed more memory than the app had: {} free before, about {} estimated. Restart the app; next time take a sampling heap profile (`leakhound capture --pid PID --sample-allocations 30s`), or raise its memory limit first",
+                    "leakhound expected the snapshot to fit ({} free before, about {} estimated): a limit it could not see, or a heap that costs a snapshot more than any it measured. Restart the app; next time take a sampling heap profile (`leakhound capture --pid PID --sample-allocations 30s`) instead",
+                    human_size(room.free as f64),
+                    human_size(self.need as f64)
+                )
+            } else if cause {
+                format!(
+                    "The snapshot needed more memory than the app had ({} free before, about {} estimated). Restart the app; next time take a sampling heap profile (`leakhound capture --pid PID --sample-allocations 30s`), or raise its memory limit first",
                     human_size(room.free as f64),
                     human_size(self.need as f64)
                 )
             } else {
-                "Its own log may say why.".into()
+                "Its own log may say why".into()
             },
             seen: Box::new(error),
         }
     }
 }
 
-/// Whether `pid` is gone (or a zombie), waiting up to `wait` for it to go. `Some` with how it ended when that is still known
-/// (a zombie: its parent has not collected it).
+/// Whether `pid` is gone (or a zombie), waiting up to `wait` for it to go. `Some` with how it
+/// ended when that is still known (a zombie: its parent has not collected it).
 fn dead(pid: u32, wait: Duration) -> Option<Option<String>> {
     let start = Instant::now();
     loop {
@@ -334,19 +364,22 @@ impl Cgroup {
     /// and our mount table; failing that (another cgroup namespace, as from a sidecar
     /// container), the root of the cgroup mount in the process's own mount namespace, which in
     /// a container is the container's cgroup. `None` when memory is not a cgroup controller
-    /// here.
-    pub fn of(process: &Process) -> Option<Cgroup> {
+    /// here; `Some(Err(path))` when it names one that cannot be read from here.
+    pub fn of(process: &Process) -> Option<Result<Cgroup, String>> {
         let paths = fs::read_to_string(process.path("cgroup")).ok()?;
         let (path, v2) = memory_path(&paths)?;
         let ours = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        if let Some(dir) = mounted(&ours, &path, v2, Path::new("/"))
-            && dir.is_dir()
-        {
-            return Some(Cgroup { dir, v2 });
-        }
-        let theirs = fs::read_to_string(process.path("mountinfo")).ok()?;
-        let dir = mounted(&theirs, "/", v2, &process.path("root"))?;
-        dir.is_dir().then_some(Cgroup { dir, v2 })
+        // Both files show cgroup paths as seen from our cgroup namespace, so the process's own
+        // mount table matches its path too (from a sidecar: `/../app` for both).
+        let theirs = fs::read_to_string(process.path("mountinfo")).unwrap_or_default();
+        let found = [
+            mounted(&ours, &path, v2, Path::new("/")),
+            mounted(&theirs, &path, v2, &process.path("root")),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.is_dir());
+        Some(found.map(|dir| Cgroup { dir, v2 }).ok_or(path))
     }
 
     /// Its limit in bytes, `None` when there is none (`max`).
@@ -432,16 +465,13 @@ fn mounted(mountinfo: &str, path: &str, v2: bool, prefix: &Path) -> Option<PathB
     None
 }
 
-/// `dir` and its parents up to the root of its hierarchy (the last one with a limit file).
+/// `dir` and its parents up to the root of its hierarchy (the last directory that is a
+/// cgroup). Some have no limit file (v2 cgroups that do not enable the memory controller for
+/// their children); their parents are still walked.
 fn ancestors(own: &Cgroup) -> Vec<Cgroup> {
-    let file = if own.v2 {
-        "memory.max"
-    } else {
-        "memory.limit_in_bytes"
-    };
     let mut all = Vec::new();
     let mut dir = Some(own.dir.as_path());
-    while let Some(d) = dir.filter(|d| d.join(file).exists() || d == &own.dir) {
+    while let Some(d) = dir.filter(|d| d.join("cgroup.procs").exists()) {
         all.push(Cgroup {
             dir: d.to_owned(),
             v2: own.v2,

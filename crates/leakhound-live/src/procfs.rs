@@ -253,7 +253,9 @@ pub fn ending(pid: u32) -> Option<String> {
         .nth(49)?
         .parse()
         .ok()?;
+    // The kernel shows 0 to readers without ptrace access to the process: unknown, not `exit 0`.
     Some(match code & 0x7f {
+        0 if code == 0 => return None,
         0 => format!("exit {}", (code >> 8) & 0xff),
         9 => "signal 9 (SIGKILL)".to_owned(),
         s => format!("signal {s}"),

@@ -7,6 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,7 +38,7 @@ const SAMPLING_INTERVAL: u64 = 32768;
 const MAPS_TOP: usize = 30;
 
 /// One capture, as the watch prints it and writes it to its JSON lines.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Capture {
     pub pid: u32,
     pub name: String,
@@ -171,11 +172,14 @@ struct Job {
 impl Job {
     fn run(self) -> Capture {
         let start = Instant::now();
-        let stem = format!("{}-{}-", file_name(&self.name), self.pid);
+        let stem = format!("{}-", file_name(&self.name));
         let millis = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let dir = self.settings.dir.join(format!("{stem}{millis}"));
+        let dir = self
+            .settings
+            .dir
+            .join(format!("{stem}{}-{millis}", self.pid));
         let mut capture = Capture {
             pid: self.pid,
             name: self.name.clone(),
@@ -189,11 +193,8 @@ impl Job {
             skipped: Vec::new(),
             seconds: 0.0,
         };
-        if let Err(e) = fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-        {
+        // Not recursive: an entry already there (or a link planted there) is an error.
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
             capture
                 .skipped
                 .push(format!("everything: {}: {e}", dir.display()));
@@ -216,7 +217,7 @@ impl Job {
     fn maps(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         let process = Process::new(self.pid)?;
         let regions = smaps::read(&process)?;
-        let now = MapsSample::read(&process)?;
+        let now = MapsSample::of(self.pid, &regions);
         let json = dir.join("maps.json");
         capture::write_private(&json, |out| {
             serde_json::to_writer_pretty(out, &now).map_err(|e| Error::Io {
@@ -243,8 +244,12 @@ impl Job {
     }
 
     /// The sampling heap profile, then the snapshot if it fits, through the inspector (opened
-    /// with SIGUSR1 if it is closed, and closed again).
+    /// with SIGUSR1 if it is closed, and closed again). One process at a time: two snapshots
+    /// checked against the same free memory could not both fit, and two processes opened with
+    /// SIGUSR1 at once would race for the same port.
     fn inspect(&self, dir: &Path, capture: &mut Capture) -> Result<(), Error> {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let inspector = Inspector::of_pid(self.pid, self.settings.limits)?;
         let mut session = match inspector.session() {
             Ok(s) => s,
@@ -289,6 +294,11 @@ impl Job {
                 top.frames.first().map_or("(root)", String::as_str)
             ));
         }
+        // An app that finished waits for us to go: no snapshot to hold it.
+        if session.app_finished {
+            capture.skipped.push("snapshot: the app is exiting".into());
+            return Ok(());
+        }
         match capture::check_room(session, Some(self.pid), false) {
             Ok(headroom) => {
                 let path = dir.join("snapshot.heapsnapshot");
@@ -320,8 +330,9 @@ fn file_name(name: &str) -> String {
     clean.trim_start_matches('.').chars().take(40).collect()
 }
 
-/// Deletes the captures `STEM…` in `dir` but the newest `keep` (the names end in the Unix time
-/// in milliseconds).
+/// Deletes the captures `STEM{PID}-{MILLIS}` in `dir` (of one process name, across restarts)
+/// but the newest `keep`, and the newest with a snapshot if none of those has one: near an OOM
+/// the last captures often could not take one.
 fn prune(dir: &Path, stem: &str, keep: usize) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -330,14 +341,23 @@ fn prune(dir: &Path, stem: &str, keep: usize) {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let time = name.strip_prefix(stem)?.parse().ok()?;
-            Some((time, e.path()))
+            let (pid, time) = name.strip_prefix(stem)?.split_once('-')?;
+            pid.parse::<u32>().ok()?;
+            Some((time.parse().ok()?, e.path()))
         })
         .collect();
     ours.sort();
+    let has_snapshot = |p: &Path| p.join("snapshot.heapsnapshot").exists();
     let old = ours.len().saturating_sub(keep);
-    for (_, path) in ours.into_iter().take(old) {
-        let _ = fs::remove_dir_all(path);
+    let (old, kept) = ours.split_at(old);
+    let spare = match kept.iter().any(|(_, p)| has_snapshot(p)) {
+        true => None,
+        false => old.iter().rposition(|(_, p)| has_snapshot(p)),
+    };
+    for (i, (_, path)) in old.iter().enumerate() {
+        if Some(i) != spare {
+            let _ = fs::remove_dir_all(path);
+        }
     }
 }
 
@@ -348,24 +368,47 @@ mod tests {
     #[test]
     fn captures_pruned_to_the_newest() {
         let dir = std::env::temp_dir().join(format!("leakhound-prune-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
         for name in [
             "app.js-7-100",
             "app.js-7-300",
-            "app.js-7-200",
-            "app.js-70-50",
+            "app.js-8-200",
+            "app.js-worker-7-50",
             "other",
         ] {
             fs::create_dir_all(dir.join(name)).unwrap();
         }
-        prune(&dir, "app.js-7-", 2);
-        let mut left: Vec<String> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
+        let left = || {
+            let mut left: Vec<String> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            left.sort();
+            left
+        };
+        // Across PIDs of one name; another name and other entries untouched.
+        prune(&dir, "app.js-", 2);
         assert_eq!(
-            left,
-            ["app.js-7-200", "app.js-7-300", "app.js-70-50", "other"]
+            left(),
+            [
+                "app.js-7-300",
+                "app.js-8-200",
+                "app.js-worker-7-50",
+                "other"
+            ]
+        );
+        // The newest capture with a snapshot stays when the newer ones have none.
+        fs::write(dir.join("app.js-8-200/snapshot.heapsnapshot"), "").unwrap();
+        fs::create_dir_all(dir.join("app.js-9-400")).unwrap();
+        prune(&dir, "app.js-", 1);
+        assert_eq!(
+            left(),
+            [
+                "app.js-8-200",
+                "app.js-9-400",
+                "app.js-worker-7-50",
+                "other"
+            ]
         );
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(file_name("../my app.js"), "_my_app.js");

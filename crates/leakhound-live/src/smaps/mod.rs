@@ -497,15 +497,19 @@ pub struct MapsSample {
 impl MapsSample {
     /// Reads the smaps of `process` now and groups it.
     pub fn read(process: &Process) -> Result<MapsSample, Error> {
-        let regions = read(process)?;
+        Ok(MapsSample::of(process.pid, &read(process)?))
+    }
+
+    /// The sample of `regions`, read just now from process `pid`.
+    pub fn of(pid: u32, regions: &[Region]) -> MapsSample {
         let unix_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        Ok(MapsSample {
-            pid: process.pid,
+        MapsSample {
+            pid,
             unix_ms,
-            groups: groups(&regions),
-        })
+            groups: groups(regions),
+        }
     }
 }
 

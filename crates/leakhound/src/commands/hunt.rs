@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use heapsnap::leaks::Settings;
+use leakhound_live::Error;
 use leakhound_live::attach::{Inspector, Limits, reachable};
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::{self, Session};
@@ -271,7 +272,23 @@ fn rounds(
         let heap = capture::heap_usage(session)?;
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
-        let headroom = capture::check_room(session, Some(app.pid), args.force)?;
+        let headroom = match capture::check_room(session, Some(app.pid), args.force) {
+            Ok(headroom) => headroom,
+            Err(e @ (Error::NoRoom(_) | Error::RoomUnknown { .. })) => {
+                if rounds.len() >= MIN_SNAPSHOTS {
+                    eprintln!(
+                        "warning: stopping after {} snapshots, with the load of {label} sent but not its snapshot: {e}",
+                        rounds.len()
+                    );
+                    break;
+                }
+                bail!(
+                    "{e}\n(checked after the load of {label}, before its snapshot; the snapshots so far are in {})",
+                    dir.display()
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(warning) = headroom.warning() {
             eprintln!("warning: {warning}");
         }

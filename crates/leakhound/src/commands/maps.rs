@@ -17,13 +17,7 @@ pub fn run(args: MapsArgs) -> anyhow::Result<()> {
     let before = args.diff.as_deref().map(read_sample).transpose()?;
     let process = Process::new(args.pid)?;
     let regions = smaps::read(&process)?;
-    let now = MapsSample {
-        pid: args.pid,
-        unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        groups: smaps::groups(&regions),
-    };
+    let now = MapsSample::of(args.pid, &regions);
     if let Some(path) = &args.save {
         capture::write_private(path, |out| {
             serde_json::to_writer_pretty(out, &now).map_err(|e| leakhound_live::Error::Io {

@@ -378,6 +378,8 @@ struct SampleLine<'a> {
     sample: &'a Sample,
 }
 
+/// The script name of a node process (`server` for `node --flag server.js`, `eval` for
+/// `node -e …`), else its executable's name.
 fn process_name(pid: u32) -> String {
     let cmdline = Process::new(pid)
         .and_then(|p| p.cmdline())

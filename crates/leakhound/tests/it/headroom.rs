@@ -28,7 +28,7 @@ impl Limited {
     /// A new cgroup under ours limited to `limit` bytes, or `None` (saying why) where none can
     /// be made here.
     fn new(name: &str, limit: u64) -> Option<Limited> {
-        let Some(own) = Process::new(std::process::id())
+        let Some(Ok(own)) = Process::new(std::process::id())
             .ok()
             .as_ref()
             .and_then(Cgroup::of)
@@ -104,7 +104,7 @@ fn a_snapshot_that_would_not_fit_is_refused_and_force_reports_the_oom_kill() {
     for expected in [
         "not taking the snapshot",
         "would need about",
-        "MB is free.",
+        "MB is free\n",
         "Where the room is: its memory limit:",
         "MB in use of 524.3 MB",
         cgroup.dir.to_str().unwrap(),
@@ -176,6 +176,105 @@ fn hunt_refuses_a_round_that_would_not_fit_before_sending_load() {
     let log = fs::read_to_string(run_dir.join("app.stdout.log")).unwrap();
     assert!(log.lines().count() <= 1, "load was sent: {log}");
     assert!(cgroup.procs().is_empty(), "the app outlives the hunt");
+}
+
+/// A sidecar: leakhound in another cgroup namespace than the app, which has its own view of its
+/// cgroup (a container's). The limit is read through `/proc/PID/root`.
+#[test]
+fn the_memory_check_sees_a_container_limit_from_a_sidecar() {
+    let (Some(app_group), Some(side_group)) = (
+        Limited::new("container", 400 << 20),
+        Limited::new("sidecar", 8 << 30),
+    ) else {
+        return;
+    };
+    let v1_mount = "/sys/fs/cgroup/memory";
+    if !app_group.dir.starts_with(v1_mount) {
+        eprintln!("skipped: written for the cgroup v1 memory controller at {v1_mount}");
+        return;
+    }
+    // The app as in a container: its own cgroup and mount namespaces, the memory hierarchy
+    // mounted again so that its cgroup is the root of its view.
+    let dir = dir("headroom-sidecar");
+    let in_container = dir.join("node-in-container.sh");
+    fs::write(
+        &in_container,
+        format!(
+            "#!/bin/sh\nexec unshare -C -m --propagation private sh -c 'umount {v1_mount} && mount -t cgroup -o memory cgroup {v1_mount} && exec node \"$@\"' sh \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&in_container, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut app = App::start_in(Some(&app_group.dir), &in_container, &[], DENSE_HEAP);
+    let pid = app.pid();
+    let run = leakhound_as(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec unshare -C "$@""#)
+            .arg(&side_group.dir)
+            .arg(LEAKHOUND)
+            .args(["capture", "--pid", &pid, "-o"])
+            .arg(dir.join("app.heapsnapshot")),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    for expected in [
+        "not taking the snapshot",
+        "MB in use of 419.4 MB",
+        &format!("(cgroup /proc/{pid}/root{v1_mount})"),
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "no {expected:?} in: {}",
+            run.stderr
+        );
+    }
+    assert!(app.alive());
+}
+
+/// A forwarded port (a proxy, `kubectl port-forward`): the process listening on it is not the
+/// app, so its memory says nothing about the app's.
+#[test]
+fn the_memory_check_does_not_trust_a_forwarded_port() {
+    let app = App::start(
+        Path::new("node"),
+        &["--inspect=127.0.0.1:0"],
+        "setInterval(() => {}, 1000); console.log('ready');",
+    );
+    let target = app.inspect.clone().unwrap();
+    let (host, port) = target.rsplit_once(':').unwrap();
+    let proxy = App::start(
+        Path::new("node"),
+        &[],
+        &format!(
+            "const net = require('node:net');
+const server = net.createServer((c) => {{ const s = net.connect({port}, '{host}'); c.pipe(s); s.pipe(c); c.on('error', () => s.destroy()); s.on('error', () => c.destroy()); }});
+server.listen(0, '127.0.0.1', () => {{ console.log('ready'); console.error('port ' + server.address().port); }});"
+        ),
+    );
+    let forwarded = proxy
+        .listening()
+        .into_iter()
+        .map(|a| a.port().to_string())
+        .next()
+        .unwrap();
+    let out = dir("headroom-forwarded").join("app.heapsnapshot");
+    let run = leakhound(&[
+        "capture",
+        "--inspect",
+        &forwarded,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot tell which process serves this inspector"),
+        "{}",
+        run.stderr
+    );
+    // Straight to the app's own port, it is the app's memory that counts.
+    let direct = leakhound(&["capture", "--inspect", &target, "-o", out.to_str().unwrap()]);
+    assert_eq!(direct.code, Some(0), "{}", direct.stderr);
 }
 
 #[test]

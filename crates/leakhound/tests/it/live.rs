@@ -23,7 +23,7 @@ const LIMIT: Duration = Duration::from_secs(180);
 pub(crate) struct App {
     child: Child,
     /// The line it printed on stderr with its inspector address, if it has one open.
-    inspect: Option<String>,
+    pub(crate) inspect: Option<String>,
 }
 
 impl App {
