@@ -98,14 +98,15 @@ fn evaluate(session: &mut Session, expression: &str) -> Option<serde_json::Value
     Some(v["result"]["value"].take())
 }
 
-/// Bytes in V8's large-object spaces (objects over 128 KiB each: long strings, big arrays'
-/// backing stores), from `v8.getHeapSpaceStatistics()`; 0 when the app cannot say. They are
-/// few objects for their size, so they cost a snapshot little.
-pub fn large_objects(session: &mut Session) -> u64 {
-    let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name.includes('large_object')).reduce((sum, s) => sum + s.space_used_size, 0)";
+/// Bytes in V8's large-object spaces for JavaScript objects (`large_object_space`,
+/// `new_large_object_space`: objects over 128 KiB each, such as long arrays, big Map tables and
+/// long strings), from `v8.getHeapSpaceStatistics()`; `None` when the app cannot say (Node older
+/// than 20.16 running an ES module has neither `process.getBuiltinModule` nor `require`).
+pub fn large_objects(session: &mut Session) -> Option<u64> {
+    let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name === 'large_object_space' || s.space_name === 'new_large_object_space').reduce((sum, s) => sum + s.space_used_size, 0)";
     evaluate(session, expression)
         .and_then(|v| v.as_f64())
-        .map_or(0, |b| b as u64)
+        .map(|b| b as u64)
 }
 
 /// Takes a heap snapshot into `path`, once [`check_room`] has said it fits: a full GC first if

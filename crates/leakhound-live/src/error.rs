@@ -98,12 +98,12 @@ pub enum Error {
     #[error(
         "not taking the snapshot: it would need about {need} more memory in PID {pid}, and only {free} is free
   Where the room is: {room}.
-  V8 builds a snapshot inside the app: up to {times}× its heap of small objects ({heap} in use now), less for long strings and big arrays; at its limit the kernel kills the app.
+  V8 builds a snapshot inside the app, estimated at {estimate} (measured on Node 20–26; long strings cost less); at its limit the kernel kills the app.
 What to do instead:
   - `leakhound capture --pid {pid} --sample-allocations 30s`: a sampling heap profile costs almost no memory and shows what allocates the live heap
   - raise the memory limit by about {more} while the snapshot is taken, or take it on a replica with that room
   - `--force` takes it anyway",
-        pid = .0.pid, need = .0.need, free = .0.free, more = .0.more, heap = .0.heap, times = .0.times, room = .0.room
+        pid = .0.pid, need = .0.need, free = .0.free, more = .0.more, estimate = .0.estimate, room = .0.room
     )]
     NoRoom(Box<Shortfall>),
     #[error(
@@ -135,10 +135,8 @@ pub struct Shortfall {
     pub free: String,
     /// The difference.
     pub more: String,
-    /// Its heap in use.
-    pub heap: String,
-    /// The factor of the estimate.
-    pub times: f64,
+    /// How the need was estimated.
+    pub estimate: String,
     /// Where the room is: the limit that binds, or the machine.
     pub room: String,
 }

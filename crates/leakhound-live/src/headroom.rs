@@ -20,24 +20,40 @@ use crate::procfs::{self, Process};
 use crate::timeline::human_size;
 use crate::{Error, Shortfall};
 
-/// What a snapshot needs beyond the memory the app uses, per byte of V8 heap in use outside the
-/// large-object spaces. Measured on Node 20–26 (BENCHMARKS.md, "Memory a snapshot needs"): from
-/// 0.9× for a heap of 1–4 KB strings and 10–11× for class instances in a Map, to 28–30× for an
-/// array of millions of two-field objects, the worst shape, which this is set just above.
-pub const NEED_PER_HEAP_BYTE: f64 = 32.0;
+/// What a snapshot needs beyond the memory the app uses, per byte of V8 heap in use outside
+/// the large-object spaces. Measured on Node 20, 22, 24 and 26 (BENCHMARKS.md, "Memory a
+/// snapshot needs"): it follows the objects and references, not the bytes. V8 also keeps a
+/// 1 KB buffer per distinct index of an array that points to objects, so long arrays (and big
+/// Map and Set tables), which live in the large-object spaces once over 16K slots, cost up to
+/// [`NEED_PER_LARGE_BYTE`].
+pub const NEED_PER_HEAP_BYTE: f64 = 16.0;
 
-/// What a snapshot needs at least, whatever the heap: V8's and the inspector's fixed costs
-/// (31 MB measured for a 3 MB heap).
-pub const NEED_AT_LEAST: u64 = 64 << 20;
+/// … per byte in the large-object spaces (`large_object_space`, `new_large_object_space`).
+pub const NEED_PER_LARGE_BYTE: f64 = 160.0;
+
+/// … per byte of heap when the app cannot say how much is in the large-object spaces (Node
+/// older than 20.16): above every shape measured but one (an array of references to a few
+/// objects, 90–93×).
+pub const NEED_PER_BYTE_UNSPLIT: f64 = 64.0;
+
+/// What a snapshot needs on top, whatever the heap: V8's and the inspector's fixed costs
+/// (31–53 MB measured for a 3–4 MB heap).
+pub const NEED_FIXED: u64 = 64 << 20;
 
 /// The memory a heap snapshot takes in the app, beyond what it uses now, for a heap with
-/// `heap_used` bytes in use of which `large` in the large-object spaces: the graph V8 builds (an
-/// entry per object and per reference, far larger than most objects) and the JSON it serialises
-/// and queues for the inspector. Large objects (over 128 KiB each) are few for their bytes: they
-/// cost next to nothing (measured: a heap of 1 MB strings, none).
-pub fn snapshot_need(heap_used: u64, large: u64) -> u64 {
-    let small = heap_used.saturating_sub(large);
-    ((small as f64 * NEED_PER_HEAP_BYTE) as u64).max(NEED_AT_LEAST)
+/// `heap_used` bytes in use of which `large` (when known) in the large-object spaces: the graph
+/// V8 builds (an entry per object and per reference, far larger than most objects) and the JSON
+/// it serialises for the inspector. Above every run measured but for long strings, which sit in
+/// the large-object spaces and cost nothing: for those it refuses snapshots that would fit.
+pub fn snapshot_need(heap_used: u64, large: Option<u64>) -> u64 {
+    let variable = match large {
+        Some(large) => {
+            let large = large.min(heap_used);
+            (heap_used - large) as f64 * NEED_PER_HEAP_BYTE + large as f64 * NEED_PER_LARGE_BYTE
+        }
+        None => heap_used as f64 * NEED_PER_BYTE_UNSPLIT,
+    };
+    variable as u64 + NEED_FIXED
 }
 
 /// A memory cgroup directory, as this process sees it.
@@ -142,12 +158,30 @@ impl Room {
     }
 }
 
+/// How the need was estimated, for people: `16× its 120.0 MB of heap outside the large-object
+/// space and 160× its 8.0 MB inside it (long arrays and big Maps cost per slot)`.
+fn estimate(heap_used: u64, large: Option<u64>) -> String {
+    match large {
+        Some(large) => format!(
+            "{NEED_PER_HEAP_BYTE}× its {} of heap outside V8's large-object space, {NEED_PER_LARGE_BYTE}× its {} inside it (long arrays and big Maps cost per slot), and {} more",
+            human_size(heap_used.saturating_sub(large) as f64),
+            human_size(large.min(heap_used) as f64),
+            human_size(NEED_FIXED as f64)
+        ),
+        None => format!(
+            "{NEED_PER_BYTE_UNSPLIT}× its {} heap and {} more (the app did not say how much is in V8's large-object space)",
+            human_size(heap_used as f64),
+            human_size(NEED_FIXED as f64)
+        ),
+    }
+}
+
 /// The check before one snapshot, kept to explain its failure.
 #[derive(Debug, Serialize)]
 pub struct Before {
     pub heap_used: u64,
-    /// Of which in the large-object spaces.
-    pub large_objects: u64,
+    /// Of which in V8's large-object spaces, when the app said.
+    pub large_objects: Option<u64>,
     /// [`snapshot_need`] of the two.
     pub need: u64,
     /// `None` when leakhound cannot see the process (a remote inspector).
@@ -160,13 +194,13 @@ pub struct Before {
 
 impl Before {
     /// Checks that a snapshot of a heap with `heap_used` bytes in use, `large` of them in the
-    /// large-object spaces, fits in process `pid` (`None`: a process leakhound cannot see), or
-    /// fails with what to do instead; with `force` it never fails and says in `forced` that it
-    /// did not fit.
+    /// large-object spaces (when known), fits in process `pid` (`None`: a process leakhound
+    /// cannot see), or fails with what to do instead; with `force` it never fails and says in
+    /// `forced` that it did not fit.
     pub fn check(
         pid: Option<u32>,
         heap_used: u64,
-        large: u64,
+        large: Option<u64>,
         force: bool,
     ) -> Result<Before, Error> {
         let need = snapshot_need(heap_used, large);
@@ -188,8 +222,7 @@ impl Before {
                     need: human_size(need as f64),
                     free: human_size(room.free as f64),
                     more: human_size(need.saturating_sub(room.free) as f64),
-                    heap: human_size(heap_used as f64),
-                    times: NEED_PER_HEAP_BYTE,
+                    estimate: estimate(heap_used, large),
                     room: room.describe(),
                 })),
                 None => Error::RoomUnknown {
@@ -569,10 +602,18 @@ mod tests {
         assert_eq!(field(events, "oom_kill"), Some(1));
         assert_eq!(field(events, "oom"), Some(1));
         assert_eq!(field(events, "nope"), None);
-        assert_eq!(snapshot_need(0, 0), NEED_AT_LEAST);
-        assert_eq!(snapshot_need(100 << 20, 0), 3200 << 20);
-        assert_eq!(snapshot_need(100 << 20, 90 << 20), 320 << 20);
-        assert_eq!(snapshot_need(100 << 20, 200 << 20), NEED_AT_LEAST);
+        assert_eq!(snapshot_need(0, Some(0)), NEED_FIXED);
+        assert_eq!(snapshot_need(100 << 20, Some(0)), (1600 << 20) + NEED_FIXED);
+        assert_eq!(
+            snapshot_need(100 << 20, Some(10 << 20)),
+            (90 * 16 + 10 * 160 << 20) + NEED_FIXED
+        );
+        // More in large objects than in use: the figures were read at two moments.
+        assert_eq!(
+            snapshot_need(1 << 20, Some(2 << 20)),
+            (160 << 20) + NEED_FIXED
+        );
+        assert_eq!(snapshot_need(100 << 20, None), (6400 << 20) + NEED_FIXED);
     }
 
     #[test]
