@@ -606,7 +606,7 @@ mod tests {
         assert_eq!(snapshot_need(100 << 20, Some(0)), (1600 << 20) + NEED_FIXED);
         assert_eq!(
             snapshot_need(100 << 20, Some(10 << 20)),
-            (90 * 16 + 10 * 160 << 20) + NEED_FIXED
+            ((90 * 16 + 10 * 160) << 20) + NEED_FIXED
         );
         // More in large objects than in use: the figures were read at two moments.
         assert_eq!(
