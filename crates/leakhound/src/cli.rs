@@ -361,7 +361,7 @@ pub struct WatchArgs {
     /// closes it again
     #[arg(long)]
     pub capture_on_growth: bool,
-    /// Where --capture-on-growth writes (each capture in a directory NAME-PID-TIME, mode 0700)
+    /// Where --capture-on-growth writes (each capture in a directory NAME-PID-UNIXMS, mode 0700)
     #[arg(
         long,
         value_name = "DIR",
@@ -375,7 +375,8 @@ pub struct WatchArgs {
     /// How long each capture runs the sampling heap profiler
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration, requires = "capture_on_growth")]
     pub capture_profile: Duration,
-    /// Keep the newest N captures of each process; older ones are deleted
+    /// Keep the newest N captures of each process name, across restarts (and the newest with a
+    /// snapshot); older ones are deleted
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "capture_on_growth")]
     pub keep: u32,
 }
