@@ -121,6 +121,32 @@ What to do instead:
         advice: String,
         seen: Box<Error>,
     },
+    #[error(
+        "{}",
+        if .program.is_empty() {
+            "give the app to start: `-- node app.js ARGS…`".to_owned()
+        } else {
+            format!("the app is started with node (`-- node app.js ARGS…`), not {:?}; for an app started another way (npm, a wrapper script), start it yourself and use --pid", .program)
+        }
+    )]
+    NotNodeCommand { program: String },
+    #[error("cannot start {command}")]
+    Start {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("the app {what} after {} s; is it the right command, and does it start that slowly? (--ready-timeout)", .waited.as_secs())]
+    NotReady { what: String, waited: Duration },
+    #[error("the app listens on {0:?}: give full URLs (http://127.0.0.1:PORT/path)")]
+    SeveralPorts(Vec<SocketAddr>),
+    #[error("the app stopped ({status}); the end of {}:\n{tail}", .log.display())]
+    AppStopped {
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
     #[error("interrupted")]
     Interrupted,
 }

@@ -1,12 +1,15 @@
 //! Capture memory data from live Node.js processes.
 //!
 //! - [`cdp`]: a Chrome DevTools Protocol session over the inspector's WebSocket.
+//! - [`app`]: the app a hunt runs against: started or attached to, readiness, load command,
+//!   memory recorder, stop.
 //! - [`attach`]: find (or open, with SIGUSR1) the inspector of a process by PID, and close it.
 //! - [`capture`]: heap snapshots streamed to a file, heap usage, the sampling heap profiler.
 //! - [`headroom`]: whether a snapshot fits in the app's memory, and why an app died.
 //! - [`procfs`]: the bits of `/proc` we read: listening sockets, memory counters.
 //! - [`load`]: a keep-alive HTTP load driver with bounded concurrency.
 
+pub mod app;
 pub mod attach;
 pub mod capture;
 pub mod cdp;

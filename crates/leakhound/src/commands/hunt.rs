@@ -4,26 +4,22 @@
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use heapsnap::leaks::Settings;
 use leakhound_live::Error;
-use leakhound_live::attach::{Inspector, Limits, reachable};
+use leakhound_live::app::{self, App, CommandRun, Recorder};
+use leakhound_live::attach::Limits;
 use leakhound_live::capture::{self, HeapUsage};
 use leakhound_live::cdp::{self, Session};
 use leakhound_live::headroom::Before;
 use leakhound_live::load::{self, LoadStats};
 use leakhound_live::memory::Sample;
-use leakhound_live::procfs::{self, Process};
-use leakhound_live::sampler::Sampler;
+use leakhound_live::procfs;
 use serde::Serialize;
 
 use super::leaks::{self, LeaksJson};
@@ -75,12 +71,8 @@ struct Round {
     snapshot: capture::Snapshot,
 }
 
-#[derive(Serialize)]
-struct CommandRun {
-    command: String,
-    status: String,
-    seconds: f64,
-}
+/// The hunt's sampling interval of the app's memory: rounds last seconds.
+const RECORD_EVERY: Duration = Duration::from_millis(200);
 
 pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     install_interrupt_handler();
@@ -96,12 +88,17 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     let mut app = match args.pid {
         Some(pid) => App::attach(pid, limits)?,
-        None => App::start(&args.command, &dir, limits, args.ready_timeout)?,
+        None => {
+            let app = App::start(&args.command, &dir, limits, args.ready_timeout)?;
+            set_app_group(app.pid as i32);
+            app
+        }
     };
-    let recorder = Recorder::start(app.pid);
+    let recorder = Recorder::start(app.pid, RECORD_EVERY);
     let hunted = hunt(&args, &dir, &mut app);
     let timeline = recorder.stop();
     let stopped = app.stop();
+    set_app_group(0);
     if cdp::interrupted() {
         eprintln!("interrupted; what was taken is in {}", dir.display());
         return Ok(ExitCode::from(130));
@@ -191,7 +188,15 @@ fn hunt(
     dir: &Path,
     app: &mut App,
 ) -> anyhow::Result<(Vec<Round>, Option<SocketAddr>)> {
-    let port = app.serving_address(args)?;
+    // Paths such as `/status` go to the app's port: wait for it. With no URL to wait for, the
+    // port is the sign that the app is ready.
+    let relative = args
+        .url
+        .iter()
+        .chain(&args.ready_url)
+        .any(|u| u.starts_with('/'));
+    let wait = relative || (args.url.is_empty() && args.ready_url.is_none());
+    let port = app.serving_address(wait, relative, args.ready_timeout)?;
     let plan = plan(args, port)?;
     if let Some(url) = ready_url(args, port)? {
         app.wait_ready(&url, args.ready_timeout, args.allow_remote)?;
@@ -258,7 +263,24 @@ fn rounds(
                 bar.finish_and_clear();
                 (Some(stats), None)
             }
-            None => (None, Some(run_load_command(args, dir, i, port)?)),
+            None => {
+                let log = dir.join("load.log");
+                let run = app::run_load_command(
+                    args.load.as_deref().unwrap_or_default(),
+                    &log,
+                    i,
+                    port.map(|a| a.port()),
+                    args.round_time_limit,
+                )?;
+                if !run.succeeded() {
+                    eprintln!(
+                        "warning: the load command ended with {} in round {i} (its output is in {})",
+                        run.status,
+                        log.display()
+                    );
+                }
+                (None, Some(run))
+            }
         };
         if cdp::interrupted() {
             bail!("interrupted");
@@ -385,329 +407,6 @@ fn ready_url(args: &HuntArgs, app: Option<SocketAddr>) -> anyhow::Result<Option<
     {
         Some(url) => Ok(Some(resolve(url, app)?)),
         None => Ok(None),
-    }
-}
-
-/// Runs the `--load` command of round `round` in its own process group, within the round's
-/// time limit; on the limit or Ctrl-C, the whole group is killed.
-fn run_load_command(
-    args: &HuntArgs,
-    dir: &Path,
-    round: usize,
-    app: Option<SocketAddr>,
-) -> anyhow::Result<CommandRun> {
-    let command = args.load.clone().unwrap_or_default();
-    let log_path = dir.join("load.log");
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    let start = Instant::now();
-    let mut child = Command::new("sh");
-    child
-        .arg("-c")
-        .arg(&command)
-        .env("LEAKHOUND_ROUND", round.to_string())
-        .env(
-            "LEAKHOUND_PORT",
-            app.map(|a| a.port().to_string()).unwrap_or_default(),
-        )
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0);
-    let mut child = child
-        .spawn()
-        .with_context(|| format!("starting the load command {command:?}"))?;
-    let group = rustix::process::Pid::from_child(&child);
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status.to_string();
-        }
-        let over = start.elapsed() > args.round_time_limit;
-        if over || cdp::interrupted() {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            let _ = child.wait();
-            if !over {
-                bail!("interrupted");
-            }
-            break format!(
-                "killed at the round time limit ({} s)",
-                args.round_time_limit.as_secs_f64()
-            );
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    if status != "exit status: 0" {
-        eprintln!(
-            "warning: the load command ended with {status} in round {round} (its output is in {})",
-            log_path.display()
-        );
-    }
-    Ok(CommandRun {
-        command,
-        status,
-        seconds: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// Samples the app's memory in the background while the hunt runs.
-struct Recorder {
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<Vec<Sample>>,
-}
-
-/// The hunt's sampling interval: rounds last seconds.
-const RECORD_EVERY: Duration = Duration::from_millis(200);
-
-impl Recorder {
-    fn start(pid: u32) -> Recorder {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = thread::spawn(move || {
-            let mut samples = Vec::new();
-            let Ok(mut sampler) = Sampler::without_inspector(pid, RECORD_EVERY) else {
-                return samples;
-            };
-            let start = Instant::now();
-            while !stopped.load(Ordering::Relaxed) {
-                match sampler.sample(start.elapsed().as_secs_f64()) {
-                    Ok(s) => samples.push(s),
-                    Err(_) => break,
-                }
-                thread::sleep(RECORD_EVERY);
-            }
-            samples
-        });
-        Recorder { stop, thread }
-    }
-
-    fn stop(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
-    }
-}
-
-/// The process we hunt in, started by us or attached to.
-struct App {
-    pid: u32,
-    child: Option<Child>,
-    inspector: Inspector,
-    stderr_log: Option<PathBuf>,
-}
-
-impl App {
-    fn attach(pid: u32, limits: Limits) -> anyhow::Result<App> {
-        Ok(App {
-            pid,
-            child: None,
-            inspector: Inspector::of_pid(pid, limits)?,
-            stderr_log: None,
-        })
-    }
-
-    /// Starts `node ARGS…` as `node --inspect=127.0.0.1:0 ARGS…`, its output in `dir`, and
-    /// waits for its inspector.
-    fn start(
-        command: &[String],
-        dir: &Path,
-        limits: Limits,
-        ready_timeout: Duration,
-    ) -> anyhow::Result<App> {
-        let (program, rest) = command
-            .split_first()
-            .context("give the app: -- node app.js")?;
-        if !procfs::is_node(Path::new(program)) {
-            bail!(
-                "hunt starts the app with node (`-- node app.js ARGS…`), not {program:?}; for an app started another way (npm, a wrapper script), start it yourself and use --pid"
-            );
-        }
-        let stdout = capture::create_private(&dir.join("app.stdout.log"))?;
-        let stderr_log = dir.join("app.stderr.log");
-        let stderr = capture::create_private(&stderr_log)?;
-        let mut child = Command::new(program);
-        child
-            .arg("--inspect=127.0.0.1:0")
-            .args(rest)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            // Its own process group: Ctrl-C reaches only leakhound, which then stops the app
-            // (and what the app started).
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            child.pre_exec(|| {
-                // If leakhound dies without stopping it (SIGKILL), the app goes too.
-                rustix::process::set_parent_process_death_signal(Some(
-                    rustix::process::Signal::TERM,
-                ))?;
-                Ok(())
-            });
-        }
-        let child = child
-            .spawn()
-            .with_context(|| format!("starting {}", command.join(" ")))?;
-        let pid = child.id();
-        set_app_group(pid as i32);
-        let mut app = App {
-            pid,
-            child: Some(child),
-            inspector: Inspector {
-                addr: ([127, 0, 0, 1], 0).into(),
-                version: String::new(),
-                pid: Some(pid),
-                opened_by_us: false,
-                limits,
-            },
-            stderr_log: Some(stderr_log),
-        };
-        let start = Instant::now();
-        loop {
-            app.check_alive()?;
-            // Found from /proc, not from the app's stderr, as for attaching.
-            if let Ok(inspector) = Inspector::of_open_port(pid, limits) {
-                app.inspector = inspector;
-                return Ok(app);
-            }
-            if start.elapsed() > ready_timeout {
-                bail!(
-                    "the app opened no inspector within {} s",
-                    ready_timeout.as_secs()
-                );
-            }
-            if cdp::interrupted() {
-                bail!("interrupted");
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The address the app serves on: its one listening address besides the inspector's,
-    /// waited for while the URLs need it (paths such as `/status`) or, with no URL to wait
-    /// for, as the sign that it is ready. `None` when no URL needs it and it is not one.
-    fn serving_address(&mut self, args: &HuntArgs) -> anyhow::Result<Option<SocketAddr>> {
-        let relative = args
-            .url
-            .iter()
-            .chain(&args.ready_url)
-            .any(|u| u.starts_with('/'));
-        let wait = relative || (args.url.is_empty() && args.ready_url.is_none());
-        let start = Instant::now();
-        loop {
-            let addrs: Vec<SocketAddr> = Process::new(self.pid)?
-                .listening()?
-                .into_iter()
-                .filter(|a| a.port() != self.inspector.addr.port())
-                .map(reachable)
-                .collect();
-            match addrs.as_slice() {
-                [addr] => return Ok(Some(*addr)),
-                [] if wait && start.elapsed() < args.ready_timeout => {}
-                [] if wait => bail!(
-                    "the app listens on no TCP port after {} s (only its inspector); is it a server?",
-                    args.ready_timeout.as_secs()
-                ),
-                [_, _, ..] if relative => bail!(
-                    "the app listens on {addrs:?}: give full URLs (http://127.0.0.1:PORT/path)"
-                ),
-                _ => return Ok(None),
-            }
-            self.check_alive()?;
-            if cdp::interrupted() {
-                bail!("interrupted");
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits until `url` answers with any HTTP status.
-    fn wait_ready(
-        &mut self,
-        url: &str,
-        timeout: Duration,
-        allow_remote: bool,
-    ) -> anyhow::Result<()> {
-        let plan = load::Plan {
-            requests: vec![load::Request::get(url)],
-            count: 1,
-            concurrency: 1,
-            time_limit: Duration::from_secs(2),
-            allow_remote,
-        };
-        let start = Instant::now();
-        loop {
-            if load::run(&plan, None)?.responses == 1 {
-                return Ok(());
-            }
-            self.check_alive()?;
-            if start.elapsed() > timeout {
-                bail!("{url} did not answer within {} s", timeout.as_secs());
-            }
-            if cdp::interrupted() {
-                bail!("interrupted");
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn memory(&self) -> anyhow::Result<procfs::Memory> {
-        Ok(Process::new(self.pid)?.memory()?)
-    }
-
-    /// An error naming how the app we started ended, with the end of its stderr.
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        let Some(child) = &mut self.child else {
-            Process::new(self.pid)?;
-            return Ok(());
-        };
-        if let Some(status) = child.try_wait()? {
-            let log = self.stderr_log.as_deref().expect("a started app has a log");
-            let text = fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(10).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "the app stopped ({status}); the end of {}:\n{}",
-                log.display(),
-                tail.join("\n")
-            );
-        }
-        Ok(())
-    }
-
-    /// Stops the app we started and its process group: SIGTERM, then SIGKILL after 5 s. An
-    /// app we attached to is left running. Returns how it ended.
-    fn stop(&mut self) -> anyhow::Result<Option<String>> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(None);
-        };
-        let group = rustix::process::Pid::from_child(&child);
-        let signal = |s| {
-            let _ = rustix::process::kill_process_group(group, s);
-        };
-        signal(rustix::process::Signal::TERM);
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status.to_string();
-            }
-            if start.elapsed() > Duration::from_secs(5) {
-                signal(rustix::process::Signal::KILL);
-                break format!("{} (after SIGKILL)", child.wait()?);
-            }
-            thread::sleep(Duration::from_millis(50));
-        };
-        set_app_group(0);
-        Ok(Some(status))
-    }
-}
-
-impl Drop for App {
-    /// On any early return: the app we started does not outlive us.
-    fn drop(&mut self) {
-        let _ = self.stop();
     }
 }
 
