@@ -70,9 +70,15 @@ pub struct Snapshot {
 pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(300);
 
 /// Checks that a snapshot fits in the memory of the app of `session` (process `pid`, when
-/// known), from its heap in use now: see [`headroom`](crate::headroom). Fails with what to do
+/// known), from its heap in use now, less `kept`, what it still holds from an earlier snapshot:
+/// see [`headroom`](crate::headroom). Fails with what to do
 /// instead unless `force`. Every snapshot goes through this: [`snapshot`] takes its answer.
-pub fn check_room(session: &mut Session, pid: Option<u32>, force: bool) -> Result<Before, Error> {
+pub fn check_room(
+    session: &mut Session,
+    pid: Option<u32>,
+    kept: u64,
+    force: bool,
+) -> Result<Before, Error> {
     let heap = heap_usage(session)?;
     let large = large_objects(session);
     // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
@@ -80,7 +86,7 @@ pub fn check_room(session: &mut Session, pid: Option<u32>, force: bool) -> Resul
     let pid = pid.filter(|&p| {
         evaluate(session, "process.pid").and_then(|v| v.as_u64()) == Some(u64::from(p))
     });
-    Before::check(pid, heap.heap_used, large, force)
+    Before::check(pid, heap.heap_used, large, kept, force)
 }
 
 /// The value of a JavaScript `expression` in the app (with the command line API: `require`),

@@ -299,7 +299,7 @@ impl Job {
             capture.skipped.push("snapshot: the app is exiting".into());
             return Ok(());
         }
-        match capture::check_room(session, Some(self.pid), false) {
+        match capture::check_room(session, Some(self.pid), 0, false) {
             Ok(headroom) => {
                 let path = dir.join("snapshot.heapsnapshot");
                 capture.snapshot =

@@ -135,7 +135,7 @@ fn take(
         });
     } else {
         let path = output_path(&args.output, stem, "heapsnapshot");
-        let headroom = capture::check_room(session, pid, args.force)?;
+        let headroom = capture::check_room(session, pid, 0, args.force)?;
         if let Some(warning) = headroom.warning() {
             eprintln!("warning: {warning}");
         }

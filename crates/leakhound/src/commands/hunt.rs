@@ -239,8 +239,19 @@ fn rounds(
         let heap_now = rounds.last().map_or(heap_before, |r| r.heap.heap_used);
         let projected = heap_now + heap_now.saturating_sub(heap_before);
         heap_before = heap_now;
+        // What the app still holds from its snapshots (glibc keeps what V8 freed): the next one
+        // reuses it.
+        let kept = rounds
+            .iter()
+            .map(|r| {
+                r.memory_after_snapshot
+                    .rss
+                    .saturating_sub(r.memory_before_snapshot.rss)
+            })
+            .max()
+            .unwrap_or(0);
         let large = capture::large_objects(session);
-        if let Err(e) = Before::check(Some(app.pid), projected, large, args.force) {
+        if let Err(e) = Before::check(Some(app.pid), projected, large, kept, args.force) {
             if rounds.len() >= MIN_SNAPSHOTS {
                 eprintln!("warning: stopping after {} snapshots: {e}", rounds.len());
                 break;
@@ -294,7 +305,7 @@ fn rounds(
         let heap = capture::heap_usage(session)?;
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
-        let headroom = match capture::check_room(session, Some(app.pid), args.force) {
+        let headroom = match capture::check_room(session, Some(app.pid), kept, args.force) {
             Ok(headroom) => headroom,
             Err(e @ (Error::NoRoom(_) | Error::RoomUnknown { .. })) => {
                 if rounds.len() >= MIN_SNAPSHOTS {
