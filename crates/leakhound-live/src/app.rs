@@ -45,14 +45,17 @@ impl App {
     }
 
     /// Starts `node ARGS…` as `node --inspect=127.0.0.1:0 ARGS…`, its output in
-    /// `dir/app.stdout.log` and `dir/app.stderr.log` (0600), in a process group of its own
-    /// (Ctrl-C reaches only us, and we stop the app), and waits up to `ready_timeout` for its
-    /// inspector.
+    /// `dir/app.stdout.log` and `dir/app.stderr.log` (0600), in a process group of its own, and
+    /// waits up to `ready_timeout` for its inspector. `spawned` gets its PID (= its process
+    /// group) at once, so that a Ctrl-C handler can stop the group while we wait: Ctrl-C
+    /// reaches only us. The kernel sends the app SIGTERM when the thread that started it ends,
+    /// so start it from a thread that lives as long as the hunt.
     pub fn start(
         command: &[String],
         dir: &Path,
         limits: Limits,
         ready_timeout: Duration,
+        spawned: impl FnOnce(u32),
     ) -> Result<App, Error> {
         let Some((program, rest)) = command.split_first() else {
             return Err(Error::NotNodeCommand {
@@ -90,6 +93,7 @@ impl App {
             source,
         })?;
         let pid = child.id();
+        spawned(pid);
         let mut app = App {
             pid,
             child: Some(child),
@@ -112,7 +116,8 @@ impl App {
             }
             if start.elapsed() > ready_timeout {
                 return Err(Error::NotReady {
-                    what: "had opened no inspector".into(),
+                    what: "had opened no inspector (is it node, and does it start that slowly?)"
+                        .into(),
                     waited: ready_timeout,
                 });
             }
@@ -148,7 +153,7 @@ impl App {
                 [] if wait && start.elapsed() < timeout => {}
                 [] if wait => {
                     return Err(Error::NotReady {
-                        what: "listened on no TCP port but its inspector".into(),
+                        what: "listened on no TCP port but its inspector (is it a server?)".into(),
                         waited: timeout,
                     });
                 }

@@ -135,7 +135,7 @@ What to do instead:
         command: String,
         source: std::io::Error,
     },
-    #[error("the app {what} after {} s; is it the right command, and does it start that slowly? (--ready-timeout)", .waited.as_secs())]
+    #[error("the app {what} after {} s (--ready-timeout)", .waited.as_secs())]
     NotReady { what: String, waited: Duration },
     #[error("the app listens on {0:?}: give full URLs (http://127.0.0.1:PORT/path)")]
     SeveralPorts(Vec<SocketAddr>),

@@ -88,11 +88,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     let mut app = match args.pid {
         Some(pid) => App::attach(pid, limits)?,
-        None => {
-            let app = App::start(&args.command, &dir, limits, args.ready_timeout)?;
-            set_app_group(app.pid as i32);
-            app
-        }
+        None => App::start(&args.command, &dir, limits, args.ready_timeout, |pid| {
+            set_app_group(pid as i32)
+        })?,
     };
     let recorder = Recorder::start(app.pid, RECORD_EVERY);
     let hunted = hunt(&args, &dir, &mut app);
@@ -239,17 +237,10 @@ fn rounds(
         let heap_now = rounds.last().map_or(heap_before, |r| r.heap.heap_used);
         let projected = heap_now + heap_now.saturating_sub(heap_before);
         heap_before = heap_now;
-        // What the app still holds from its snapshots (glibc keeps what V8 freed): the next one
-        // reuses it.
-        let kept = rounds
-            .iter()
-            .map(|r| {
-                r.memory_after_snapshot
-                    .rss
-                    .saturating_sub(r.memory_before_snapshot.rss)
-            })
-            .max()
-            .unwrap_or(0);
+        let kept = match rounds.last() {
+            Some(last) => still_kept(&rounds, app.memory()?.rss, &last.heap),
+            None => 0,
+        };
         let large = capture::large_objects(session);
         if let Err(e) = Before::check(Some(app.pid), projected, large, kept, args.force) {
             if rounds.len() >= MIN_SNAPSHOTS {
@@ -305,6 +296,7 @@ fn rounds(
         let heap = capture::heap_usage(session)?;
         let memory_before_snapshot = app.memory()?;
         let path = dir.join(format!("{}-{name}.heapsnapshot", i + 1));
+        let kept = still_kept(&rounds, memory_before_snapshot.rss, &heap);
         let headroom = match capture::check_room(session, Some(app.pid), kept, args.force) {
             Ok(headroom) => headroom,
             Err(e @ (Error::NoRoom(_) | Error::RoomUnknown { .. })) => {
@@ -357,6 +349,29 @@ fn rounds(
         });
     }
     Ok(rounds)
+}
+
+/// What the app still holds from its earlier snapshots (glibc keeps what V8 freed), which the
+/// next one reuses: for each, what RSS rose by over the snapshot, but no more than RSS is above
+/// its level before that snapshot now, less what the heap and external memory grew since (live
+/// memory, not reusable), and so no more than is still there.
+fn still_kept(rounds: &[Round], rss_now: u64, heap_now: &HeapUsage) -> u64 {
+    rounds
+        .iter()
+        .map(|r| {
+            let rose = r
+                .memory_after_snapshot
+                .rss
+                .saturating_sub(r.memory_before_snapshot.rss);
+            let grown = (heap_now.heap_used + heap_now.external)
+                .saturating_sub(r.heap.heap_used + r.heap.external);
+            let above = rss_now
+                .saturating_sub(r.memory_before_snapshot.rss)
+                .saturating_sub(grown);
+            rose.min(above)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The built-in load of one round, or `None` with `--load`. `app` is where paths go.
