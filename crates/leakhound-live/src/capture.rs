@@ -84,14 +84,20 @@ pub fn check_room(
     // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
     // port-forward`, `ssh -L`) belongs to the proxy, whose memory is not the app's.
     let pid = pid.filter(|&p| {
-        evaluate(session, "process.pid").and_then(|v| v.as_u64()) == Some(u64::from(p))
+        evaluate(session, "process.pid")
+            .ok()
+            .and_then(|v| v.as_u64())
+            == Some(u64::from(p))
     });
     Before::check(pid, heap.heap_used, large, kept, force)
 }
 
-/// The value of a JavaScript `expression` in the app (with the command line API: `require`),
-/// `None` when it fails.
-fn evaluate(session: &mut Session, expression: &str) -> Option<serde_json::Value> {
+/// V8's sampling heap profiler's default mean bytes between two samples (as DevTools').
+pub const SAMPLING_INTERVAL: u64 = 32768;
+
+/// The value of a JavaScript `expression` in the app (with the command line API: `require`);
+/// an error when the inspector fails or the expression throws.
+fn evaluate(session: &mut Session, expression: &str) -> Result<serde_json::Value, Error> {
     let params = serde_json::json!({
         "expression": expression,
         "includeCommandLineAPI": true,
@@ -99,9 +105,17 @@ fn evaluate(session: &mut Session, expression: &str) -> Option<serde_json::Value
         "silent": true,
     })
     .to_string();
-    let answer = session.call("Runtime.evaluate", Some(&params)).ok()?;
-    let mut v: serde_json::Value = serde_json::from_str(answer.get()).ok()?;
-    Some(v["result"]["value"].take())
+    let answer = session.call("Runtime.evaluate", Some(&params))?;
+    let bad = |detail: String| Error::BadMessage {
+        what: expression.chars().take(40).collect(),
+        detail,
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(answer.get()).map_err(|e| bad(e.to_string()))?;
+    if v.get("exceptionDetails").is_some() {
+        return Err(bad(format!("it threw: {}", answer.get())));
+    }
+    Ok(v["result"]["value"].take())
 }
 
 /// Bytes in V8's large-object spaces for JavaScript objects (`large_object_space`,
@@ -111,6 +125,7 @@ fn evaluate(session: &mut Session, expression: &str) -> Option<serde_json::Value
 pub fn large_objects(session: &mut Session) -> Option<u64> {
     let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name === 'large_object_space' || s.space_name === 'new_large_object_space').reduce((sum, s) => sum + s.space_used_size, 0)";
     evaluate(session, expression)
+        .ok()
         .and_then(|v| v.as_f64())
         .map(|b| b as u64)
 }
@@ -259,25 +274,11 @@ pub fn heap_usage(session: &mut Session) -> Result<HeapUsage, Error> {
         #[serde(default)]
         array_buffers: u64,
     }
-    #[derive(Deserialize)]
-    struct Evaluated {
-        result: Value,
-    }
-    #[derive(Deserialize)]
-    struct Value {
-        value: MemoryUsage,
-    }
-    let answer = session.call(
-        "Runtime.evaluate",
-        Some(r#"{"expression":"process.memoryUsage()","returnByValue":true,"silent":true}"#),
-    )?;
-    let m = serde_json::from_str::<Evaluated>(answer.get())
-        .map_err(|e| Error::BadMessage {
-            what: "process.memoryUsage()".into(),
-            detail: format!("{e} in {}", answer.get()),
-        })?
-        .result
-        .value;
+    let value = evaluate(session, "process.memoryUsage()")?;
+    let m: MemoryUsage = serde_json::from_value(value).map_err(|e| Error::BadMessage {
+        what: "process.memoryUsage()".into(),
+        detail: e.to_string(),
+    })?;
     Ok(HeapUsage {
         heap_used: m.heap_used,
         heap_total: m.heap_total,

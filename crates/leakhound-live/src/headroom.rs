@@ -97,17 +97,20 @@ pub struct Room {
 impl Room {
     pub fn of(pid: u32) -> Result<Room, Error> {
         let process = Process::new(pid)?;
-        let available = meminfo("MemAvailable").unwrap_or(u64::MAX);
         let total = meminfo("MemTotal").unwrap_or(u64::MAX);
-        let (own, unseen) = match Cgroup::of(&process) {
-            Some(Ok(own)) => (Some(own), None),
-            Some(Err(path)) => (
-                None,
-                Some(format!(
+        let (available, mut unseen) = match meminfo("MemAvailable") {
+            Some(available) => (available, None),
+            None => (0, Some("/proc/meminfo has no MemAvailable".to_owned())),
+        };
+        let own = match Cgroup::of(&process) {
+            Some(Ok(own)) => Some(own),
+            Some(Err(path)) => {
+                unseen = Some(format!(
                     "PID {pid}'s memory cgroup {path} cannot be read from here"
-                )),
-            ),
-            None => (None, None),
+                ));
+                None
+            }
+            None => None,
         };
         let mut limit: Option<Limit> = None;
         if let Some(own) = &own {
@@ -307,7 +310,11 @@ impl Before {
         };
         let cgroup_kill = went("oom_kill", self.counts.oom_kill, after.oom_kill);
         let machine_kill = went("oom_kill", self.counts.machine_kills, after.machine_kills);
-        let hit = went("failcnt", self.counts.limit_hits, after.limit_hits);
+        let hit_name = match room.limit.as_ref().is_some_and(|l| l.cgroup.v2) {
+            true => "memory.events max",
+            false => "failcnt",
+        };
+        let hit = went(hit_name, self.counts.limit_hits, after.limit_hits);
         let cause = match (&cgroup_kill, &machine_kill) {
             (Some(k), _) => {
                 why.push(format!(
@@ -570,11 +577,8 @@ fn field(text: &str, key: &str) -> Option<u64> {
 /// A `/proc/meminfo` figure in bytes.
 fn meminfo(key: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/meminfo").ok()?;
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some(kb * 1024)
-    })
+    text.lines()
+        .find_map(|line| procfs::kb_value(line.strip_prefix(key)?.strip_prefix(':')?))
 }
 
 #[cfg(test)]

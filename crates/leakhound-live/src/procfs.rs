@@ -220,13 +220,7 @@ impl Memory {
                 "VmSwap" => &mut m.swap,
                 _ => continue,
             };
-            let kb = value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .unwrap_or(0);
-            *slot = kb * 1024;
+            *slot = kb_value(value).unwrap_or(0);
         }
         m
     }
@@ -237,6 +231,12 @@ fn split_nul(raw: &[u8]) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
+}
+
+/// A `/proc` figure in kB (`  163128 kB`), in bytes.
+pub fn kb_value(text: &str) -> Option<u64> {
+    let kb: u64 = text.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// How process `pid` ended, if it is a zombie (its parent has not collected it yet): `signal 9

@@ -220,7 +220,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "BYTES",
-        default_value_t = 32768,
+        default_value_t = leakhound_live::capture::SAMPLING_INTERVAL,
         requires = "sample_allocations"
     )]
     pub sampling_interval: u64,

@@ -31,9 +31,6 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-/// Mean bytes between two samples of the guard's heap profiler (as `capture`'s default).
-const SAMPLING_INTERVAL: u64 = 32768;
-
 /// Groups shown in a capture's `maps.txt`.
 const MAPS_TOP: usize = 30;
 
@@ -131,17 +128,11 @@ impl Guard {
             return;
         }
         self.last = Some(Instant::now());
-        let reason = diagnosis
-            .message
-            .split(" → ")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
         let job = Job {
             pid,
             name: name.to_owned(),
             t,
-            reason,
+            reason: diagnosis.evidence().to_owned(),
             settings: self.settings.clone(),
             baseline: self.baseline.clone(),
         };
@@ -273,7 +264,7 @@ impl Job {
         let profile = capture::sample_allocations(
             session,
             self.settings.profile,
-            SAMPLING_INTERVAL,
+            capture::SAMPLING_INTERVAL,
             &hidden,
         )?;
         let path = dir.join("profile.heapprofile");

@@ -338,6 +338,14 @@ pub struct Diagnosis {
     pub growing: Vec<(String, Trend)>,
 }
 
+impl Diagnosis {
+    /// What grows, as the message says it before ` → ` and the next step (`V8 heap +8.1 MB/h,
+    /// malloc heap flat`).
+    pub fn evidence(&self) -> &str {
+        self.message.split(" → ").next().unwrap_or_default()
+    }
+}
+
 /// The kind of memory that leaks, which decides the next tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
