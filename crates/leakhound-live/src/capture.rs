@@ -84,7 +84,7 @@ pub fn check_room(
     // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
     // port-forward`, `ssh -L`) belongs to the proxy, whose memory is not the app's.
     let pid = pid.filter(|&p| {
-        evaluate(session, "process.pid")
+        evaluate(session, "process.pid", false)
             .ok()
             .and_then(|v| v.as_u64())
             == Some(u64::from(p))
@@ -95,12 +95,17 @@ pub fn check_room(
 /// V8's sampling heap profiler's default mean bytes between two samples (as DevTools').
 pub const SAMPLING_INTERVAL: u64 = 32768;
 
-/// The value of a JavaScript `expression` in the app (with the command line API: `require`);
-/// an error when the inspector fails or the expression throws.
-fn evaluate(session: &mut Session, expression: &str) -> Result<serde_json::Value, Error> {
+/// The value of a JavaScript `expression` in the app, with the command line API (`require`)
+/// only when `require` is set (it is set up for each evaluation: not for what `watch` asks at
+/// every sample); an error when the inspector fails or the expression throws.
+fn evaluate(
+    session: &mut Session,
+    expression: &str,
+    require: bool,
+) -> Result<serde_json::Value, Error> {
     let params = serde_json::json!({
         "expression": expression,
-        "includeCommandLineAPI": true,
+        "includeCommandLineAPI": require,
         "returnByValue": true,
         "silent": true,
     })
@@ -124,7 +129,7 @@ fn evaluate(session: &mut Session, expression: &str) -> Result<serde_json::Value
 /// than 20.16 running an ES module has neither `process.getBuiltinModule` nor `require`).
 pub fn large_objects(session: &mut Session) -> Option<u64> {
     let expression = "(process.getBuiltinModule ? process.getBuiltinModule('v8') : require('v8')).getHeapSpaceStatistics().filter(s => s.space_name === 'large_object_space' || s.space_name === 'new_large_object_space').reduce((sum, s) => sum + s.space_used_size, 0)";
-    evaluate(session, expression)
+    evaluate(session, expression, true)
         .ok()
         .and_then(|v| v.as_f64())
         .map(|b| b as u64)
@@ -274,7 +279,7 @@ pub fn heap_usage(session: &mut Session) -> Result<HeapUsage, Error> {
         #[serde(default)]
         array_buffers: u64,
     }
-    let value = evaluate(session, "process.memoryUsage()")?;
+    let value = evaluate(session, "process.memoryUsage()", false)?;
     let m: MemoryUsage = serde_json::from_value(value).map_err(|e| Error::BadMessage {
         what: "process.memoryUsage()".into(),
         detail: e.to_string(),
