@@ -22,6 +22,7 @@ use crate::capture::create_private;
 use crate::cdp;
 use crate::load;
 use crate::memory::Sample;
+use crate::native::{self, Recording};
 use crate::procfs::{self, Process};
 use crate::sampler::Sampler;
 
@@ -44,7 +45,8 @@ impl App {
         })
     }
 
-    /// Starts `node ARGS…` as `node --inspect=127.0.0.1:0 ARGS…`, its output in
+    /// Starts `node ARGS…` as `node --inspect=127.0.0.1:0 ARGS…` (under the native allocation
+    /// tracker with `tracker`, and with the flags that name its JS frames), its output in
     /// `dir/app.stdout.log` and `dir/app.stderr.log` (0600), in a process group of its own, and
     /// waits up to `ready_timeout` for its inspector. `spawned` gets its PID (= its process
     /// group) at once, so that a Ctrl-C handler can stop the group while we wait: Ctrl-C
@@ -55,6 +57,7 @@ impl App {
         dir: &Path,
         limits: Limits,
         ready_timeout: Duration,
+        tracker: Option<&Recording>,
         spawned: impl FnOnce(u32),
     ) -> Result<App, Error> {
         let Some((program, rest)) = command.split_first() else {
@@ -71,8 +74,12 @@ impl App {
         let stderr_log = dir.join("app.stderr.log");
         let stderr = create_private(&stderr_log)?;
         let mut child = Command::new(program);
+        child.arg("--inspect=127.0.0.1:0");
+        if let Some(tracker) = tracker {
+            native::check_program(Path::new(program))?;
+            child.args(native::NODE_FLAGS).envs(tracker.env());
+        }
         child
-            .arg("--inspect=127.0.0.1:0")
             .args(rest)
             .stdin(Stdio::null())
             .stdout(stdout)

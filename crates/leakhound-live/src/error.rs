@@ -149,6 +149,25 @@ What to do instead:
     Load(#[from] crate::load::LoadError),
     #[error("interrupted")]
     Interrupted,
+    #[error(
+        "native allocation tracking needs {lib}, which is not built: build it with `cargo build --release` at the workspace root (or `cargo build -p leakhound-preload`), or point LEAKHOUND_PRELOAD at it; looked in {}",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        lib = crate::native::LIBRARY
+    )]
+    NoTracker { searched: Vec<PathBuf> },
+    #[error("cannot record native allocations of {}: {why}", .program.display())]
+    CannotTrack { program: PathBuf, why: String },
+    #[error(
+        "PID {pid} wrote no native dump within {} s of being asked (in {}); is it still running, and was it started under the tracker?",
+        .waited.as_secs_f64(), .dir.display()
+    )]
+    NoDump {
+        pid: u32,
+        dir: PathBuf,
+        waited: Duration,
+    },
+    #[error(transparent)]
+    Record(#[from] crate::native::record::RecordError),
 }
 
 /// A snapshot that does not fit: the figures of [`Error::NoRoom`], as people read them.

@@ -8,6 +8,8 @@
 //! - [`headroom`]: whether a snapshot fits in the app's memory, and why an app died.
 //! - [`procfs`]: the bits of `/proc` we read: listening sockets, memory counters.
 //! - [`load`]: a keep-alive HTTP load driver with bounded concurrency.
+//! - [`native`]: native allocation tracking (the preloaded tracker's recordings: read, named,
+//!   analysed).
 
 pub mod app;
 pub mod attach;
@@ -17,6 +19,7 @@ mod error;
 pub mod headroom;
 pub mod load;
 pub mod memory;
+pub mod native;
 pub mod procfs;
 pub mod sampler;
 pub mod smaps;

@@ -46,6 +46,10 @@ pub enum Command {
     /// A process's memory map grouped and named (V8 heap, malloc arenas, stacks, each file),
     /// saved and compared with an earlier one
     Maps(MapsArgs),
+    /// Record the native (malloc, C++ new) allocations of a command and name the C++ and JS
+    /// stacks whose live memory grows; or analyse a recording again. Exit code 0: no native
+    /// leak suspected, 1: suspected, 2: error
+    Native(NativeArgs),
 }
 
 /// Output options every command shares.
@@ -297,6 +301,16 @@ pub struct HuntArgs {
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Record native allocations (on by default when the hunt starts the app; this makes it an
+    /// error when they cannot be recorded, as with --pid)
+    #[arg(long, conflicts_with = "no_native")]
+    pub native: bool,
+    /// Do not record native allocations
+    #[arg(long)]
+    pub no_native: bool,
+    /// Native tracking: mean bytes allocated between two samples (1 = every allocation)
+    #[arg(long, value_name = "BYTES", default_value_t = leakhound_live::native::HUNT_INTERVAL)]
+    pub native_interval: u64,
     /// The app to start: `-- node app.js ARGS…` (leakhound adds `--inspect=127.0.0.1:0`)
     #[arg(
         last = true,
@@ -304,6 +318,45 @@ pub struct HuntArgs {
         required_unless_present = "pid",
         conflicts_with = "pid"
     )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NativeArgs {
+    /// A recording to analyse again: the `native` directory of a hunt or of an earlier
+    /// `leakhound native -- CMD`
+    #[arg(
+        value_name = "DIR",
+        conflicts_with = "command",
+        required_unless_present = "command"
+    )]
+    pub dir: Option<PathBuf>,
+    /// Mean bytes allocated between two samples (1 = every allocation, about 3× slower)
+    #[arg(long, value_name = "BYTES", default_value_t = leakhound_live::native::HUNT_INTERVAL)]
+    pub interval: u64,
+    /// Time between two dumps of the counters (the checkpoints growth is measured over)
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    pub dump_every: Duration,
+    /// Stop the command after this long (SIGTERM to its process group; default: when it ends,
+    /// or on Ctrl-C)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// The recording directory (default: leakhound-native-TIME in the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Report only this process of the recording (default: every process whose tracked memory
+    /// grew)
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Show the N stacks that grew most per process
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The command to run under the tracker: `-- node worker.js`, `-- npm test`… Node processes
+    /// anywhere under it get the flags that name their JS frames (through NODE_OPTIONS)
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

@@ -9,6 +9,7 @@ mod guard;
 mod live;
 mod load;
 mod metrics;
+mod native;
 mod output;
 mod sources;
 mod svg;

@@ -47,6 +47,9 @@ pub const MIN_SPAN_SECONDS: f64 = 2.0;
 /// A series only counts as growing if it grew by at least this much over the window (fitted).
 /// An idle Node process's RSS wobbles by 1–2 MB (V8 commits and frees 256 KiB pages, new
 /// space shrinks, malloc trims), and an inspector polling V8's figures allocates a few hundred
+/// What to do about a native leak: the tracker goes in when the process starts.
+pub const NATIVE_NEXT: &str = "name the stacks that allocate it: restart the app under `leakhound native -- COMMAND` (or `leakhound hunt -- node …`)";
+
 /// kB between scavenges; 4 MB is above that, and small enough that a 10 MB/h native leak shows
 /// within half an hour.
 pub const MIN_GROWTH_BYTES: f64 = 4e6;
@@ -331,8 +334,8 @@ pub fn trends(samples: &[Sample]) -> Vec<(Metric, Trend)> {
 pub struct Diagnosis {
     /// What leaks, if anything: it decides the next step.
     pub verdict: Verdict,
-    /// One line for people, e.g. "malloc heap +8.1 MB/h, V8 heap flat → native leak: track
-    /// native allocations (heaptrack or jemalloc profiling)".
+    /// One line for people, e.g. "malloc heap +8.1 MB/h, V8 heap flat → native leak: name the
+    /// stacks that allocate it …" ([`NATIVE_NEXT`]).
     pub message: String,
     /// Every metric that grows ([`Trend::is_growing`]), by [`Metric::key`], fastest first.
     pub growing: Vec<(String, Trend)>,
@@ -494,10 +497,7 @@ pub fn diagnose_with(samples: &[Sample], trends: &[(Metric, Trend)]) -> Diagnosi
                 } else {
                     " (or small Buffers; the inspector's figures would tell)"
                 };
-                format!(
-                    "native leak{maybe}: track native allocations (heaptrack or jemalloc \
-                     profiling)"
-                )
+                format!("native leak{maybe}: {NATIVE_NEXT}")
             }
         };
         return Diagnosis {
@@ -533,10 +533,7 @@ pub fn diagnose_with(samples: &[Sample], trends: &[(Metric, Trend)]) -> Diagnosi
             let mut parts = vec![rss_rate];
             parts.extend(flat(Metric::V8HeapUsed));
             parts.extend(flat(Metric::V8External));
-            let message = format!(
-                "{} → native leak: track native allocations (heaptrack or jemalloc profiling)",
-                parts.join(", ")
-            );
+            let message = format!("{} → native leak: {NATIVE_NEXT}", parts.join(", "));
             (Verdict::NativeLeak, message)
         } else if !breakdown_known {
             let wait = wait_for(samples, |s| s.breakdown.is_some());

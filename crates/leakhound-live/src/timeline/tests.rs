@@ -289,7 +289,7 @@ fn native_leak_over_hours() {
     assert_eq!(v, Verdict::NativeLeak, "{msg}");
     assert!(msg.starts_with("malloc heap +8."), "{msg}");
     assert!(
-        msg.contains("V8 heap flat, V8 external flat → native leak: track"),
+        msg.contains("V8 heap flat, V8 external flat → native leak: name the stacks"),
         "{msg}"
     );
     // Without V8's figures, small Buffers cannot be ruled out.

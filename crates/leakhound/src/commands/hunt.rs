@@ -22,15 +22,22 @@ use leakhound_live::memory::Sample;
 use leakhound_live::procfs;
 use serde::Serialize;
 
+use leakhound_live::native::Recording;
+use leakhound_live::native::analysis::Verdict;
+
 use super::leaks::{self, LeaksJson};
 use crate::cli::HuntArgs;
 use crate::live::{bar, install_interrupt_handler, set_app_group, unix_time};
+use crate::native::{NativeJson, Request};
 use crate::output;
 
 /// `report.json` of a run.
 #[derive(Serialize)]
 struct HuntJson {
+    /// A JS leak or a native leak.
     leak_suspected: bool,
+    /// `js_leak`, `native_leak`, `both`, `fragmentation` or `none`.
+    verdict: &'static str,
     dir: PathBuf,
     app: AppJson,
     rounds: Vec<Round>,
@@ -39,6 +46,9 @@ struct HuntJson {
     timeline: Vec<Sample>,
     #[serde(flatten)]
     leaks: LeaksJson,
+    /// The native allocations recorded while the app ran (absent with --pid or --no-native).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native: Option<NativeJson>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +79,9 @@ struct Round {
     memory_before_snapshot: procfs::Memory,
     memory_after_snapshot: procfs::Memory,
     snapshot: capture::Snapshot,
+    /// The token of the native dump taken after the snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_dump: Option<String>,
 }
 
 /// The hunt's sampling interval of the app's memory: rounds last seconds.
@@ -86,17 +99,26 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         answer: args.timeout,
         open: args.open_timeout,
     };
+    let mut tracker = tracker(&args, &dir)?;
     let mut app = match args.pid {
         Some(pid) => App::attach(pid, limits)?,
-        None => App::start(&args.command, &dir, limits, args.ready_timeout, |pid| {
-            set_app_group(pid as i32)
-        })?,
+        None => App::start(
+            &args.command,
+            &dir,
+            limits,
+            args.ready_timeout,
+            tracker.as_ref(),
+            |pid| set_app_group(pid as i32),
+        )?,
     };
     let recorder = Recorder::start(app.pid, RECORD_EVERY);
-    let hunted = hunt(&args, &dir, &mut app);
+    let hunted = hunt(&args, &dir, &mut app, tracker.as_mut());
     let timeline = recorder.stop();
     let stopped = app.stop();
     set_app_group(0);
+    if let Some(tracker) = &tracker {
+        tracker.keep_perf_maps();
+    }
     if cdp::interrupted() {
         eprintln!("interrupted; what was taken is in {}", dir.display());
         return Ok(ExitCode::from(130));
@@ -117,8 +139,21 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
     };
     let found = leaks::analyse(&files, &settings, false)?;
+    let native = match &tracker {
+        Some(tracker) => native_analysis(&args, &dir, tracker, app.pid, &rounds)?,
+        None => None,
+    };
+    let native_verdict = native.as_ref().map_or(Verdict::None, |n| n.verdict);
+    let js = found.report.leak_suspected;
     let doc = HuntJson {
-        leak_suspected: found.report.leak_suspected,
+        leak_suspected: js || native_verdict == Verdict::NativeLeak,
+        verdict: match (js, native_verdict) {
+            (true, Verdict::NativeLeak) => "both",
+            (true, _) => "js_leak",
+            (false, Verdict::NativeLeak) => "native_leak",
+            (false, Verdict::Fragmentation) => "fragmentation",
+            _ => "none",
+        },
         dir: dir.clone(),
         app: AppJson {
             pid: app.pid,
@@ -131,6 +166,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         rounds,
         timeline,
         leaks: found,
+        native,
     };
     let chart = dir.join("timeline.svg");
     capture::write_private(&chart, |out| {
@@ -156,11 +192,20 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     } else {
         leaks::print(&mut out, &doc.leaks, args.min_count)?;
         writeln!(out)?;
+        if let Some(native) = &doc.native {
+            crate::native::print(&mut out, native)?;
+            writeln!(out)?;
+        }
         print_rounds(&mut out, &doc.rounds)?;
         writeln!(
             out,
-            "\nRun directory: {} (report.json, timeline.svg, snapshots{})",
+            "\nRun directory: {} (report.json, timeline.svg, snapshots{}{})",
             dir.display(),
+            if doc.native.is_some() {
+                ", native-growth.svg, native.pb.gz, native/ (the recording)"
+            } else {
+                ""
+            },
             if args.pid.is_none() {
                 ", app.stdout.log, app.stderr.log"
             } else {
@@ -176,6 +221,71 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How long a native dump may take to appear (the tracker looks for requests every 100 ms).
+const NATIVE_DUMP_WAIT: Duration = Duration::from_secs(10);
+
+/// The native recording of a hunt, in `DIR/native`: on unless `--no-native` or `--pid` (the
+/// tracker goes in when the process starts); `--native` makes its absence an error.
+fn tracker(args: &HuntArgs, dir: &Path) -> anyhow::Result<Option<Recording>> {
+    if args.no_native {
+        return Ok(None);
+    }
+    if args.pid.is_some() {
+        if args.native {
+            bail!(
+                "--native cannot go with --pid: the tracker is loaded when the process starts (LD_PRELOAD). Let the hunt start the app (`-- node app.js`), or start it yourself under `leakhound native -- node app.js`"
+            );
+        }
+        return Ok(None);
+    }
+    let created = Recording::create(&dir.join("native"), args.native_interval).and_then(|t| {
+        leakhound_live::native::check_program(Path::new(&args.command[0]))?;
+        Ok(t)
+    });
+    match created {
+        Ok(tracker) => Ok(Some(tracker)),
+        Err(e) if args.native => Err(e.into()),
+        Err(e) => {
+            eprintln!("warning: native allocations are not recorded: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The native analysis over the hunt's checkpoints (baseline first), for the app's process.
+fn native_analysis(
+    args: &HuntArgs,
+    dir: &Path,
+    tracker: &Recording,
+    pid: u32,
+    rounds: &[Round],
+) -> anyhow::Result<Option<NativeJson>> {
+    let tokens: Vec<String> = rounds
+        .iter()
+        .filter_map(|r| r.native_dump.clone())
+        .collect();
+    if tokens.len() < 2 {
+        eprintln!("warning: fewer than 2 native checkpoints: no native analysis");
+        return Ok(None);
+    }
+    let native = crate::native::analyse(Request {
+        dir: &tracker.dir,
+        pid: Some(pid),
+        checkpoints: Some(tokens),
+        top: args.top,
+        flamegraph: Some(dir.join("native-growth.svg")),
+        pprof: Some(dir.join("native.pb.gz")),
+    });
+    match native {
+        Ok(native) => Ok(Some(native)),
+        Err(e) if args.native => Err(e),
+        Err(e) => {
+            eprintln!("warning: the native recording could not be analysed: {e:#}");
+            Ok(None)
+        }
+    }
+}
+
 /// Snapshots the leak analysis needs: a baseline and two after it.
 const MIN_SNAPSHOTS: usize = 3;
 
@@ -185,6 +295,7 @@ fn hunt(
     args: &HuntArgs,
     dir: &Path,
     app: &mut App,
+    tracker: Option<&mut Recording>,
 ) -> anyhow::Result<(Vec<Round>, Option<SocketAddr>)> {
     // Paths such as `/status` go to the app's port: wait for it. With no URL to wait for, the
     // port is the sign that the app is ready.
@@ -201,7 +312,7 @@ fn hunt(
     }
     let (rounds, session) = match app.inspector.session() {
         Ok(mut session) => (
-            rounds(args, dir, app, &plan, port, &mut session),
+            rounds(args, dir, app, &plan, port, &mut session, tracker),
             Some(session),
         ),
         Err(e) => (Err(e.into()), None),
@@ -220,6 +331,7 @@ fn rounds(
     plan: &Option<load::Plan>,
     port: Option<SocketAddr>,
     session: &mut Session,
+    mut tracker: Option<&mut Recording>,
 ) -> anyhow::Result<Vec<Round>> {
     let mut rounds: Vec<Round> = Vec::new();
     let last = args.rounds as usize;
@@ -320,6 +432,19 @@ fn rounds(
         let bar = bar(&format!("snapshot ({name})"), None);
         let snapshot = capture::snapshot(session, headroom, &path, false, &bar)?;
         bar.finish_and_clear();
+        // The native checkpoint, after the snapshot: so every interval between two holds one
+        // round of load and one snapshot (whose own native allocations and frees, V8's object
+        // ids and what glibc keeps of the rest, would otherwise all land in the first).
+        let native_dump = match tracker.as_deref_mut() {
+            Some(tracker) => match tracker.request_dump(app.pid, NATIVE_DUMP_WAIT) {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    eprintln!("warning: no native checkpoint for {label}: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
         eprintln!(
             "{label}: {}; heap {} used, rss {}; wrote {} ({})",
             match (&load, &load_command) {
@@ -346,6 +471,7 @@ fn rounds(
             memory_before_snapshot,
             memory_after_snapshot: app.memory()?,
             snapshot,
+            native_dump,
         });
     }
     Ok(rounds)

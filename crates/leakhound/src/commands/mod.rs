@@ -7,6 +7,7 @@ mod hunt;
 mod inspect;
 mod leaks;
 pub mod maps;
+mod native;
 mod stats;
 mod summary;
 mod watch;
@@ -70,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Hunt(args) => return hunt::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Maps(args) => maps::run(args),
+        Command::Native(args) => return native::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -526,6 +526,18 @@ fn block(pid: u32, w: &Watched) -> Vec<String> {
     );
     if let Some(d) = &w.diagnosis {
         lines.push(format!("  → {}", d.message));
+        if d.verdict == timeline::Verdict::NativeLeak && !w.exited {
+            // The command to run next, with this process's own command line.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let words: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            if !words.is_empty() {
+                lines.push(format!("  next: leakhound native -- {}", words.join(" ")));
+            }
+        }
     }
     if let Some(last) = w.guard.as_ref().and_then(|g| g.captures.last()) {
         let count = w.guard.as_ref().map_or(0, |g| g.captures.len());

@@ -4,4 +4,5 @@ mod conformance;
 mod headroom;
 mod leaks;
 mod live;
+mod native;
 mod watch;

@@ -1,0 +1,314 @@
+//! Native allocation tracking: running a process under `leakhound-preload`, asking it for
+//! dumps, and reading, naming and analysing what it recorded.
+//!
+//! - [`record`]: the recording on disk (per-process directories of dumps).
+//! - [`symbols`]: names for raw return addresses (ELF/DWARF, V8's perf map).
+//! - [`analysis`]: growth per stack, V8 signatures, suspects and the verdict (no I/O).
+
+pub mod analysis;
+pub mod record;
+pub mod symbols;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+use record::Process;
+use symbols::{Frame, Maps, PerfMap, Symbolizer};
+
+/// The file name of the tracker library.
+pub const LIBRARY: &str = "libleakhound_preload.so";
+
+/// What node needs to name its JavaScript frames in native stacks: a perf map of the functions
+/// it compiles (one line per function, not per stub), a trampoline of its own per interpreted
+/// function so those are told apart, and no inlining by the optimizing compilers: a function
+/// inlined into its caller has no frame of its own, and the perf map cannot tell it was there
+/// (the leak's `handleLogin` would turn into the anonymous callback that calls it). The cost is
+/// measured in BENCHMARKS.md; all four flags exist in Node 20 to 26. Node refuses V8 flags in
+/// `NODE_OPTIONS`, so node processes reached only through it get [`NODE_OPTIONS_FLAGS`]
+/// (children made by `child_process.fork` inherit the parent's flags anyway).
+pub const NODE_FLAGS: [&str; 4] = [
+    "--perf-basic-prof-only-functions",
+    "--interpreted-frames-native-stack",
+    "--no-turbo-inlining",
+    "--no-maglev-inlining",
+];
+
+/// The part of [`NODE_FLAGS`] that `NODE_OPTIONS` accepts.
+pub const NODE_OPTIONS_FLAGS: [&str; 2] = [
+    "--perf-basic-prof-only-functions",
+    "--interpreted-frames-native-stack",
+];
+
+/// A hunt's default sampling interval: a hunt lasts minutes, so it samples 8× more often than
+/// the tracker's always-on default (512 KiB) to size leaks to ±10 % within a few thousand
+/// requests.
+pub const HUNT_INTERVAL: u64 = 64 * 1024;
+
+/// The tracker library: `$LEAKHOUND_PRELOAD`, or beside the leakhound executable (where cargo
+/// builds it), or in `../lib/leakhound/` from it (an installed layout).
+pub fn library() -> Result<PathBuf, Error> {
+    let mut searched = Vec::new();
+    if let Some(path) = std::env::var_os("LEAKHOUND_PRELOAD") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        searched.push(path);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        // Test binaries live one level further down (target/debug/deps).
+        for candidate in [
+            dir.join(LIBRARY),
+            dir.join("../lib/leakhound").join(LIBRARY),
+            dir.join("..").join(LIBRARY),
+        ] {
+            if candidate.is_file() {
+                return Ok(candidate.canonicalize().unwrap_or(candidate));
+            }
+            searched.push(candidate);
+        }
+    }
+    Err(Error::NoTracker { searched })
+}
+
+/// Refuses programs the tracker cannot go into: static executables (`LD_PRELOAD` is ignored)
+/// and musl ones (Alpine; the tracker forwards to glibc's `__libc_malloc`).
+pub fn check_program(program: &Path) -> Result<(), Error> {
+    let path = if program.components().count() > 1 {
+        program.to_owned()
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(program))
+                    .find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| program.to_owned())
+    };
+    // A program that cannot be read: starting it will say why.
+    let Ok(file) = fs::File::open(&path) else {
+        return Ok(());
+    };
+    // SAFETY: a read-only map of an executable, read here only.
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return Ok(());
+    };
+    let Ok(file) = object::File::parse(&*data) else {
+        return Ok(());
+    }; // a script: its interpreter decides
+    let interp = match &file {
+        object::File::Elf64(elf) => {
+            use object::read::elf::ProgramHeader;
+            let endian = elf.endian();
+            elf.elf_program_headers()
+                .iter()
+                .find(|h| h.p_type(endian) == object::elf::PT_INTERP)
+                .and_then(|h| h.data(endian, &*data).ok())
+                .map(|d| String::from_utf8_lossy(d).trim_end_matches('\0').to_owned())
+        }
+        _ => return Ok(()),
+    };
+    match interp {
+        None => Err(Error::CannotTrack {
+            program: path,
+            why: "it is statically linked, so LD_PRELOAD cannot go into it".into(),
+        }),
+        Some(interp) if interp.contains("musl") => Err(Error::CannotTrack {
+            program: path,
+            why: format!(
+                "it runs on musl ({interp}), and the tracker needs glibc; use a Debian- or Ubuntu-based node image (node:22-slim rather than node:22-alpine) to record native allocations"
+            ),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A recording being made: a private directory, and the environment that puts a process (and
+/// its children) under the tracker.
+pub struct Recording {
+    pub dir: PathBuf,
+    pub interval: u64,
+    library: PathBuf,
+    requests: u64,
+}
+
+impl Recording {
+    /// Makes `dir` (0700) for a recording at one sample per `interval` bytes on average.
+    pub fn create(dir: &Path, interval: u64) -> Result<Recording, Error> {
+        let library = library()?;
+        let io = |source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        if !dir.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+        }
+        Ok(Recording {
+            dir: dir.to_owned(),
+            interval: interval.max(1),
+            library,
+            requests: 0,
+        })
+    }
+
+    /// Variables to add to the tracked command's environment.
+    pub fn env(&self) -> Vec<(OsString, OsString)> {
+        let mut preload = OsString::from(&self.library);
+        if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+            preload.push(":");
+            preload.push(existing);
+        }
+        vec![
+            ("LD_PRELOAD".into(), preload),
+            ("LEAKHOUND_NATIVE_DIR".into(), self.dir.clone().into()),
+            (
+                "LEAKHOUND_NATIVE_INTERVAL".into(),
+                self.interval.to_string().into(),
+            ),
+        ]
+    }
+
+    /// `NODE_OPTIONS` with [`NODE_OPTIONS_FLAGS`] added, for node processes anywhere under a
+    /// command.
+    pub fn node_options() -> OsString {
+        let mut options = std::env::var_os("NODE_OPTIONS").unwrap_or_default();
+        for flag in NODE_OPTIONS_FLAGS {
+            if !options.is_empty() {
+                options.push(" ");
+            }
+            options.push(flag);
+        }
+        options
+    }
+
+    /// Asks every tracked process for a dump and waits up to `wait` for `pid`'s. Returns the
+    /// token that marks the dumps of this moment.
+    pub fn request_dump(&mut self, pid: u32, wait: Duration) -> Result<String, Error> {
+        self.requests += 1;
+        let token = format!("r{}", self.requests);
+        let path = self.dir.join("request");
+        let tmp = self.dir.join(".request.tmp");
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        std::io::Write::write_all(&mut crate::capture::create_private(&tmp)?, token.as_bytes())
+            .map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)?;
+        let start = Instant::now();
+        let pid_dir = self.dir.join(pid.to_string());
+        loop {
+            if has_token(&pid_dir, &token) {
+                return Ok(token);
+            }
+            if start.elapsed() > wait {
+                return Err(Error::NoDump {
+                    pid,
+                    dir: pid_dir,
+                    waited: wait,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Copies each process's perf map into its directory (0600): node writes it to /tmp, where
+    /// it grows with every run and may be cleaned away; the copy is what the dumps refer to.
+    /// The one in /tmp is removed when its process is gone (it exists because we asked).
+    pub fn keep_perf_maps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let source = PathBuf::from(format!("/tmp/perf-{pid}.map"));
+            let Ok(bytes) = fs::read(&source) else {
+                continue;
+            };
+            let target = entry.path().join("perf.map");
+            if let Ok(mut file) = crate::capture::create_private(&target)
+                && std::io::Write::write_all(&mut file, &bytes).is_ok()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = fs::remove_file(&source);
+            }
+        }
+    }
+}
+
+fn has_token(pid_dir: &Path, token: &str) -> bool {
+    let Ok(entries) = fs::read_dir(pid_dir) else {
+        return false;
+    };
+    let wanted = format!("\ntoken {token}\n");
+    entries.flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with("dump-")
+            && fs::read_to_string(e.path()).is_ok_and(|text| text.contains(&wanted))
+    })
+}
+
+/// Names a process's stacks, each address once.
+pub struct Symbols<'a> {
+    process: &'a Process,
+    maps: Maps,
+    perf: Option<PerfMap>,
+    symbolizer: &'a mut Symbolizer,
+    cache: HashMap<u64, Vec<Frame>>,
+}
+
+impl<'a> Symbols<'a> {
+    pub fn of(process: &'a Process, symbolizer: &'a mut Symbolizer) -> Symbols<'a> {
+        let kept = process.dir.join("perf.map");
+        let perf = PerfMap::read(&kept)
+            .or_else(|| PerfMap::read(Path::new(&format!("/tmp/perf-{}.map", process.pid))));
+        Symbols {
+            process,
+            maps: Maps::of(process),
+            perf,
+            symbolizer,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The frames at one return address, innermost inlined function first.
+    pub fn frames_at(&mut self, addr: u64) -> Vec<Frame> {
+        self.cache
+            .entry(addr)
+            .or_insert_with(|| self.symbolizer.frames(&self.maps, self.perf.as_ref(), addr))
+            .clone()
+    }
+
+    /// The frames of stack `id`, innermost first (inlined functions expanded).
+    pub fn stack(&mut self, id: u32) -> Vec<Frame> {
+        if id == 0 {
+            return vec![Frame {
+                name: "[samples that found the stack table full]".into(),
+                location: None,
+                module: String::new(),
+                kind: symbols::FrameKind::Unknown,
+                runtime: false,
+            }];
+        }
+        let Some(addrs) = self.process.stacks.get(id as usize) else {
+            return Vec::new();
+        };
+        addrs
+            .clone()
+            .into_iter()
+            .flat_map(|addr| self.frames_at(addr))
+            .collect()
+    }
+}

@@ -1,0 +1,359 @@
+//! The native-memory part of `hunt` and `native`: a recording read, named, analysed, printed,
+//! and written as a flame graph of live growth and a pprof profile.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use leakhound_live::native::Symbols;
+use leakhound_live::native::analysis::{self, Options, ProcessReport, StackReport, Verdict};
+use leakhound_live::native::record::{self, Process};
+use leakhound_live::native::symbols::{Frame, FrameKind, Symbolizer};
+use serde::Serialize;
+
+use crate::output;
+
+mod pprof;
+
+#[derive(Serialize)]
+pub struct NativeJson {
+    pub dir: PathBuf,
+    pub verdict: Verdict,
+    pub processes: Vec<ProcessReport>,
+    /// Processes recorded but not shown (no tracked growth).
+    pub quiet_processes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flamegraph: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pprof: Option<PathBuf>,
+}
+
+pub struct Request<'a> {
+    pub dir: &'a Path,
+    /// Only this process (a hunt's app); otherwise every process that grew.
+    pub pid: Option<u32>,
+    /// The dumps marking the checkpoints, by token (a hunt's snapshots).
+    pub checkpoints: Option<Vec<String>>,
+    pub top: usize,
+    pub flamegraph: Option<PathBuf>,
+    pub pprof: Option<PathBuf>,
+}
+
+pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
+    let mut processes = record::read(request.dir)?;
+    if let Some(pid) = request.pid {
+        processes.retain(|p| p.pid == pid);
+        anyhow::ensure!(
+            !processes.is_empty(),
+            "no native recording of PID {pid} in {}: was it started under the tracker?",
+            request.dir.display()
+        );
+    }
+    let options = Options {
+        checkpoints: request.checkpoints.clone(),
+        top: request.top,
+    };
+    let mut symbolizer = Symbolizer::new();
+    let mut reports = Vec::new();
+    let mut main: Option<(usize, i64)> = None;
+    for (i, process) in processes.iter().enumerate() {
+        let mut symbols = Symbols::of(process, &mut symbolizer);
+        let report = analysis::analyze(process, &options, &mut |id| symbols.stack(id));
+        let growth = report.tracked.growth();
+        if main.is_none_or(|(_, g)| growth > g) {
+            main = Some((i, growth));
+        }
+        reports.push(report);
+    }
+    // The flame graph and the profile are of the process that grew most.
+    if let Some((i, _)) = main {
+        let mut symbols = Symbols::of(&processes[i], &mut symbolizer);
+        if let Some(path) = &request.flamegraph {
+            flamegraph(path, &processes[i], &options, &mut symbols)?;
+        }
+        if let Some(path) = &request.pprof {
+            pprof::write(path, &processes[i], &options, &mut symbols)?;
+        }
+    }
+    let shown = request.pid.is_some() || reports.len() == 1;
+    let total = reports.len();
+    if !shown {
+        reports.retain(|r| r.tracked.growth() > 0 || r.verdict != Verdict::None);
+    }
+    reports.sort_by_key(|r| std::cmp::Reverse(r.tracked.growth()));
+    let verdict = [
+        Verdict::NativeLeak,
+        Verdict::BuffersFromJs,
+        Verdict::Fragmentation,
+    ]
+    .into_iter()
+    .find(|v| reports.iter().any(|r| r.verdict == *v))
+    .unwrap_or(Verdict::None);
+    Ok(NativeJson {
+        dir: request.dir.to_owned(),
+        verdict,
+        quiet_processes: total - reports.len(),
+        processes: reports,
+        flamegraph: request.flamegraph,
+        pprof: request.pprof,
+    })
+}
+
+/// Live growth per stack as folded lines (`outer;…;inner bytes`), drawn by inferno.
+fn flamegraph(
+    path: &Path,
+    process: &Process,
+    options: &Options,
+    symbols: &mut Symbols,
+) -> anyhow::Result<()> {
+    let points = analysis::checkpoints(process, options.checkpoints.as_deref());
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(());
+    };
+    let mut lines = Vec::new();
+    for end in &last.stacks {
+        let before = first.stack(end.id).map_or(0, |s| s.live_bytes);
+        let growth = end.live_bytes.saturating_sub(before);
+        if growth == 0 {
+            continue;
+        }
+        let names: Vec<String> = symbols
+            .stack(end.id)
+            .iter()
+            .rev()
+            .map(|f| f.label().replace(';', ","))
+            .collect();
+        lines.push(format!(
+            "{} {growth}",
+            if names.is_empty() {
+                "[no frames]".into()
+            } else {
+                names.join(";")
+            }
+        ));
+    }
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = format!("Native memory: live growth by stack (PID {})", process.pid);
+    options.subtitle = Some(format!(
+        "from {:.1} s to {:.1} s after start; sampled estimates, bytes",
+        first.time_ms as f64 / 1000.0,
+        last.time_ms as f64 / 1000.0
+    ));
+    options.count_name = "bytes".into();
+    options.colors =
+        inferno::flamegraph::color::Palette::Basic(inferno::flamegraph::color::BasicPalette::Mem);
+    let file = leakhound_live::capture::create_private(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    if lines.is_empty() {
+        // inferno refuses an empty input; an empty graph still says what it is.
+        lines.push("[nothing grew] 1".into());
+    }
+    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut out)
+        .with_context(|| format!("writing {}", path.display()))?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn print(out: &mut impl Write, native: &NativeJson) -> std::io::Result<()> {
+    for p in &native.processes {
+        print_process(out, p)?;
+    }
+    if native.quiet_processes > 0 {
+        writeln!(
+            out,
+            "({} more recorded, with no tracked growth)",
+            output::counted(native.quiet_processes as u64, "process", "processes")
+        )?;
+    }
+    writeln!(out, "Native verdict: {}", verdict_text(native.verdict))?;
+    Ok(())
+}
+
+pub fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::NativeLeak => {
+            "NATIVE LEAK SUSPECTED: a native stack keeps memory alive that grows every round"
+        }
+        Verdict::BuffersFromJs => {
+            "native memory grows in ArrayBuffer contents (Buffers) held from JS: the heap snapshot names their holder"
+        }
+        Verdict::Fragmentation => {
+            "fragmentation, not a leak: glibc holds more and more free memory while live allocations stay flat (try MALLOC_ARENA_MAX=2, or jemalloc)"
+        }
+        Verdict::None => "no native growth suspected",
+    }
+}
+
+fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()> {
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    let window = match (p.checkpoints.first(), p.checkpoints.last()) {
+        (Some(a), Some(b)) => format!(
+            "{} checkpoints from {:.1} s to {:.1} s",
+            p.checkpoints.len(),
+            seconds(*a),
+            seconds(*b)
+        ),
+        _ => "no dumps".into(),
+    };
+    // The flags leakhound added are left out of the command line shown.
+    let ours = ["--inspect=127.0.0.1:0"]
+        .iter()
+        .chain(&leakhound_live::native::NODE_FLAGS);
+    let ours: Vec<&str> = ours.copied().collect();
+    let cmdline: Vec<&str> = p.cmdline.split(' ').filter(|w| !ours.contains(w)).collect();
+    writeln!(
+        out,
+        "Native memory of PID {} ({}): {window}",
+        p.pid,
+        short(&cmdline.join(" "), 70)
+    )?;
+    writeln!(
+        out,
+        "  sampled once per {} allocated on average (the tracker's tables: {} of RSS){}",
+        output::size(p.interval),
+        output::size(p.tracker_memory),
+        if p.halvings > 0 {
+            format!(
+                " (the tables filled {} times: the rate was halved, estimates stay unbiased)",
+                p.halvings
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    if p.state != "on" {
+        writeln!(out, "  warning: the tracker in this process is {}", p.state)?;
+    }
+    if p.dropped > 0 {
+        writeln!(
+            out,
+            "  warning: {} samples found no room and are not counted as live",
+            output::count(p.dropped)
+        )?;
+    }
+    writeln!(
+        out,
+        "  RSS {}; malloc in use {}, free in its arenas {}",
+        change(&p.rss),
+        change(&p.malloc_in_use),
+        change(&p.malloc_free)
+    )?;
+    writeln!(
+        out,
+        "  tracked live allocations {} (± {})",
+        change(&p.tracked),
+        output::size(p.tracked_error)
+    )?;
+    let shown: Vec<&StackReport> = p
+        .stacks
+        .iter()
+        .filter(|s| s.suspect || s.growth() >= (1 << 20))
+        .take(5)
+        .collect();
+    for s in &shown {
+        print_stack(out, s)?;
+    }
+    let rest = p.stacks.len() - shown.len() + p.more_stacks;
+    if rest > 0 {
+        writeln!(
+            out,
+            "  ({} more stacks grew less; all in --json and the flame graph)",
+            output::count(rest as u64)
+        )?;
+    }
+    if p.fragmentation {
+        writeln!(
+            out,
+            "  glibc's free memory grew by {} while tracked live memory grew by {}: fragmentation",
+            output::size(p.malloc_free.growth().max(0) as u64),
+            output::size(p.tracked.growth().max(0) as u64)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_stack(out: &mut impl Write, s: &StackReport) -> std::io::Result<()> {
+    let mark = if s.suspect { "!" } else { " " };
+    let objects = if s.objects_growth >= 1.0 {
+        format!(
+            " ({} of ~{})",
+            output::counted(s.objects_growth.round() as u64, "block", "blocks"),
+            output::size((s.growth() as f64 / s.objects_growth) as u64)
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "\n{mark} +{} ± {} live{objects}; {:.0} % of what it allocated meanwhile is still alive",
+        output::size(s.growth() as u64),
+        output::size(s.error),
+        s.retained_share * 100.0
+    )?;
+    let series: Vec<String> = s.series.iter().map(|&b| output::size(b)).collect();
+    writeln!(out, "    live at each checkpoint: {}", series.join(" → "))?;
+    if let Some(f) = &s.allocated_by {
+        writeln!(out, "    allocated by  {}  [{}]", f.label(), f.module)?;
+    }
+    let total: u64 = s.js_callers.iter().map(|c| c.growth).sum();
+    for (i, c) in s.js_callers.iter().take(3).enumerate() {
+        let share = if s.js_callers.len() > 1 && total > 0 {
+            format!(" ({:.0} %)", c.growth as f64 * 100.0 / total as f64)
+        } else {
+            String::new()
+        };
+        let head = if i == 0 { "called from" } else { "        and" };
+        writeln!(out, "    {head}   {}  [JS]{share}", c.frame.label())?;
+    }
+    if s.merged > 1 {
+        writeln!(
+            out,
+            "    (one call path recorded as {} stacks: JIT tiers or call routes differ)",
+            s.merged
+        )?;
+    }
+    if let Some(sig) = s.signature {
+        writeln!(out, "    what it is:   {}", sig.meaning())?;
+    }
+    writeln!(out, "    {}", s.why)?;
+    writeln!(out, "    stack:")?;
+    for f in interesting(&s.frames).take(14) {
+        let tag = match f.kind {
+            FrameKind::Js => "JS",
+            FrameKind::Builtin => "V8",
+            _ => &f.module,
+        };
+        writeln!(out, "      {}  [{tag}]", short(&f.label(), 110))?;
+    }
+    Ok(())
+}
+
+/// The frames worth reading: V8's entry trampolines and adaptors are left out (they say only
+/// that JS was called), the C++/JS boundary (`Builtins_CEntry`, API callbacks) is kept.
+fn interesting(frames: &[Frame]) -> impl Iterator<Item = &Frame> {
+    frames.iter().filter(|f| {
+        !(f.kind == FrameKind::Builtin
+            && !f.name.contains("CEntry")
+            && !f.name.contains("CallApiCallback")
+            && !f.name.contains("CallFunctionTemplate"))
+    })
+}
+
+fn change(c: &analysis::Change) -> String {
+    let growth = c.growth();
+    format!(
+        "{} → {} ({}{})",
+        output::size(c.before),
+        output::size(c.after),
+        if growth >= 0 { "+" } else { "-" },
+        output::size(growth.unsigned_abs())
+    )
+}
+
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max - 1).collect::<String>())
+    }
+}
