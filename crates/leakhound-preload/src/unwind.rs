@@ -73,8 +73,8 @@ mod tests {
         stack[5] = 0x40_2000;
         stack[8] = base; // goes back down: the walk must stop after this frame
         stack[9] = 0x40_3000;
-        let stack = std::hint::black_box(stack);
-        let base = stack.as_ptr() as usize;
+        // The walk reads the array through raw pointers.
+        std::hint::black_box(&mut stack);
         let mut out = [0u64; 8];
         // SAFETY: the range is the array above.
         let n = unsafe { walk(base, base, base + 16 * 8, &mut out) };
