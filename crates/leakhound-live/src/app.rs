@@ -77,7 +77,7 @@ impl App {
         child.arg("--inspect=127.0.0.1:0");
         if let Some(tracker) = tracker {
             native::check_program(Path::new(program))?;
-            child.args(native::NODE_FLAGS).envs(tracker.env());
+            child.args(tracker.node_flags()).envs(tracker.env());
         }
         child
             .args(rest)

@@ -311,6 +311,10 @@ pub struct HuntArgs {
     /// Native tracking: mean bytes allocated between two samples (1 = every allocation)
     #[arg(long, value_name = "BYTES", default_value_t = leakhound_live::native::HUNT_INTERVAL)]
     pub native_interval: u64,
+    /// Native tracking: let V8 inline JS functions (faster by about a tenth on CPU-bound code,
+    /// but an inlined function's frame is then named by its caller's)
+    #[arg(long)]
+    pub keep_inlining: bool,
     /// The app to start: `-- node app.js ARGS…` (leakhound adds `--inspect=127.0.0.1:0`)
     #[arg(
         last = true,
@@ -337,8 +341,12 @@ pub struct NativeArgs {
     /// Time between two dumps of the counters (the checkpoints growth is measured over)
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
     pub dump_every: Duration,
-    /// Stop the command after this long (SIGTERM to its process group; default: when it ends,
-    /// or on Ctrl-C)
+    /// Let V8 inline JS functions (faster by about a tenth on CPU-bound code, but an inlined
+    /// function's frame is then named by its caller's)
+    #[arg(long)]
+    pub keep_inlining: bool,
+    /// Stop the command after this long (a last dump, then SIGTERM; default: when it ends, or on
+    /// Ctrl-C, which reaches it too)
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: Option<Duration>,
     /// The recording directory (default: leakhound-native-TIME in the current directory)

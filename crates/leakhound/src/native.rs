@@ -198,7 +198,8 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
     // The flags leakhound added are left out of the command line shown.
     let ours = ["--inspect=127.0.0.1:0"]
         .iter()
-        .chain(&leakhound_live::native::NODE_FLAGS);
+        .chain(&leakhound_live::native::NAMING_FLAGS)
+        .chain(&leakhound_live::native::EXACT_JS_FLAGS);
     let ours: Vec<&str> = ours.copied().collect();
     let cmdline: Vec<&str> = p.cmdline.split(' ').filter(|w| !ours.contains(w)).collect();
     writeln!(

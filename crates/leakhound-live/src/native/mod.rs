@@ -24,25 +24,22 @@ use symbols::{Frame, Maps, PerfMap, Symbolizer};
 pub const LIBRARY: &str = "libleakhound_preload.so";
 
 /// What node needs to name its JavaScript frames in native stacks: a perf map of the functions
-/// it compiles (one line per function, not per stub), a trampoline of its own per interpreted
-/// function so those are told apart, and no inlining by the optimizing compilers: a function
-/// inlined into its caller has no frame of its own, and the perf map cannot tell it was there
-/// (the leak's `handleLogin` would turn into the anonymous callback that calls it). The cost is
-/// measured in BENCHMARKS.md; all four flags exist in Node 20 to 26. Node refuses V8 flags in
-/// `NODE_OPTIONS`, so node processes reached only through it get [`NODE_OPTIONS_FLAGS`]
-/// (children made by `child_process.fork` inherit the parent's flags anyway).
-pub const NODE_FLAGS: [&str; 4] = [
+/// it compiles (one line per function, not per stub), and a trampoline of its own per
+/// interpreted function so those are told apart. Both are accepted in `NODE_OPTIONS`, so they
+/// reach node processes anywhere under a command; their cost is within the noise
+/// (BENCHMARKS.md).
+pub const NAMING_FLAGS: [&str; 2] = [
     "--perf-basic-prof-only-functions",
     "--interpreted-frames-native-stack",
-    "--no-turbo-inlining",
-    "--no-maglev-inlining",
 ];
 
-/// The part of [`NODE_FLAGS`] that `NODE_OPTIONS` accepts.
-pub const NODE_OPTIONS_FLAGS: [&str; 2] = [
-    "--perf-basic-prof-only-functions",
-    "--interpreted-frames-native-stack",
-];
+/// No inlining by V8's optimizing compilers: a function inlined into its caller has no frame
+/// of its own, and the perf map cannot tell it was there (the leak's `handleLogin` turns into
+/// the anonymous callback that calls it). Costs about a tenth of a CPU-bound service's
+/// throughput (BENCHMARKS.md), so `--keep-inlining` leaves it out. Node refuses these in
+/// `NODE_OPTIONS`: they go on the command line of a node we start (children made by
+/// `child_process.fork` inherit them). Both exist in Node 20 to 26.
+pub const EXACT_JS_FLAGS: [&str; 2] = ["--no-turbo-inlining", "--no-maglev-inlining"];
 
 /// A hunt's default sampling interval: a hunt lasts minutes, so it samples 8× more often than
 /// the tracker's always-on default (512 KiB) to size leaks to ±10 % within a few thousand
@@ -135,13 +132,15 @@ pub fn check_program(program: &Path) -> Result<(), Error> {
 pub struct Recording {
     pub dir: PathBuf,
     pub interval: u64,
+    /// Whether node gets [`EXACT_JS_FLAGS`] besides [`NAMING_FLAGS`].
+    pub exact_js: bool,
     library: PathBuf,
     requests: u64,
 }
 
 impl Recording {
     /// Makes `dir` (0700) for a recording at one sample per `interval` bytes on average.
-    pub fn create(dir: &Path, interval: u64) -> Result<Recording, Error> {
+    pub fn create(dir: &Path, interval: u64, exact_js: bool) -> Result<Recording, Error> {
         let library = library()?;
         let io = |source| Error::Io {
             path: dir.to_owned(),
@@ -157,6 +156,7 @@ impl Recording {
         Ok(Recording {
             dir: dir.to_owned(),
             interval: interval.max(1),
+            exact_js,
             library,
             requests: 0,
         })
@@ -179,11 +179,16 @@ impl Recording {
         ]
     }
 
-    /// `NODE_OPTIONS` with [`NODE_OPTIONS_FLAGS`] added, for node processes anywhere under a
-    /// command.
+    /// The flags for the command line of a node we start.
+    pub fn node_flags(&self) -> Vec<&'static str> {
+        let exact: &[&str] = if self.exact_js { &EXACT_JS_FLAGS } else { &[] };
+        NAMING_FLAGS.iter().chain(exact).copied().collect()
+    }
+
+    /// `NODE_OPTIONS` with [`NAMING_FLAGS`] added, for node processes anywhere under a command.
     pub fn node_options() -> OsString {
         let mut options = std::env::var_os("NODE_OPTIONS").unwrap_or_default();
-        for flag in NODE_OPTIONS_FLAGS {
+        for flag in NAMING_FLAGS {
             if !options.is_empty() {
                 options.push(" ");
             }
@@ -310,5 +315,35 @@ impl<'a> Symbols<'a> {
             .into_iter()
             .flat_map(|addr| self.frames_at(addr))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_static_and_musl_programs() {
+        // Debian's ldconfig is a static-pie executable: no interpreter, no LD_PRELOAD.
+        let error = check_program(Path::new("/sbin/ldconfig"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("statically linked"), "{error}");
+        // A dynamic program whose interpreter is musl's (true, with its PT_INTERP rewritten).
+        let mut bytes = fs::read("/usr/bin/true").unwrap();
+        let glibc = b"/lib64/ld-linux-x86-64.so.2\0";
+        let at = bytes.windows(glibc.len()).position(|w| w == glibc).unwrap();
+        let musl = b"/lib/ld-musl-x86_64.so.1\0\0\0\0";
+        bytes[at..at + glibc.len()].copy_from_slice(musl);
+        let path = std::env::temp_dir().join(format!("leakhound-musl-true-{}", std::process::id()));
+        fs::write(&path, &bytes).unwrap();
+        let error = check_program(&path).unwrap_err().to_string();
+        let _ = fs::remove_file(&path);
+        assert!(
+            error.contains("runs on musl (/lib/ld-musl-x86_64.so.1)"),
+            "{error}"
+        );
+        assert!(check_program(Path::new("node")).is_ok(), "node from PATH");
+        assert!(check_program(Path::new("/usr/bin/true")).is_ok());
     }
 }

@@ -238,7 +238,12 @@ fn tracker(args: &HuntArgs, dir: &Path) -> anyhow::Result<Option<Recording>> {
         }
         return Ok(None);
     }
-    let created = Recording::create(&dir.join("native"), args.native_interval).and_then(|t| {
+    let created = Recording::create(
+        &dir.join("native"),
+        args.native_interval,
+        !args.keep_inlining,
+    )
+    .and_then(|t| {
         leakhound_live::native::check_program(Path::new(&args.command[0]))?;
         Ok(t)
     });

@@ -69,7 +69,7 @@ fn record(args: &NativeArgs) -> anyhow::Result<PathBuf> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut recording = Recording::create(&dir, args.interval)?;
+    let mut recording = Recording::create(&dir, args.interval, !args.keep_inlining)?;
     install_interrupt_handler();
     eprintln!(
         "recording native allocations of `{}` into {} (one sample per {} bytes on average){}",
@@ -85,7 +85,7 @@ fn record(args: &NativeArgs) -> anyhow::Result<PathBuf> {
     let mut child = Command::new(program);
     if leakhound_live::procfs::is_node(program.as_ref()) {
         // node itself: every flag on its command line (NODE_OPTIONS refuses some).
-        child.args(native::NODE_FLAGS);
+        child.args(recording.node_flags());
     }
     let mut child = child
         .args(rest)
