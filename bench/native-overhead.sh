@@ -8,14 +8,15 @@
 #      tracker at 512 KiB (its always-on default), at 64 KiB (hunt's and `native`'s default),
 #      tracking every allocation, `leakhound native` as a user runs it (flags, tracker, analysis),
 #      and heaptrack (Debian package `heaptrack`; left out when missing);
-#   2. an HTTP service under the built-in load driver (`leakhound hunt`, 50,000 requests per
-#      round): request rate and p99 latency without tracking, with node's naming flags only,
+#   2. an HTTP service under the built-in load driver (`leakhound hunt`, $REQUESTS = 30,000
+#      requests per round, each configuration paired with an untracked hunt): request rate and p99 latency without tracking, with node's naming flags only,
 #      with the tracker at 512 KiB and 64 KiB (V8's inlining kept), and as hunt runs by default
 #      (64 KiB, inlining off for exact JS frames); the tracker's own memory;
 #   3. startup: `node -e 0` with and without the tracker;
 #   4. attribution: hunts of examples/native-leak (4 KB leaked per /login), the estimated
 #      growth of the top suspect against the truth.
-# Medians over RUNS; ratios are against plain node in the same run. Needs node, g++, GNU time.
+# Medians over RUNS; ratios are against plain node in the same run. BENCH_PARTS=2,4 runs only
+# those parts. Needs node, g++, GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
@@ -43,6 +44,11 @@ run() {
 # The environment that puts a command under the tracker; append LEAKHOUND_NATIVE_INTERVAL=….
 track=(env "LD_PRELOAD=$PRELOAD" "LEAKHOUND_NATIVE_DIR=$tmp/rec")
 
+# BENCH_PARTS=2,4 runs only those parts.
+PARTS=${BENCH_PARTS:-1,2,3,4}
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
+
+if part 1; then
 echo "== 1. malloc-heavy script ($RUNS runs each, interleaved)" >&2
 ALLOC="node bench/native-alloc.js"
 configs=(plain t512k t64k every native)
@@ -86,55 +92,74 @@ for c in "${configs[@]}"; do
     'BEGIN { printf "| %s | %.2f s | %.2f× | %.0f MB | %.2f× |\n", l, w, w / pw, r / 1024, r / pr }'
 done
 
-echo "== 2. HTTP service under load ($RUNS hunts each, interleaved)" >&2
+fi
+
+if part 2; then
+echo "== 2. HTTP service under load (pairs of hunts, untracked and each configuration, $RUNS pairs each)" >&2
 SERVER="$PWD/bench/native-http-server.js"
 NAMING="--perf-basic-prof-only-functions --interpreted-frames-native-stack"
-hunt() { # NAME ARGS…: rate and p99 of the rounds after the warm-up, tracker memory
+# hunt NAME ARGS…: "rate p99 tracker_memory" of the rounds after the warm-up, medians of the two
+hunt() {
   local name=$1
   shift
   rm -rf "$tmp/hunt"
-  "$LH" hunt --json --requests 50000 --concurrency 8 --url / --out "$tmp/hunt" "$@" >"$tmp/report.json" 2>"$tmp/err" || [ $? = 1 ] || {
+  "$LH" hunt --json --requests "$REQUESTS" --concurrency 8 --url / --out "$tmp/hunt" "$@" >"$tmp/report.json" 2>"$tmp/err" || [ $? = 1 ] || {
     cat "$tmp/err" >&2
     exit 1
   }
   node -e '
     const r = require(process.argv[1]);
     const rounds = r.rounds.slice(1).map((x) => x.load);
+    const med = (xs) => { xs.sort((a, b) => a - b); const n = xs.length; return n % 2 ? xs[(n - 1) / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2; };
     const mem = r.native ? r.native.processes[0].tracker_memory : 0;
-    for (const l of rounds) console.log(l.requests_per_second, l.latency_p99_ms, mem);
-  ' "$tmp/report.json" >>"$tmp/$name"
+    console.log(med(rounds.map((l) => l.requests_per_second)), med(rounds.map((l) => l.latency_p99_ms)), mem);
+  ' "$tmp/report.json" >"$tmp/last"
+  cat "$tmp/last" >>"$tmp/$name"
 }
-hconfigs=(off flags t512k t64k default)
+REQUESTS=${REQUESTS:-30000}
+hconfigs=(flags t512k t64k default)
 for i in $(seq "$RUNS"); do
-  hunt off --no-native -- node "$SERVER" 0
-  hunt flags --no-native -- node $NAMING "$SERVER" 0
-  hunt t512k --native-interval 524288 --keep-inlining -- node "$SERVER" 0
-  hunt t64k --keep-inlining -- node "$SERVER" 0
-  hunt default -- node "$SERVER" 0
-  echo "  run $i done" >&2
+  for c in "${hconfigs[@]}"; do
+    # A pair: untracked, then the configuration; the ratio is taken within the pair, so the
+    # machine's drift between pairs cancels out.
+    hunt off --no-native -- node "$SERVER" 0
+    read -r base_rate base_p99 _ <"$tmp/last"
+    case $c in
+    flags) hunt $c --no-native -- node $NAMING "$SERVER" 0 ;;
+    t512k) hunt $c --native-interval 524288 --keep-inlining -- node "$SERVER" 0 ;;
+    t64k) hunt $c --keep-inlining -- node "$SERVER" 0 ;;
+    default) hunt $c -- node "$SERVER" 0 ;;
+    esac
+    read -r rate p99 mem <"$tmp/last"
+    awk -v r="$rate" -v p="$p99" -v br="$base_rate" -v bp="$base_p99" -v m="$mem" \
+      'BEGIN { print r / br, p / bp, m, r, p }' >>"$tmp/ratio-$c"
+  done
+  echo "  pairs $i done" >&2
 done
-off_rate=$(cut -d' ' -f1 "$tmp/off" | median)
-off_p99=$(cut -d' ' -f2 "$tmp/off" | median)
 echo
-echo "HTTP service \`bench/native-http-server.js\` under \`leakhound hunt --requests 50000 --concurrency 8\` (the built-in load driver on the same 2 cores); median of the $((RUNS * 2)) rounds after the warm-up"
+echo "HTTP service \`bench/native-http-server.js\` under \`leakhound hunt --requests $REQUESTS --concurrency 8\` (the built-in load driver, on the same 2 cores); each configuration in $RUNS pairs with an untracked hunt, the ratio taken within each pair (median and range), rates and p99 are medians of the rounds after the warm-up"
 echo
-echo "| configuration | requests/s | × untracked | p99 latency | × untracked | tracker's memory |"
+echo "| configuration | requests/s | rate × untracked (min–max) | p99 latency | p99 × untracked (min–max) | tracker's memory |"
 echo "|---|---:|---:|---:|---:|---:|"
+printf '| untracked (`--no-native`) | %.0f | 1 | %.2f ms | 1 | – |\n' "$(cut -d' ' -f1 "$tmp/off" | median)" "$(cut -d' ' -f2 "$tmp/off" | median)"
 for c in "${hconfigs[@]}"; do
   label=$(case $c in
-    off) echo "untracked (\`--no-native\`)" ;;
     flags) echo "node's naming flags only" ;;
     t512k) echo "tracker 512 KiB + naming flags (\`--keep-inlining\`)" ;;
     t64k) echo "tracker 64 KiB + naming flags (\`--keep-inlining\`)" ;;
     default) echo "hunt's default: tracker 64 KiB, naming flags, no inlining" ;;
   esac)
-  rate=$(cut -d' ' -f1 "$tmp/$c" | median)
-  p99=$(cut -d' ' -f2 "$tmp/$c" | median)
-  mem=$(cut -d' ' -f3 "$tmp/$c" | median)
-  awk -v l="$label" -v r="$rate" -v p="$p99" -v m="$mem" -v orr="$off_rate" -v op="$off_p99" \
-    'BEGIN { printf "| %s | %.0f | %.3f | %.2f ms | %.2f | %s |\n", l, r, r / orr, p, p / op, (m > 0 ? sprintf("%.1f MB", m / 1e6) : "–") }'
+  f="$tmp/ratio-$c"
+  awk -v l="$label" -v r="$(cut -d' ' -f1 "$f" | median)" -v rmin="$(cut -d' ' -f1 "$f" | sort -g | head -1)" \
+    -v rmax="$(cut -d' ' -f1 "$f" | sort -g | tail -1)" -v p="$(cut -d' ' -f2 "$f" | median)" \
+    -v pmin="$(cut -d' ' -f2 "$f" | sort -g | head -1)" -v pmax="$(cut -d' ' -f2 "$f" | sort -g | tail -1)" \
+    -v m="$(cut -d' ' -f3 "$f" | median)" -v rate="$(cut -d' ' -f4 "$f" | median)" -v lat="$(cut -d' ' -f5 "$f" | median)" \
+    'BEGIN { printf "| %s | %.0f | %.3f (%.2f–%.2f) | %.2f ms | %.2f (%.2f–%.2f) | %s |\n", l, rate, r, rmin, rmax, lat, p, pmin, pmax, (m > 0 ? sprintf("%.1f MB", m / 1e6) : "–") }'
 done
 
+fi
+
+if part 3; then
 echo "== 3. startup" >&2
 for i in $(seq 20); do
   for c in plain tracked; do
@@ -146,6 +171,9 @@ done
 echo
 echo "Startup, \`node -e 0\`, median of 20: plain $(median <"$tmp/start-plain" | awk '{ printf "%.0f ms", $1 / 1e6 }'), under the tracker $(median <"$tmp/start-tracked" | awk '{ printf "%.0f ms", $1 / 1e6 }')"
 
+fi
+
+if part 4; then
 echo "== 4. attribution" >&2
 sh examples/native-leak/build.sh "$tmp/addon.node"
 for i in $(seq "$RUNS"); do
@@ -165,3 +193,4 @@ echo
 echo "| estimate / truth | top suspect allocated by | called from (JS) | ± (2σ) |"
 echo "|---:|---|---|---:|"
 awk -F'\t' '{ printf "| %s | %s | %s | %.1f MB |\n", $1, $2, $3, $4 / 1e6 }' "$tmp/attr"
+fi

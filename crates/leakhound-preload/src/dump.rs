@@ -70,7 +70,8 @@ struct Dumper {
     pid: u32,
     seq: u64,
     written_stacks: usize,
-    kept: Vec<u64>,
+    /// The dumps on disk: (sequence number, answers a request).
+    kept: Vec<(u64, bool)>,
     every_ms: u64,
     last_ms: u64,
     token: Option<String>,
@@ -167,7 +168,7 @@ pub fn at_exit() {
     if matches!(TRACKER.state(), State::Off | State::Unset) {
         return;
     }
-    with_dumper(Duration::from_secs(2), |d| d.dump(true));
+    with_dumper(Duration::from_secs(2), |d| d.dump(true, false));
 }
 
 fn helper() {
@@ -186,7 +187,7 @@ fn helper() {
             let asked = request.is_some() && request != d.token;
             if asked || TRACKER.now_ms() >= d.last_ms + d.every_ms {
                 d.token = request;
-                d.dump(false);
+                d.dump(false, asked);
             }
         });
     }
@@ -203,7 +204,8 @@ impl Dumper {
         self.config.dir.join(self.pid.to_string())
     }
 
-    fn dump(&mut self, last: bool) {
+    /// Writes a dump; `asked` when it answers a request (its token is `self.token`).
+    fn dump(&mut self, last: bool, asked: bool) {
         let pid = std::process::id();
         if self.pid != pid {
             // A new process (the first dump, or a forked child): its own directory.
@@ -242,7 +244,7 @@ impl Dumper {
                 .map_or(self.written_stacks, |(id, _)| id + 1);
         }
         self.seq += 1;
-        let text = self.render(last, now_ms, &counters, &ages, resident);
+        let text = self.render(last, asked, now_ms, &counters, &ages, resident);
         let name = format!("dump-{:06}.txt", self.seq);
         let tmp = self.pid_dir().join(format!(".{name}.tmp"));
         let written = write_private(&tmp, text.as_bytes(), false)
@@ -251,12 +253,13 @@ impl Dumper {
             let _ = fs::remove_file(&tmp);
             return;
         }
-        self.kept.push(self.seq);
+        self.kept.push((self.seq, self.token.is_some() && asked));
         if self.kept.len() > MAX_KEPT {
+            // Dumps that answered a request are checkpoints someone waits for: never thinned.
             let last_kept = self.kept.len() - 1;
             let mut index = 0;
-            self.kept.retain(|&seq| {
-                let keep = index == 0 || index == last_kept || index % 2 == 0;
+            self.kept.retain(|&(seq, answered)| {
+                let keep = answered || index == 0 || index == last_kept || index % 2 == 0;
                 if !keep {
                     let _ = fs::remove_file(
                         self.config
@@ -287,6 +290,7 @@ impl Dumper {
     fn render(
         &self,
         last: bool,
+        asked: bool,
         now_ms: u64,
         counters: &[crate::table::Counters],
         ages: &[[u64; 4]],
@@ -339,14 +343,9 @@ impl Dumper {
         let _ = writeln!(out, "{FORMAT}");
         let _ = writeln!(out, "pid {}", self.pid);
         let _ = writeln!(out, "seq {}", self.seq);
-        let _ = writeln!(
-            out,
-            "token {}",
-            self.token
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .unwrap_or("-")
-        );
+        // Only the dump that answers a request carries its token.
+        let token = self.token.as_deref().filter(|t| asked && !t.is_empty());
+        let _ = writeln!(out, "token {}", token.unwrap_or("-"));
         let _ = writeln!(out, "final {}", u8::from(last));
         let _ = writeln!(out, "time_ms {now_ms}");
         let _ = writeln!(out, "unix_ms {unix_ms}");

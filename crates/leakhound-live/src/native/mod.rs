@@ -153,8 +153,10 @@ impl Recording {
                 .create(dir)
                 .map_err(io)?;
         }
+        // Absolute: the processes it goes into may change their working directory.
+        let dir = dir.canonicalize().map_err(io)?;
         Ok(Recording {
-            dir: dir.to_owned(),
+            dir,
             interval: interval.max(1),
             exact_js,
             library,
@@ -204,6 +206,8 @@ impl Recording {
         let token = format!("r{}", self.requests);
         let path = self.dir.join("request");
         let tmp = self.dir.join(".request.tmp");
+        let pid_dir = self.dir.join(pid.to_string());
+        let before = dump_names(&pid_dir);
         let io = |source| Error::Io {
             path: path.clone(),
             source,
@@ -212,9 +216,13 @@ impl Recording {
             .map_err(io)?;
         fs::rename(&tmp, &path).map_err(io)?;
         let start = Instant::now();
-        let pid_dir = self.dir.join(pid.to_string());
+        let wanted = format!("\ntoken {token}\n");
         loop {
-            if has_token(&pid_dir, &token) {
+            // Only dumps written since the request are read.
+            let answered = dump_names(&pid_dir).difference(&before).any(|name| {
+                fs::read_to_string(pid_dir.join(name)).is_ok_and(|text| text.contains(&wanted))
+            });
+            if answered {
                 return Ok(token);
             }
             if start.elapsed() > wait {
@@ -254,15 +262,15 @@ impl Recording {
     }
 }
 
-fn has_token(pid_dir: &Path, token: &str) -> bool {
-    let Ok(entries) = fs::read_dir(pid_dir) else {
-        return false;
-    };
-    let wanted = format!("\ntoken {token}\n");
-    entries.flatten().any(|e| {
-        e.file_name().to_string_lossy().starts_with("dump-")
-            && fs::read_to_string(e.path()).is_ok_and(|text| text.contains(&wanted))
-    })
+/// The dump files of a process directory.
+fn dump_names(pid_dir: &Path) -> std::collections::BTreeSet<std::ffi::OsString> {
+    fs::read_dir(pid_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("dump-"))
+        .collect()
 }
 
 /// Names a process's stacks, each address once.
