@@ -10,8 +10,8 @@
 #      and heaptrack (Debian package `heaptrack`; left out when missing);
 #   2. an HTTP service under the built-in load driver (`leakhound hunt`, $REQUESTS = 30,000
 #      requests per round, each configuration paired with an untracked hunt): request rate and p99 latency without tracking, with node's naming flags only,
-#      with the tracker at 512 KiB and 64 KiB (V8's inlining kept), and as hunt runs by default
-#      (64 KiB, inlining off for exact JS frames); the tracker's own memory;
+#      with the tracker at 512 KiB and 64 KiB (hunt's default), and with `--exact-js` (V8's
+#      inlining off); the tracker's own memory;
 #   3. startup: `node -e 0` with and without the tracker;
 #   4. attribution: hunts of examples/native-leak (4 KB leaked per /login), the estimated
 #      growth of the top suspect against the truth.
@@ -117,7 +117,7 @@ hunt() {
   cat "$tmp/last" >>"$tmp/$name"
 }
 REQUESTS=${REQUESTS:-30000}
-hconfigs=(flags t512k t64k default)
+hconfigs=(flags t512k t64k exact)
 for i in $(seq "$RUNS"); do
   for c in "${hconfigs[@]}"; do
     # A pair: untracked, then the configuration; the ratio is taken within the pair, so the
@@ -126,9 +126,9 @@ for i in $(seq "$RUNS"); do
     read -r base_rate base_p99 _ <"$tmp/last"
     case $c in
     flags) hunt $c --no-native -- node $NAMING "$SERVER" 0 ;;
-    t512k) hunt $c --native-interval 524288 --keep-inlining -- node "$SERVER" 0 ;;
-    t64k) hunt $c --keep-inlining -- node "$SERVER" 0 ;;
-    default) hunt $c -- node "$SERVER" 0 ;;
+    t512k) hunt $c --native-interval 524288 -- node "$SERVER" 0 ;;
+    t64k) hunt $c -- node "$SERVER" 0 ;;
+    exact) hunt $c --exact-js -- node "$SERVER" 0 ;;
     esac
     read -r rate p99 mem <"$tmp/last"
     awk -v r="$rate" -v p="$p99" -v br="$base_rate" -v bp="$base_p99" -v m="$mem" \
@@ -145,9 +145,9 @@ printf '| untracked (`--no-native`) | %.0f | 1 | %.2f ms | 1 | – |\n' "$(cut -
 for c in "${hconfigs[@]}"; do
   label=$(case $c in
     flags) echo "node's naming flags only" ;;
-    t512k) echo "tracker 512 KiB + naming flags (\`--keep-inlining\`)" ;;
-    t64k) echo "tracker 64 KiB + naming flags (\`--keep-inlining\`)" ;;
-    default) echo "hunt's default: tracker 64 KiB, naming flags, no inlining" ;;
+    t512k) echo "tracker 512 KiB + naming flags" ;;
+    t64k) echo "tracker 64 KiB + naming flags (hunt's default)" ;;
+    exact) echo "\`--exact-js\`: tracker 64 KiB, naming flags, no inlining" ;;
   esac)
   f="$tmp/ratio-$c"
   awk -v l="$label" -v r="$(cut -d' ' -f1 "$f" | median)" -v rmin="$(cut -d' ' -f1 "$f" | sort -g | head -1)" \

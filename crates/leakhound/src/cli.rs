@@ -311,10 +311,11 @@ pub struct HuntArgs {
     /// Native tracking: mean bytes allocated between two samples (1 = every allocation)
     #[arg(long, value_name = "BYTES", default_value_t = leakhound_live::native::HUNT_INTERVAL)]
     pub native_interval: u64,
-    /// Native tracking: let V8 inline JS functions (faster by about a tenth on CPU-bound code,
-    /// but an inlined function's frame is then named by its caller's)
+    /// Native tracking: start node with V8's inlining off, so every JS function keeps its own
+    /// frame (costs about a tenth of a CPU-bound service's throughput; without it, an inlined
+    /// function is found through the stacks recorded before it was inlined)
     #[arg(long)]
-    pub keep_inlining: bool,
+    pub exact_js: bool,
     /// The app to start: `-- node app.js ARGS…` (leakhound adds `--inspect=127.0.0.1:0`)
     #[arg(
         last = true,
@@ -341,10 +342,10 @@ pub struct NativeArgs {
     /// Time between two dumps of the counters (the checkpoints growth is measured over)
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
     pub dump_every: Duration,
-    /// Let V8 inline JS functions (faster by about a tenth on CPU-bound code, but an inlined
-    /// function's frame is then named by its caller's)
+    /// Start node (when the command is node itself) with V8's inlining off, so every JS function
+    /// keeps its own frame (costs about a tenth of a CPU-bound service's throughput)
     #[arg(long)]
-    pub keep_inlining: bool,
+    pub exact_js: bool,
     /// Stop the command after this long (a last dump, then SIGTERM; default: when it ends, or on
     /// Ctrl-C, which reaches it too)
     #[arg(long, value_name = "DURATION", value_parser = duration)]

@@ -245,16 +245,36 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
         change(&p.tracked),
         output::size(p.tracked_error)
     )?;
-    let shown: Vec<&StackReport> = p
+    // In full: suspects, and growth of 1 MB or more that no signature explains; explained
+    // growth in one line each.
+    let (explained, unexplained): (Vec<&StackReport>, Vec<&StackReport>) = p
         .stacks
         .iter()
         .filter(|s| s.suspect || s.growth() >= (1 << 20))
-        .take(5)
-        .collect();
-    for s in &shown {
+        .partition(|s| !s.suspect && s.signature.is_some());
+    for s in unexplained.iter().take(5) {
         print_stack(out, s)?;
     }
-    let rest = p.stacks.len() - shown.len() + p.more_stacks;
+    if !explained.is_empty() {
+        writeln!(out, "\n  explained growth:")?;
+    }
+    for s in &explained {
+        let by = s.allocated_by.as_ref().map_or(String::new(), |f| {
+            format!(", allocated by {}", short(&f.name, 60))
+        });
+        let from = s
+            .js_caller
+            .as_ref()
+            .map_or(String::new(), |f| format!(" from {}", f.label()));
+        writeln!(
+            out,
+            "    +{} ± {}: {}{by}{from}",
+            output::size(s.growth() as u64),
+            output::size(s.error),
+            s.signature.map_or("", |sig| sig.label()),
+        )?;
+    }
+    let rest = p.stacks.len() - unexplained.len().min(5) - explained.len() + p.more_stacks;
     if rest > 0 {
         writeln!(
             out,

@@ -52,6 +52,18 @@ impl Signature {
         }
     }
 
+    /// A few words for one line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Signature::HandleScope => "V8 handle blocks",
+            Signature::GlobalHandles => "V8 global handles",
+            Signature::Buffers => {
+                "ArrayBuffer contents held from JS (the JS report names the holder)"
+            }
+            Signature::Inspector => "V8's bookkeeping of leakhound's own snapshots",
+        }
+    }
+
     fn of(frames: &[Frame]) -> Option<Signature> {
         let any = |needles: &[&str]| {
             frames
@@ -260,6 +272,7 @@ pub fn analyze(
         let i = *site_of.entry(key).or_insert_with(|| {
             sites.push(Site {
                 ids: Vec::new(),
+                js_paths: Vec::new(),
                 callers: Vec::new(),
                 frames: frames.clone(),
                 biggest: 0,
@@ -270,13 +283,13 @@ pub fn analyze(
         });
         let site = &mut sites[i];
         site.ids.push(end.id);
-        if let Some(js) = js_caller(&frames) {
-            let growth = end.live_bytes as i64 - start.live_bytes as i64;
-            match site.callers.iter_mut().find(|(f, _)| f == js) {
-                Some((_, g)) => *g += growth,
-                None => site.callers.push((js.clone(), growth)),
-            }
-        }
+        let js: Vec<Frame> = frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Js)
+            .cloned()
+            .collect();
+        site.js_paths
+            .push((js, end.live_bytes as i64 - start.live_bytes as i64));
         if end.live_bytes > site.biggest {
             site.biggest = end.live_bytes;
             site.frames = frames;
@@ -287,7 +300,7 @@ pub fn analyze(
     let mut stacks: Vec<StackReport> = Vec::new();
     for mut site in sites {
         let growth = site.end.live_bytes as i64 - site.start.live_bytes as i64;
-        site.callers.sort_by_key(|(_, g)| std::cmp::Reverse(*g));
+        site.callers = js_callers(&site.js_paths);
         if growth <= 0 {
             continue;
         }
@@ -356,8 +369,10 @@ pub fn analyze(
     let fragmentation = free_growth > (8 << 20).max(rss.growth() / 2)
         && tracked.growth() < free_growth / 4
         && steady(&free_series);
-    let grows =
-        |s: &StackReport| s.growth() > 3 * s.error as i64 && s.growth() >= MIN_GROWTH as i64;
+    // Above the noise as `judge` says it: 3σ (the error is 2σ), and at least MIN_GROWTH.
+    let grows = |s: &StackReport| {
+        s.growth() as f64 > 1.5 * s.error as f64 && s.growth() >= MIN_GROWTH as i64
+    };
     let verdict = if stacks.iter().any(|s| s.suspect) {
         Verdict::NativeLeak
     } else if stacks
@@ -408,9 +423,41 @@ fn js_caller(frames: &[Frame]) -> Option<&Frame> {
     .or(first)
 }
 
+/// The JS callers of a site with their growth, largest first.
+///
+/// A function that V8's optimizing compiler inlined has no frame: the stacks allocating from
+/// inlined code show its caller as the innermost JS frame. Such a stack's JS frames are then
+/// the tail of another stack's of the same site, the one recorded before the inlining: it is
+/// credited to that stack's innermost frame (the closest such stack, fewest frames more, then
+/// the one that grew most), so `handleLogin`, inlined into the request callback, is still
+/// `handleLogin`.
+fn js_callers(paths: &[(Vec<Frame>, i64)]) -> Vec<(Frame, i64)> {
+    let mut callers: Vec<(Frame, i64)> = Vec::new();
+    for (path, growth) in paths {
+        let longer = paths
+            .iter()
+            .filter(|(other, _)| {
+                other.len() > path.len() && other.ends_with(path) && !path.is_empty()
+            })
+            .min_by_key(|(other, g)| (other.len(), std::cmp::Reverse(*g)));
+        let full = longer.map_or(path, |(other, _)| other);
+        let Some(caller) = js_caller(full) else {
+            continue;
+        };
+        match callers.iter_mut().find(|(f, _)| f == caller) {
+            Some((_, g)) => *g += growth,
+            None => callers.push((caller.clone(), *growth)),
+        }
+    }
+    callers.sort_by_key(|(_, g)| std::cmp::Reverse(*g));
+    callers
+}
+
 /// The stacks of one site, summed.
 struct Site {
     ids: Vec<u32>,
+    /// The JS frames of each member stack (innermost first), with its growth.
+    js_paths: Vec<(Vec<Frame>, i64)>,
     /// Growth per innermost JS frame (label), with the frame.
     callers: Vec<(Frame, i64)>,
     /// The frames of its largest stack.
@@ -445,9 +492,9 @@ impl Sums {
 
 /// What identifies an allocation site across JIT tiers and call paths: the first three named
 /// C/C++ frames outside the runtime (who allocated, and its callers). JavaScript frames do not
-/// count: TurboFan inlines functions into their callers and the perf map cannot name inlined
-/// frames, so one JS call path shows different innermost JS frames over a run; the JS callers
-/// of a site are listed with their shares instead.
+/// count: V8 inlines functions into their callers and the perf map cannot name inlined frames,
+/// so one JS call path shows different innermost JS frames over a run; the JS callers of a site
+/// are listed with their shares instead ([`js_callers`]).
 fn site_key(frames: &[Frame]) -> Vec<String> {
     let key: Vec<String> = frames
         .iter()
@@ -484,11 +531,8 @@ fn judge(growth: i64, error: f64, series: &[u64], signature: Option<Signature>) 
         );
     }
     match signature {
-        Some(Signature::Buffers) => (
-            false,
-            format!("{}: see the JS side", Signature::Buffers.meaning()),
-        ),
-        Some(Signature::Inspector) => (false, Signature::Inspector.meaning().to_owned()),
+        Some(Signature::Buffers) => (false, "held from JS: see the JS side".into()),
+        Some(Signature::Inspector) => (false, "leakhound's own snapshots".into()),
         _ => (
             true,
             format!(
@@ -667,7 +711,7 @@ mod tests {
     fn growing_buffers_point_to_the_js_side() {
         check(
             &[[10, 50, 10, 0], [10, 50, 10, 100], [10, 50, 10, 200]],
-            "BuffersFromJs\n4 - by node::NodeArrayBufferAllocator::Allocate from -: the contents of ArrayBuffers (Buffers, typed arrays): alive while JS holds them; the heap snapshot names the holder: see the JS side",
+            "BuffersFromJs\n4 - by node::NodeArrayBufferAllocator::Allocate from -: held from JS: see the JS side",
         );
     }
 
@@ -681,6 +725,48 @@ mod tests {
         check(
             &[[30, 0, 0, 0], [28, 0, 0, 0], [60, 0, 0, 0]],
             "None\n1 - by Site1 from js1: did not grow in every interval, or stopped growing (a cache or pool that filled)",
+        );
+    }
+
+    /// Stacks from code where V8 inlined `handleLogin` into the callback lose its frame; they
+    /// are credited to it through the stacks recorded before the inlining. A caller on another
+    /// JS path is kept apart, and Node's own library frames are skipped.
+    #[test]
+    fn inlined_callers_are_found_through_earlier_stacks() {
+        let js = |names: &[&str]| -> Vec<Frame> {
+            names
+                .iter()
+                .map(|n| Frame {
+                    name: n.to_string(),
+                    location: Some(if n.starts_with("node_") {
+                        format!("node:{n}")
+                    } else {
+                        format!("/app/{n}.js:1:1")
+                    }),
+                    module: "JIT".into(),
+                    kind: FrameKind::Js,
+                    runtime: false,
+                })
+                .collect()
+        };
+        let paths = vec![
+            (js(&["handleLogin", "callback", "emit"]), 600),
+            (js(&["callback", "emit"]), 300),
+            (js(&["node_alloc", "handleSignup", "callback", "emit"]), 50),
+            (js(&["other", "emit"]), 20),
+        ];
+        let callers: Vec<(String, i64)> = js_callers(&paths)
+            .into_iter()
+            .map(|(f, g)| (f.name, g))
+            .collect();
+        assert_eq!(
+            callers,
+            [
+                ("handleLogin".into(), 900),
+                ("handleSignup".into(), 50),
+                ("other".into(), 20)
+            ],
+            "the callback's own stacks are handleLogin's (the closest longer path)"
         );
     }
 

@@ -33,12 +33,12 @@ pub const NAMING_FLAGS: [&str; 2] = [
     "--interpreted-frames-native-stack",
 ];
 
-/// No inlining by V8's optimizing compilers: a function inlined into its caller has no frame
-/// of its own, and the perf map cannot tell it was there (the leak's `handleLogin` turns into
-/// the anonymous callback that calls it). Costs about a tenth of a CPU-bound service's
-/// throughput (BENCHMARKS.md), so `--keep-inlining` leaves it out. Node refuses these in
-/// `NODE_OPTIONS`: they go on the command line of a node we start (children made by
-/// `child_process.fork` inherit them). Both exist in Node 20 to 26.
+/// No inlining by V8's optimizing compilers (`--exact-js`): a function inlined into its caller
+/// has no frame of its own, and the perf map cannot tell it was there. The analysis recovers
+/// it from the stacks recorded before the inlining (`analysis::js_callers`); these flags make
+/// sure, at about a tenth of a CPU-bound service's throughput (BENCHMARKS.md), so they are not
+/// the default. Node refuses them in `NODE_OPTIONS`: they go on the command line of a node we
+/// start (children made by `child_process.fork` inherit them). Both exist in Node 20 to 26.
 pub const EXACT_JS_FLAGS: [&str; 2] = ["--no-turbo-inlining", "--no-maglev-inlining"];
 
 /// A hunt's default sampling interval: a hunt lasts minutes, so it samples 8× more often than

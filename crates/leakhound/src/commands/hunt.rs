@@ -190,13 +190,21 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        leaks::print(&mut out, &doc.leaks, args.min_count)?;
+        let scope = if doc.native.is_some() {
+            "JS heap: "
+        } else {
+            ""
+        };
+        leaks::print(&mut out, &doc.leaks, args.min_count, scope)?;
         writeln!(out)?;
         if let Some(native) = &doc.native {
             crate::native::print(&mut out, native)?;
             writeln!(out)?;
         }
         print_rounds(&mut out, &doc.rounds)?;
+        if doc.native.is_some() {
+            writeln!(out, "\nVerdict: {}", verdict_text(doc.verdict))?;
+        }
         writeln!(
             out,
             "\nRun directory: {} (report.json, timeline.svg, snapshots{}{})",
@@ -221,6 +229,19 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The hunt's one verdict over the JS and native sides, as people read it.
+fn verdict_text(verdict: &str) -> &'static str {
+    match verdict {
+        "both" => "a JS leak and a native leak: the clusters and the native stacks above",
+        "js_leak" => "a JS leak: the clusters above",
+        "native_leak" => {
+            "a native leak: the JS heap does not keep it; the native stack above allocates it"
+        }
+        "fragmentation" => "no leak: malloc fragmentation (free memory kept by glibc grows)",
+        _ => "no leak suspected",
+    }
+}
+
 /// How long a native dump may take to appear (the tracker looks for requests every 100 ms).
 const NATIVE_DUMP_WAIT: Duration = Duration::from_secs(10);
 
@@ -238,15 +259,11 @@ fn tracker(args: &HuntArgs, dir: &Path) -> anyhow::Result<Option<Recording>> {
         }
         return Ok(None);
     }
-    let created = Recording::create(
-        &dir.join("native"),
-        args.native_interval,
-        !args.keep_inlining,
-    )
-    .and_then(|t| {
-        leakhound_live::native::check_program(Path::new(&args.command[0]))?;
-        Ok(t)
-    });
+    let created = Recording::create(&dir.join("native"), args.native_interval, args.exact_js)
+        .and_then(|t| {
+            leakhound_live::native::check_program(Path::new(&args.command[0]))?;
+            Ok(t)
+        });
     match created {
         Ok(tracker) => Ok(Some(tracker)),
         Err(e) if args.native => Err(e.into()),

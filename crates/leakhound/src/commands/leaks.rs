@@ -32,7 +32,7 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &found)?;
         writeln!(out)?;
     } else {
-        print(&mut out, &found, args.min_count)?;
+        print(&mut out, &found, args.min_count, "")?;
     }
     out.flush()?;
     Ok(if found.report.leak_suspected {
@@ -74,8 +74,15 @@ pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow:
 }
 
 /// The human report: verdict, clusters, growth, findings.
-pub fn print(out: &mut impl Write, found: &LeaksJson, min_count: u64) -> std::io::Result<()> {
-    print_report(out, &found.report, min_count)?;
+/// The report as text; `scope` goes before the verdict (`JS heap: ` in a hunt that also
+/// reports native memory).
+pub fn print(
+    out: &mut impl Write,
+    found: &LeaksJson,
+    min_count: u64,
+    scope: &str,
+) -> std::io::Result<()> {
+    print_report(out, &found.report, min_count, scope)?;
     if !found.findings.is_empty() {
         writeln!(out)?;
         super::findings::print(out, &found.findings)?;
@@ -83,7 +90,12 @@ pub fn print(out: &mut impl Write, found: &LeaksJson, min_count: u64) -> std::io
     Ok(())
 }
 
-fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Result<()> {
+fn print_report(
+    out: &mut impl Write,
+    r: &Report,
+    min_count: u64,
+    scope: &str,
+) -> std::io::Result<()> {
     let verdict = if r.leak_suspected {
         "LEAK SUSPECTED"
     } else {
@@ -92,7 +104,7 @@ fn print_report(out: &mut impl Write, r: &Report, min_count: u64) -> std::io::Re
     for w in &r.warnings {
         writeln!(out, "warning: {w}")?;
     }
-    writeln!(out, "{verdict}: {}", r.snapshots.join(" → "))?;
+    writeln!(out, "{scope}{verdict}: {}", r.snapshots.join(" → "))?;
     writeln!(
         out,
         "{} new since the baseline and still alive, {} of them not part of another, in {}, retaining {}",

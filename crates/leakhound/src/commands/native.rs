@@ -69,7 +69,7 @@ fn record(args: &NativeArgs) -> anyhow::Result<PathBuf> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut recording = Recording::create(&dir, args.interval, !args.keep_inlining)?;
+    let mut recording = Recording::create(&dir, args.interval, args.exact_js)?;
     install_interrupt_handler();
     eprintln!(
         "recording native allocations of `{}` into {} (one sample per {} bytes on average){}",
