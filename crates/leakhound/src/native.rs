@@ -253,7 +253,12 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
         .filter(|s| s.suspect || s.growth() >= (1 << 20))
         .partition(|s| !s.suspect && s.signature.is_some());
     for s in unexplained.iter().take(5) {
-        print_stack(out, s)?;
+        let window_ms = p
+            .checkpoints
+            .last()
+            .zip(p.checkpoints.first())
+            .map_or(0, |(b, a)| b - a);
+        print_stack(out, s, window_ms)?;
     }
     if !explained.is_empty() {
         writeln!(out, "\n  explained growth:")?;
@@ -293,7 +298,8 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
     Ok(())
 }
 
-fn print_stack(out: &mut impl Write, s: &StackReport) -> std::io::Result<()> {
+/// One stack in full; `window_ms` is the time its growth was measured over.
+fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io::Result<()> {
     let mark = if s.suspect { "!" } else { " " };
     let objects = if s.objects_growth >= 1.0 {
         format!(
@@ -313,6 +319,13 @@ fn print_stack(out: &mut impl Write, s: &StackReport) -> std::io::Result<()> {
     )?;
     let series: Vec<String> = s.series.iter().map(|&b| output::size(b)).collect();
     writeln!(out, "    live at each checkpoint: {}", series.join(" → "))?;
+    if window_ms >= 60_000 {
+        writeln!(
+            out,
+            "    at this pace: +{} per hour",
+            output::size(s.per_hour.max(0.0) as u64)
+        )?;
+    }
     if let Some(f) = &s.allocated_by {
         writeln!(out, "    allocated by  {}  [{}]", f.label(), f.module)?;
     }

@@ -140,6 +140,8 @@ pub struct StackReport {
     pub series: Vec<u64>,
     /// Bytes it allocated in the window (estimated).
     pub allocated: u64,
+    /// The growth over the window's length, per hour.
+    pub per_hour: f64,
     /// The share of what it allocated in the window that is still alive.
     pub retained_share: f64,
     pub objects_growth: f64,
@@ -344,6 +346,8 @@ pub fn analyze(
             error: error as u64,
             series,
             allocated,
+            per_hour: growth as f64 * 3_600_000.0
+                / last.time_ms.saturating_sub(first.time_ms).max(1) as f64,
             retained_share: if allocated > 0 {
                 (growth as f64 / allocated as f64).min(1.0)
             } else {
