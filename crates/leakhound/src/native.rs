@@ -106,8 +106,7 @@ fn flamegraph(
     options: &Options,
     symbols: &mut Symbols,
 ) -> anyhow::Result<()> {
-    let points = analysis::checkpoints(process, options.checkpoints.as_deref());
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+    let Some((first, last)) = analysis::window(process, options.checkpoints.as_deref()) else {
         return Ok(());
     };
     let mut lines = Vec::new();

@@ -224,6 +224,12 @@ pub fn checkpoints<'a>(process: &'a Process, tokens: Option<&[String]>) -> Vec<&
     }
 }
 
+/// The first and last checkpoints (see [`checkpoints`]).
+pub fn window<'a>(process: &'a Process, tokens: Option<&[String]>) -> Option<(&'a Dump, &'a Dump)> {
+    let points = checkpoints(process, tokens);
+    Some((*points.first()?, *points.last()?))
+}
+
 /// The analysis of one process. `frames(id)` names stack `id`'s frames.
 pub fn analyze(
     process: &Process,
@@ -231,26 +237,7 @@ pub fn analyze(
     frames: &mut dyn FnMut(u32) -> Vec<Frame>,
 ) -> ProcessReport {
     let points = checkpoints(process, options.checkpoints.as_deref());
-    let empty = Dump {
-        seq: 0,
-        token: None,
-        last: false,
-        time_ms: 0,
-        unix_ms: 0,
-        interval: 0,
-        configured_interval: 0,
-        halvings: 0,
-        dropped: 0,
-        state: String::new(),
-        rss: 0,
-        heap: 0,
-        tracker_rss: 0,
-        mallinfo: Default::default(),
-        perf_map: 0,
-        cmdline: String::new(),
-        stacks: Vec::new(),
-        maps: Vec::new(),
-    };
+    let empty = Dump::default();
     let (first, last) = match (points.first(), points.last()) {
         (Some(a), Some(b)) => (*a, *b),
         _ => (&empty, &empty),

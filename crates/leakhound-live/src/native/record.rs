@@ -81,7 +81,7 @@ pub struct Mapping {
     pub path: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Dump {
     pub seq: u64,
     pub token: Option<String>,
@@ -261,26 +261,7 @@ fn parse_dump(text: &str, path: &Path) -> Result<Parsed, RecordError> {
         Some((_, other)) => return Err(bad(0, format!("expected {FORMAT:?}, found {other:?}"))),
         None => return Err(bad(0, "the file is empty".into())),
     }
-    let mut dump = Dump {
-        seq: 0,
-        token: None,
-        last: false,
-        time_ms: 0,
-        unix_ms: 0,
-        interval: 0,
-        configured_interval: 0,
-        halvings: 0,
-        dropped: 0,
-        state: String::new(),
-        rss: 0,
-        heap: 0,
-        tracker_rss: 0,
-        mallinfo: MallInfo::default(),
-        perf_map: 0,
-        cmdline: String::new(),
-        stacks: Vec::new(),
-        maps: Vec::new(),
-    };
+    let mut dump = Dump::default();
     let mut pid = 0;
     let mut ended = false;
     while let Some((n, line)) = lines.next() {

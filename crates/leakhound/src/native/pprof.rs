@@ -114,8 +114,7 @@ pub fn write(
     options: &Options,
     symbols: &mut Symbols,
 ) -> anyhow::Result<()> {
-    let points = analysis::checkpoints(process, options.checkpoints.as_deref());
-    let Some(last) = points.last() else {
+    let Some((_, last)) = analysis::window(process, options.checkpoints.as_deref()) else {
         return Ok(());
     };
     let mut strings = Strings::new();

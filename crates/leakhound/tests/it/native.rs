@@ -92,6 +92,23 @@ fn hunt(dir: &Path, url: &str, extra: &[&str], script: &str) -> (Run, Value) {
     (run, report)
 }
 
+/// `leakhound native --json --dump-every EVERY --out OUT -- node -e SCRIPT`.
+fn native_e(every: &str, out: &Path, script: &str) -> Run {
+    let out = out.to_str().unwrap();
+    leakhound(&[
+        "native",
+        "--json",
+        "--dump-every",
+        every,
+        "--out",
+        out,
+        "--",
+        "node",
+        "-e",
+        script,
+    ])
+}
+
 fn suspects(process: &Value) -> Vec<&Value> {
     process["stacks"]
         .as_array()
@@ -329,18 +346,7 @@ setInterval(() => { for (let k = 0; k < 300; k++) addon.remember(i++); }, 50);";
     let out = dir.join("killed");
     let killed =
         format!("{leak_forever}\nsetTimeout(() => process.kill(process.pid, 'SIGKILL'), 2000);");
-    let run = leakhound(&[
-        "native",
-        "--json",
-        "--dump-every",
-        "250ms",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "node",
-        "-e",
-        &killed,
-    ]);
+    let run = native_e("250ms", &out, &killed);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("signal: 9"), "{}", run.stderr);
     // And again from the directory alone.
@@ -353,18 +359,11 @@ setInterval(() => { for (let k = 0; k < 300; k++) addon.remember(i++); }, 50);";
 fn damaged_recordings_are_clear_errors() {
     let dir = dir("native-damaged");
     let out = dir.join("good");
-    let run = leakhound(&[
-        "native",
-        "--json",
-        "--dump-every",
+    let run = native_e(
         "200ms",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "node",
-        "-e",
+        &out,
         "const a = require(process.env.ADDON); for (let i = 0; i < 1000; i++) a.remember(i); setTimeout(() => {}, 700);",
-    ]);
+    );
     assert_eq!(run.code.map(|c| c < 2), Some(true), "{}", run.stderr);
     let pid_dir = std::fs::read_dir(&out)
         .unwrap()
