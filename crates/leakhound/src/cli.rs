@@ -336,7 +336,8 @@ pub struct NativeArgs {
         required_unless_present = "command"
     )]
     pub dir: Option<PathBuf>,
-    /// Mean bytes allocated between two samples (1 = every allocation, about 3× slower)
+    /// Mean bytes allocated between two samples (1 = every allocation, about 2× slower on
+    /// malloc-heavy code)
     #[arg(long, value_name = "BYTES", default_value_t = leakhound_live::native::HUNT_INTERVAL)]
     pub interval: u64,
     /// Time between two dumps of the counters (the checkpoints growth is measured over)

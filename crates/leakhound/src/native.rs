@@ -35,6 +35,8 @@ pub struct Request<'a> {
     /// The dumps marking the checkpoints, by token (a hunt's snapshots).
     pub checkpoints: Option<Vec<String>>,
     pub top: usize,
+    /// Whether to judge fragmentation (see `analysis::Options`).
+    pub fragmentation: bool,
     pub flamegraph: Option<PathBuf>,
     pub pprof: Option<PathBuf>,
 }
@@ -52,6 +54,7 @@ pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
     let options = Options {
         checkpoints: request.checkpoints.clone(),
         top: request.top,
+        fragmentation: request.fragmentation,
     };
     let mut symbolizer = Symbolizer::new();
     let mut reports = Vec::new();
@@ -325,8 +328,14 @@ fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io
             output::size(s.per_hour.max(0.0) as u64)
         )?;
     }
-    if let Some(f) = &s.allocated_by {
-        writeln!(out, "    allocated by  {}  [{}]", f.label(), f.module)?;
+    match (&s.allocated_by, s.frames.first()) {
+        (Some(f), _) => writeln!(out, "    allocated by  {}  [{}]", f.label(), f.module)?,
+        (None, Some(f)) if s.frames.len() <= 2 => writeln!(
+            out,
+            "    allocated by  ? (the stack stops in {} [{}], built without frame pointers: its callers cannot be walked; Node's official builds link a libstdc++ that has them)",
+            f.name, f.module
+        )?,
+        _ => {}
     }
     let total: u64 = s.js_callers.iter().map(|c| c.growth).sum();
     for (i, c) in s.js_callers.iter().take(3).enumerate() {

@@ -202,6 +202,9 @@ pub struct Options {
     /// Dumps that mark the checkpoints: `None` for every dump not written at exit.
     pub checkpoints: Option<Vec<String>>,
     pub top: usize,
+    /// Whether glibc's free memory says anything: not in a hunt, whose heap snapshots leave
+    /// ever more freed memory with glibc as the heap grows.
+    pub fragmentation: bool,
 }
 
 /// The checkpoints of a recording: the dumps answering `tokens` (in that order), or every dump
@@ -357,7 +360,8 @@ pub fn analyze(
     let malloc_free = change(|d| d.mallinfo.free);
     let free_growth = malloc_free.growth();
     let free_series: Vec<u64> = points.iter().map(|d| d.mallinfo.free).collect();
-    let fragmentation = free_growth > (8 << 20).max(rss.growth() / 2)
+    let fragmentation = options.fragmentation
+        && free_growth > (8 << 20).max(rss.growth() / 2)
         && tracked.growth() < free_growth / 4
         && steady(&free_series);
     // Above the noise as `judge` says it: 3σ (the error is 2σ), and at least MIN_GROWTH.
@@ -417,21 +421,29 @@ fn js_caller(frames: &[Frame]) -> Option<&Frame> {
 /// The JS callers of a site with their growth, largest first.
 ///
 /// A function that V8's optimizing compiler inlined has no frame: the stacks allocating from
-/// inlined code show its caller as the innermost JS frame. Such a stack's JS frames are then
-/// the tail of another stack's of the same site, the one recorded before the inlining: it is
-/// credited to that stack's innermost frame (the closest such stack, fewest frames more, then
-/// the one that grew most), so `handleLogin`, inlined into the request callback, is still
+/// inlined code show its caller B as the innermost JS frame. If another stack of the same site
+/// has a frame A directly inside B (recorded before the inlining), the growth is credited to A
+/// (among several such stacks: the one sharing most outer frames with it, then the one that
+/// grew most). Only the frame right above matters: V8 inlines the outer frames too, so the
+/// rest of the chain differs. So `handleLogin`, inlined into the request callback, is still
 /// `handleLogin`.
 fn js_callers(paths: &[(Vec<Frame>, i64)]) -> Vec<(Frame, i64)> {
+    let shared_tail = |a: &[Frame], b: &[Frame]| {
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
     let mut callers: Vec<(Frame, i64)> = Vec::new();
     for (path, growth) in paths {
-        let longer = paths
-            .iter()
-            .filter(|(other, _)| {
-                other.len() > path.len() && other.ends_with(path) && !path.is_empty()
-            })
-            .min_by_key(|(other, g)| (other.len(), std::cmp::Reverse(*g)));
-        let full = longer.map_or(path, |(other, _)| other);
+        let inner = path.first().and_then(|b| {
+            paths
+                .iter()
+                .filter(|(other, _)| other.get(1) == Some(b))
+                .max_by_key(|(other, g)| (shared_tail(other, path), *g))
+        });
+        let full = inner.map_or(path, |(other, _)| other);
         let Some(caller) = js_caller(full) else {
             continue;
         };
@@ -651,6 +663,7 @@ mod tests {
             &Options {
                 checkpoints: Some(tokens),
                 top: 10,
+                fragmentation: true,
             },
             &mut |id| match id {
                 4 => vec![
@@ -743,6 +756,8 @@ mod tests {
         let paths = vec![
             (js(&["handleLogin", "callback", "emit"]), 600),
             (js(&["callback", "emit"]), 300),
+            // Optimized code where emit was inlined too: the chain above differs.
+            (js(&["callback", "parserOnIncoming"]), 100),
             (js(&["node_alloc", "handleSignup", "callback", "emit"]), 50),
             (js(&["other", "emit"]), 20),
         ];
@@ -753,11 +768,11 @@ mod tests {
         assert_eq!(
             callers,
             [
-                ("handleLogin".into(), 900),
+                ("handleLogin".into(), 1000),
                 ("handleSignup".into(), 50),
                 ("other".into(), 20)
             ],
-            "the callback's own stacks are handleLogin's (the closest longer path)"
+            "the callback's own stacks are handleLogin's, whatever V8 inlined above it"
         );
     }
 

@@ -278,8 +278,10 @@ pub struct Symbols<'a> {
     process: &'a Process,
     maps: Maps,
     perf: Option<PerfMap>,
+    /// Per stack id: the perf map's length at the first dump that had the stack.
+    written: HashMap<u32, u64>,
     symbolizer: &'a mut Symbolizer,
-    cache: HashMap<u64, Vec<Frame>>,
+    cache: HashMap<(u64, u64), Vec<Frame>>,
 }
 
 impl<'a> Symbols<'a> {
@@ -287,20 +289,31 @@ impl<'a> Symbols<'a> {
         let kept = process.dir.join("perf.map");
         let perf = PerfMap::read(&kept)
             .or_else(|| PerfMap::read(Path::new(&format!("/tmp/perf-{}.map", process.pid))));
+        let mut written = HashMap::new();
+        for dump in &process.dumps {
+            for stack in &dump.stacks {
+                written.entry(stack.id).or_insert(dump.perf_map);
+            }
+        }
         Symbols {
             process,
             maps: Maps::of(process),
             perf,
+            written,
             symbolizer,
             cache: HashMap::new(),
         }
     }
 
-    /// The frames at one return address, innermost inlined function first.
-    pub fn frames_at(&mut self, addr: u64) -> Vec<Frame> {
+    /// The frames at one return address, innermost inlined function first, naming JIT code
+    /// from the perf map's first `written` bytes.
+    pub fn frames_at(&mut self, addr: u64, written: u64) -> Vec<Frame> {
         self.cache
-            .entry(addr)
-            .or_insert_with(|| self.symbolizer.frames(&self.maps, self.perf.as_ref(), addr))
+            .entry((addr, written))
+            .or_insert_with(|| {
+                self.symbolizer
+                    .frames(&self.maps, self.perf.as_ref(), written, addr)
+            })
             .clone()
     }
 
@@ -318,10 +331,15 @@ impl<'a> Symbols<'a> {
         let Some(addrs) = self.process.stacks.get(id as usize) else {
             return Vec::new();
         };
+        // A perf map of length 0 in the dump: the file was not there yet, or not readable.
+        let written = match self.written.get(&id) {
+            Some(&w) if w > 0 => w,
+            _ => u64::MAX,
+        };
         addrs
             .clone()
             .into_iter()
-            .flat_map(|addr| self.frames_at(addr))
+            .flat_map(|addr| self.frames_at(addr, written))
             .collect()
     }
 }

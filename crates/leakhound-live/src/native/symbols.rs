@@ -59,6 +59,9 @@ struct Module {
     loader: Option<addr2line::Loader>,
     /// PT_LOAD segments: (file offset, file size, virtual address).
     segments: Vec<(u64, u64, u64)>,
+    /// Function symbols with a size, sorted: an address past the end of the nearest symbol
+    /// is in a function the tables do not name (glibc's static functions), not in that symbol.
+    functions: Vec<(u64, u64)>,
 }
 
 impl Module {
@@ -68,7 +71,7 @@ impl Module {
         // truncated under us would fault, as it would for the process that runs it.
         let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
         let file = object::File::parse(&*data).ok()?;
-        use object::{Object, ObjectSegment};
+        use object::{Object, ObjectSegment, ObjectSymbol};
         let segments = file
             .segments()
             .map(|s| {
@@ -76,10 +79,31 @@ impl Module {
                 (offset, size, s.address())
             })
             .collect();
+        let mut functions: Vec<(u64, u64)> = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 0)
+            .map(|s| (s.address(), s.address() + s.size()))
+            .collect();
+        functions.sort_unstable();
         Some(Module {
             loader: addr2line::Loader::new(path).ok(),
             segments,
+            functions,
         })
+    }
+
+    /// Whether a sized function symbol covers `vaddr` (true when the file has no sizes at all).
+    fn named(&self, vaddr: u64) -> bool {
+        if self.functions.is_empty() {
+            return true;
+        }
+        let after = self.functions.partition_point(|f| f.0 <= vaddr);
+        self.functions[..after]
+            .iter()
+            .rev()
+            .take(16)
+            .any(|f| vaddr < f.1)
     }
 
     fn vaddr(&self, file_offset: u64) -> Option<u64> {
@@ -91,16 +115,21 @@ impl Module {
 }
 
 /// A perf map: `(start, end, line number, name)`, sorted by start.
+/// A perf map: `(start, end, bytes of the file up to the end of its line, name)`, sorted by
+/// start. The byte count orders the lines and says whether a line was written before a dump.
 pub struct PerfMap {
-    entries: Vec<(u64, u64, usize, String)>,
+    entries: Vec<(u64, u64, u64, String)>,
 }
 
 impl PerfMap {
-    /// The first `len` bytes of `text` (what was written when the dump was taken).
     pub fn parse(text: &str) -> PerfMap {
-        let mut entries: Vec<(u64, u64, usize, String)> = text
-            .lines()
-            .enumerate()
+        let mut written = 0u64;
+        let mut entries: Vec<(u64, u64, u64, String)> = text
+            .split_inclusive('\n')
+            .map(|line| {
+                written += line.len() as u64;
+                (written, line.trim_end())
+            })
             .filter_map(|(i, line)| {
                 let mut parts = line.splitn(3, ' ');
                 let start = u64::from_str_radix(parts.next()?.trim_start_matches("0x"), 16).ok()?;
@@ -123,15 +152,16 @@ impl PerfMap {
             .map(|text| PerfMap::parse(&text))
     }
 
-    /// The latest entry covering `addr`.
-    pub fn find(&self, addr: u64) -> Option<&str> {
+    /// The latest entry covering `addr` among the first `written` bytes of the file: V8 reuses
+    /// freed code space, so a line written after the sample may name other code.
+    pub fn find(&self, addr: u64, written: u64) -> Option<&str> {
         let after = self.entries.partition_point(|e| e.0 <= addr);
         // Code objects are small; looking back over a few entries finds any overlap.
         self.entries[..after]
             .iter()
             .rev()
             .take(64)
-            .filter(|e| addr < e.1)
+            .filter(|e| addr < e.1 && e.2 <= written)
             .max_by_key(|e| e.2)
             .map(|e| e.3.as_str())
     }
@@ -148,8 +178,15 @@ impl Symbolizer {
         Symbolizer::default()
     }
 
-    /// The frames at `addr` (a return address), innermost inlined function first.
-    pub fn frames(&mut self, maps: &Maps, perf: Option<&PerfMap>, addr: u64) -> Vec<Frame> {
+    /// The frames at `addr` (a return address), innermost inlined function first; JIT code is
+    /// named from the first `written` bytes of the perf map.
+    pub fn frames(
+        &mut self,
+        maps: &Maps,
+        perf: Option<&PerfMap>,
+        written: u64,
+        addr: u64,
+    ) -> Vec<Frame> {
         let pc = addr.saturating_sub(1);
         let unknown = |module: &str| Frame {
             name: format!("[{module} 0x{addr:x}]"),
@@ -160,13 +197,13 @@ impl Symbolizer {
         };
         let Some(mapping) = maps.find(pc) else {
             return vec![
-                perf.and_then(|p| p.find(pc))
+                perf.and_then(|p| p.find(pc, written))
                     .map_or_else(|| unknown("JIT"), js_frame),
             ];
         };
         if mapping.path.is_empty() || mapping.path.starts_with('[') {
             return vec![
-                perf.and_then(|p| p.find(pc))
+                perf.and_then(|p| p.find(pc, written))
                     .map_or_else(|| unknown("JIT"), js_frame),
             ];
         }
@@ -191,6 +228,9 @@ impl Symbolizer {
             } else {
                 FrameKind::Native
             };
+            // The C++ standard library's templates, wherever they were instantiated, are
+            // plumbing too: who called them allocated.
+            let runtime = runtime || name.starts_with("std::") || name.starts_with("__gnu_cxx::");
             Frame {
                 name,
                 location,
@@ -216,9 +256,12 @@ impl Symbolizer {
             }
         }
         if frames.is_empty() {
-            match loader.find_symbol(vaddr) {
+            match loader.find_symbol(vaddr).filter(|_| module.named(vaddr)) {
                 Some(name) => frames.push(frame(demangle(name), None)),
-                None => frames.push(unknown(&module_name)),
+                None => frames.push(Frame {
+                    name: format!("[{module_name}+0x{vaddr:x}]"),
+                    ..unknown(&module_name)
+                }),
             }
         }
         frames
@@ -325,20 +368,29 @@ mod tests {
 
     #[test]
     fn perf_map_lines_name_js_frames_and_later_lines_win() {
-        let map = PerfMap::parse(
-            "1000 100 JS:*handle /srv/app/server.js:12:30\n2000 10 JS:^ /srv/app/a.js:4:23\n1000 80 JS:~again node:internal/x:1:1\n3000 20 Builtin:ArrayPush\n",
+        let text = "1000 100 JS:*handle /srv/app/server.js:12:30\n2000 10 JS:^ /srv/app/a.js:4:23\n1000 80 JS:~again node:internal/x:1:1\n3000 20 Builtin:ArrayPush\n";
+        let map = PerfMap::parse(text);
+        let all = u64::MAX;
+        // Before the third line was written, 0x1010 was still `handle`.
+        let before_third = text.find("1000 80").unwrap() as u64;
+        assert_eq!(
+            js_frame(map.find(0x1010, before_third).unwrap()).name,
+            "handle"
         );
-        let f = js_frame(map.find(0x1010).unwrap());
+        let f = js_frame(map.find(0x1010, all).unwrap());
         assert_eq!(
             (f.name.as_str(), f.location.as_deref(), f.kind),
             ("again", Some("node:internal/x:1:1"), FrameKind::Js)
         );
-        let f = js_frame(map.find(0x1090).unwrap());
+        let f = js_frame(map.find(0x1090, all).unwrap());
         assert_eq!(f.name, "handle", "only the first line covers 0x1090");
-        assert_eq!(js_frame(map.find(0x2005).unwrap()).name, "(anonymous)");
-        assert_eq!(js_frame(map.find(0x3005).unwrap()).kind, FrameKind::Builtin);
-        assert_eq!(map.find(0x2010), None);
-        assert_eq!(map.find(0x10), None);
+        assert_eq!(js_frame(map.find(0x2005, all).unwrap()).name, "(anonymous)");
+        assert_eq!(
+            js_frame(map.find(0x3005, all).unwrap()).kind,
+            FrameKind::Builtin
+        );
+        assert_eq!(map.find(0x2010, all), None);
+        assert_eq!(map.find(0x10, all), None);
     }
 
     #[test]
@@ -364,7 +416,7 @@ mod tests {
             .filter_map(super::super::record::parse_mapping)
             .collect();
         let maps = Maps { mappings };
-        let frames = Symbolizer::new().frames(&maps, None, addr + 1);
+        let frames = Symbolizer::new().frames(&maps, None, u64::MAX, addr + 1);
         let names: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
         assert!(
             names

@@ -34,9 +34,8 @@ use crate::output;
 /// `report.json` of a run.
 #[derive(Serialize)]
 struct HuntJson {
-    /// A JS leak or a native leak.
-    leak_suspected: bool,
-    /// `js_leak`, `native_leak`, `both`, `fragmentation` or `none`.
+    /// `js_leak`, `native_leak`, `both`, `fragmentation` or `none`. (`leak_suspected`, from
+    /// the flattened `leaks`, is set for a JS or a native leak.)
     verdict: &'static str,
     dir: PathBuf,
     app: AppJson,
@@ -144,9 +143,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let native_verdict = native.as_ref().map_or(Verdict::None, |n| n.verdict);
+    let mut found = found;
     let js = found.report.leak_suspected;
+    found.report.leak_suspected = js || native_verdict == Verdict::NativeLeak;
     let doc = HuntJson {
-        leak_suspected: js || native_verdict == Verdict::NativeLeak,
         verdict: match (js, native_verdict) {
             (true, Verdict::NativeLeak) => "both",
             (true, _) => "js_leak",
@@ -190,12 +190,8 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        let scope = if doc.native.is_some() {
-            "JS heap: "
-        } else {
-            ""
-        };
-        leaks::print(&mut out, &doc.leaks, args.min_count, scope)?;
+        let js_only = doc.native.is_some().then_some(js);
+        leaks::print(&mut out, &doc.leaks, args.min_count, js_only)?;
         writeln!(out)?;
         if let Some(native) = &doc.native {
             crate::native::print(&mut out, native)?;
@@ -222,7 +218,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     out.flush()?;
-    Ok(if doc.leak_suspected {
+    Ok(if doc.leaks.report.leak_suspected {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -295,6 +291,7 @@ fn native_analysis(
         pid: Some(pid),
         checkpoints: Some(tokens),
         top: args.top,
+        fragmentation: false,
         flamegraph: Some(dir.join("native-growth.svg")),
         pprof: Some(dir.join("native.pb.gz")),
     });

@@ -32,7 +32,7 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &found)?;
         writeln!(out)?;
     } else {
-        print(&mut out, &found, args.min_count, "")?;
+        print(&mut out, &found, args.min_count, None)?;
     }
     out.flush()?;
     Ok(if found.report.leak_suspected {
@@ -74,15 +74,15 @@ pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow:
 }
 
 /// The human report: verdict, clusters, growth, findings.
-/// The report as text; `scope` goes before the verdict (`JS heap: ` in a hunt that also
-/// reports native memory).
+/// The report as text. `js_only`: the JS heap's own verdict, when `found.report`'s stands for
+/// more (a hunt's covers native memory too): then it is printed as `JS heap: …`.
 pub fn print(
     out: &mut impl Write,
     found: &LeaksJson,
     min_count: u64,
-    scope: &str,
+    js_only: Option<bool>,
 ) -> std::io::Result<()> {
-    print_report(out, &found.report, min_count, scope)?;
+    print_report(out, &found.report, min_count, js_only)?;
     if !found.findings.is_empty() {
         writeln!(out)?;
         super::findings::print(out, &found.findings)?;
@@ -94,9 +94,10 @@ fn print_report(
     out: &mut impl Write,
     r: &Report,
     min_count: u64,
-    scope: &str,
+    js_only: Option<bool>,
 ) -> std::io::Result<()> {
-    let verdict = if r.leak_suspected {
+    let scope = if js_only.is_some() { "JS heap: " } else { "" };
+    let verdict = if js_only.unwrap_or(r.leak_suspected) {
         "LEAK SUSPECTED"
     } else {
         "no leak suspected"

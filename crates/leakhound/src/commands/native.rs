@@ -24,6 +24,7 @@ pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
         pid: args.pid,
         checkpoints: None,
         top: args.top,
+        fragmentation: true,
         flamegraph: Some(dir.join("native-growth.svg")),
         pprof: Some(dir.join("native.pb.gz")),
     })?;

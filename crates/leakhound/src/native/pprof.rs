@@ -147,7 +147,7 @@ pub fn write(
             let id = *locations.entry(addr).or_insert(next);
             if id == next {
                 // Inlined functions first, as pprof lists them.
-                let frames = symbols.frames_at(addr);
+                let frames = symbols.frames_at(addr, u64::MAX);
                 let mut lines = Vec::new();
                 for frame in &frames {
                     let (file, line) =

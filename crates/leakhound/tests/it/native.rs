@@ -136,6 +136,7 @@ fn hunt_names_the_native_leak_and_its_js_caller() {
     let (run, report) = hunt(&dir, "/login", &[], &server);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(report["verdict"], "native_leak", "{}", run.stderr);
+    assert_eq!(report["leak_suspected"], true, "a native leak is a leak");
     let process = &report["native"]["processes"][0];
     let found = suspects(process);
     assert_eq!(found.len(), 1, "{process:#}");
@@ -218,6 +219,7 @@ fn hunt_on_the_clean_twin_suspects_nothing() {
     let (run, report) = hunt(&dir, "/work", &[], &server);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
     assert_eq!(report["verdict"], "none");
+    assert_eq!(report["leak_suspected"], false);
     assert_eq!(report["native"]["verdict"], "none");
     assert!(suspects(&report["native"]["processes"][0]).is_empty());
 }
