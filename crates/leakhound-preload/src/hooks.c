@@ -46,17 +46,22 @@ extern void *lh_real(int which);
 HIDDEN struct lh_thread *lh_thread_self(void) { return &lh_tls; }
 
 static inline int maybe_sampled(const void *p) {
-    uint64_t *f = __atomic_load_n(&lh_filter, __ATOMIC_RELAXED);
+    uint64_t *f = __atomic_load_n(&lh_filter, __ATOMIC_ACQUIRE);
     if (f == NULL || p == NULL) return 0;
     uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - FILTER_BITS);
     return (__atomic_load_n(&f[h >> 6], __ATOMIC_RELAXED) >> (h & 63)) & 1;
 }
 
 // Counts `size` against this thread's countdown; the slow path decides whether it is a sample.
+// A failed allocation counts nothing.
 static inline void account(void *p, size_t size, void *frame, uint64_t birth) {
+    if (p == NULL) return;
     struct lh_thread *t = &lh_tls;
-    t->countdown -= (int64_t)(size > INT64_MAX ? INT64_MAX : size);
-    if (UNLIKELY(t->countdown <= 0) && p != NULL && !t->busy) {
+    if (__builtin_expect(size < (uint64_t)INT64_MAX && (int64_t)size < t->countdown, 1)) {
+        t->countdown -= (int64_t)size;
+        return;
+    }
+    if (!t->busy) {
         t->busy = 1;
         lh_slow(p, size, frame, t, birth);
         t->busy = 0;

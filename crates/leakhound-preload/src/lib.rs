@@ -196,11 +196,16 @@ impl Tracker {
     }
 
     /// The fork handlers: the lock is taken before fork and released on both sides, so the
-    /// child never inherits it held.
+    /// child never inherits it held. In between, the forking thread passes through: other
+    /// libraries' fork handlers run inside ours (theirs were registered first) and may allocate.
     pub fn before_fork(&self) {
         self.acquire();
+        // SAFETY: the calling thread's own state.
+        unsafe { (*lh_thread_self()).busy += 1 };
     }
     pub fn after_fork(&self) {
+        // SAFETY: as above.
+        unsafe { (*lh_thread_self()).busy -= 1 };
         self.release();
     }
 }
@@ -212,11 +217,11 @@ impl Tables {
         let block = Block { stack, ..block };
         let counters = &mut self.stacks.counters_mut()[stack as usize];
         counters.alloc_bytes += block.bytes;
-        counters.alloc_objects_milli += u64::from(block.objects_milli);
+        counters.alloc_objects_milli += block.objects_milli();
         counters.samples += 1;
         if self.live.insert(block) {
             counters.live_bytes += block.bytes;
-            counters.live_objects_milli += u64::from(block.objects_milli);
+            counters.live_objects_milli += block.objects_milli();
             counters.live_samples += 1;
             self.filters[self.current].set(block.addr);
         } else {
@@ -236,7 +241,7 @@ impl Tables {
         counters.live_bytes = counters.live_bytes.saturating_sub(block.bytes);
         counters.live_objects_milli = counters
             .live_objects_milli
-            .saturating_sub(u64::from(block.objects_milli));
+            .saturating_sub(block.objects_milli());
         counters.live_samples = counters.live_samples.saturating_sub(1);
         Some(block)
     }
@@ -268,11 +273,9 @@ impl Tables {
         }
         for block in self.live.blocks_mut() {
             block.bytes = block.bytes.saturating_mul(2);
-            block.objects_milli = block.objects_milli.saturating_mul(2);
             let counters = &mut self.stacks.counters_mut()[block.stack as usize];
             counters.live_bytes += block.bytes / 2;
-            counters.live_objects_milli += u64::from(block.objects_milli / 2);
-            counters.live_samples += 1;
+            counters.live_objects_milli += block.objects_milli() / 2;
         }
     }
 
@@ -310,8 +313,9 @@ impl Tables {
         for block in self.live.blocks() {
             self.filters[next].set(block.addr);
         }
-        // SAFETY: atomic store of a bitmap that lives as long as the process.
-        unsafe { lh_filter.store(self.filters[next].as_ptr(), Ordering::Relaxed) };
+        // SAFETY: atomic store of a bitmap that lives as long as the process; Release pairs
+        // with the hot path's Acquire load.
+        unsafe { lh_filter.store(self.filters[next].as_ptr(), Ordering::Release) };
         self.current = next;
     }
 }
@@ -332,9 +336,10 @@ pub unsafe extern "C" fn lh_slow(
     let t = unsafe { &mut *t };
     match TRACKER.state() {
         State::On if t.helper == 0 => {}
-        // Before our constructor: ask again a little later.
+        // Before our constructor (other libraries' constructors allocate first): those
+        // allocations are not tracked, and the countdown starts afresh once we are set up.
         State::Unset => {
-            t.countdown = 64 * 1024;
+            t.countdown = 0;
             return;
         }
         _ => {
@@ -356,10 +361,12 @@ pub unsafe extern "C" fn lh_slow(
         }
     }
     t.countdown = sampler::next_interval(&mut t.rng, interval);
-    let (bytes, objects_milli) = sampler::weight(size as u64, interval);
+    let (bytes, _) = sampler::weight(size as u64, interval);
     let mut frames = [0u64; Stacks::MAX_DEPTH];
     let low = &frames as *const _ as usize;
-    let high = if t.stack_hi > low {
+    // Off the thread's stack (a signal's alternate stack, a fiber), the walk keeps to the
+    // hook's own frame: the memory between the two stacks may not be mapped.
+    let high = if t.stack_hi > low && t.stack_hi - low < unwind::MAX_STACK {
         t.stack_hi
     } else {
         frame + 16
@@ -370,7 +377,7 @@ pub unsafe extern "C" fn lh_slow(
     let block = Block {
         addr: ptr as u64,
         bytes,
-        objects_milli: objects_milli.min(u64::from(u32::MAX)) as u32,
+        size: size.clamp(1, u32::MAX as usize) as u32,
         stack: 0,
         birth: if birth != 0 {
             birth

@@ -147,11 +147,20 @@ impl Filter {
 #[repr(C)]
 pub struct Block {
     pub addr: u64,
+    /// Its weight: the bytes it stands for.
     pub bytes: u64,
-    pub objects_milli: u32,
+    /// Its size (saturated; at least 1): `bytes / size` is how many blocks it stands for.
+    pub size: u32,
     pub stack: u32,
     /// Milliseconds since the tracker started, + 1 (0 = empty slot is `addr == 0`).
     pub birth: u64,
+}
+
+impl Block {
+    /// The number of blocks it stands for, in thousandths.
+    pub fn objects_milli(&self) -> u64 {
+        self.bytes.saturating_mul(1000) / u64::from(self.size.max(1))
+    }
 }
 
 pub struct Live {
@@ -348,8 +357,14 @@ impl Stacks {
     pub fn alarm(&mut self) -> bool {
         let used = (self.len * 1000 / self.capacity)
             .max(self.frames_len * 1000 / self.all_frames().len().max(1));
-        if used >= self.alarm_at {
-            self.alarm_at += (1000 - self.alarm_at) / 2;
+        if used >= self.alarm_at && self.alarm_at < 1000 {
+            // 750, 875, 937, 968, then never again: halving the rate frees no stack slot, so
+            // past that the overflow stack takes the rest.
+            self.alarm_at = if self.alarm_at >= 968 {
+                1000
+            } else {
+                self.alarm_at + (1000 - self.alarm_at) / 2
+            };
             true
         } else {
             false
@@ -427,7 +442,7 @@ mod tests {
                 let block = Block {
                     addr,
                     bytes: step,
-                    objects_milli: 1000,
+                    size: 1,
                     stack: 1,
                     birth: 1,
                 };

@@ -33,28 +33,37 @@ pub unsafe fn walk(frame: usize, low: usize, high: usize, out: &mut [u64]) -> us
     n
 }
 
+/// The largest stack the walk trusts: a bound above the current stack pointer by more than
+/// this is not this stack's.
+pub const MAX_STACK: usize = 1 << 28;
+
 /// The upper end of this thread's stack, or 0 if it cannot be known (the walk then keeps only
 /// the hook's caller).
+///
+/// No call that could allocate or lock: this runs inside a hook, and glibc's
+/// `pthread_getattr_np` allocates while holding the thread's lock (a thread whose first
+/// allocation came from it would wait for itself). glibc puts a thread's control block, which
+/// `pthread_self()` points to, at the top of the thread's stack, so it bounds the frames; the
+/// main thread's control block is elsewhere, and its frames lie below `__libc_stack_end`. A
+/// forked child's thread keeps the stack it was forked on, so this holds there too.
 pub fn stack_high() -> usize {
-    // SAFETY: plain syscalls and pthread queries about the calling thread. glibc's
-    // pthread_getattr_np may allocate; the hooks are in their pass-through state here.
-    unsafe {
-        if libc::getpid() == libc::gettid() {
-            unsafe extern "C" {
-                static __libc_stack_end: *const libc::c_void;
-            }
-            // Frames of the main thread all lie below the stack end glibc recorded at start.
-            return __libc_stack_end as usize;
-        }
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return 0;
-        }
-        let mut base: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut base, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        if ok { base as usize + size } else { 0 }
+    // A local (not `&0u8`, which would be promoted to a static): an address on this stack.
+    let marker = std::hint::black_box(0u8);
+    let here = &marker as *const u8 as usize;
+    // SAFETY: pthread_self only reads the thread pointer.
+    let tcb = unsafe { libc::pthread_self() } as usize;
+    if tcb > here && tcb - here < MAX_STACK {
+        return tcb;
+    }
+    unsafe extern "C" {
+        static __libc_stack_end: *const libc::c_void;
+    }
+    // SAFETY: a variable glibc sets once at start.
+    let end = unsafe { __libc_stack_end } as usize;
+    if end > here && end - here < MAX_STACK {
+        end
+    } else {
+        0
     }
 }
 
