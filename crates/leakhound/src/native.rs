@@ -269,10 +269,14 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
         let by = s.allocated_by.as_ref().map_or(String::new(), |f| {
             format!(", allocated by {}", short(&f.name, 60))
         });
-        let from = s
-            .js_caller
-            .as_ref()
-            .map_or(String::new(), |f| format!(" from {}", f.label()));
+        let from = match s.signature {
+            // Whatever JS ran when the inspector's message was handled is not a caller.
+            Some(analysis::Signature::Inspector) => String::new(),
+            _ => s
+                .js_caller
+                .as_ref()
+                .map_or(String::new(), |f| format!(" from {}", f.label())),
+        };
         writeln!(
             out,
             "    +{} ± {}: {}{by}{from}",
