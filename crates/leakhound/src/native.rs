@@ -56,26 +56,27 @@ pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
         top: request.top,
         fragmentation: request.fragmentation,
     };
+    // The flame graph and the profile are of the process whose tracked memory grew most (from
+    // its dumps' totals, so each process is named and analysed once).
+    let tracked_growth = |p: &Process| {
+        analysis::window(p, options.checkpoints.as_deref())
+            .map_or(0, |(a, b)| b.live_bytes() as i64 - a.live_bytes() as i64)
+    };
+    let main = (0..processes.len()).max_by_key(|&i| tracked_growth(&processes[i]));
     let mut symbolizer = Symbolizer::new();
     let mut reports = Vec::new();
-    let mut main: Option<(usize, i64)> = None;
     for (i, process) in processes.iter().enumerate() {
         let mut symbols = Symbols::of(process, &mut symbolizer);
-        let report = analysis::analyze(process, &options, &mut |id| symbols.stack(id));
-        let growth = report.tracked.growth();
-        if main.is_none_or(|(_, g)| growth > g) {
-            main = Some((i, growth));
-        }
-        reports.push(report);
-    }
-    // The flame graph and the profile are of the process that grew most.
-    if let Some((i, _)) = main {
-        let mut symbols = Symbols::of(&processes[i], &mut symbolizer);
-        if let Some(path) = &request.flamegraph {
-            flamegraph(path, &processes[i], &options, &mut symbols)?;
-        }
-        if let Some(path) = &request.pprof {
-            pprof::write(path, &processes[i], &options, &mut symbols)?;
+        reports.push(analysis::analyze(process, &options, &mut |id| {
+            symbols.stack(id)
+        }));
+        if Some(i) == main {
+            if let Some(path) = &request.flamegraph {
+                flamegraph(path, process, &options, &mut symbols)?;
+            }
+            if let Some(path) = &request.pprof {
+                pprof::write(path, process, &options, &mut symbols)?;
+            }
         }
     }
     let shown = request.pid.is_some() || reports.len() == 1;
@@ -259,7 +260,7 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
             .checkpoints
             .last()
             .zip(p.checkpoints.first())
-            .map_or(0, |(b, a)| b - a);
+            .map_or(0, |(b, a)| b.saturating_sub(*a));
         print_stack(out, s, window_ms)?;
     }
     if !explained.is_empty() {

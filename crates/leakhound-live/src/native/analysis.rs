@@ -255,10 +255,8 @@ pub fn analyze(
     let mut sites: Vec<Site> = Vec::new();
     let mut site_of: std::collections::HashMap<Vec<String>, usize> =
         std::collections::HashMap::new();
-    let mut tracked_var = 0.0;
     for end in &last.stacks {
         let start = first.stack(end.id).copied().unwrap_or_default();
-        tracked_var += variance(end, last.interval);
         let frames = frames(end.id);
         let key = site_key(&frames);
         let i = *site_of.entry(key).or_insert_with(|| {
@@ -289,6 +287,7 @@ pub fn analyze(
         site.start.add(&start, first.interval);
         site.end.add(end, last.interval);
     }
+    let tracked_var: f64 = sites.iter().map(|s| s.end.variance).sum();
     let mut stacks: Vec<StackReport> = Vec::new();
     for mut site in sites {
         let growth = site.end.live_bytes as i64 - site.start.live_bytes as i64;
@@ -588,8 +587,8 @@ pub fn variance(stack: &super::record::StackCounters, interval: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::parse_mapping;
     use super::*;
+    use crate::smaps::parse_header;
 
     fn dump(token: &str, time_ms: u64, stacks: &[(u32, u64, u64, u64)]) -> Dump {
         Dump {
@@ -623,7 +622,7 @@ mod tests {
                 })
                 .collect(),
             maps: vec![
-                parse_mapping("00400000-00500000 r-xp 00000000 fe:00 1 /usr/bin/node").unwrap(),
+                parse_header("00400000-00500000 r-xp 00000000 fe:00 1 /usr/bin/node").unwrap(),
             ],
         }
     }

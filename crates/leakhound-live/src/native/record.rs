@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use crate::smaps::{Region, parse_header};
 
 /// The first line of every dump (`leakhound_preload::dump::FORMAT`).
 pub const FORMAT: &str = "leakhound-native 1";
@@ -44,7 +44,7 @@ pub struct Process {
     pub dumps: Vec<Dump>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MallInfo {
     /// Bytes glibc took from the system with brk/sbrk.
     pub arena: u64,
@@ -70,15 +70,6 @@ pub struct StackCounters {
     pub samples: u64,
     /// Live bytes by age: < 1 min, 1–5 min, 5–30 min, > 30 min.
     pub ages: [u64; 4],
-}
-
-#[derive(Debug, Clone)]
-pub struct Mapping {
-    pub start: u64,
-    pub end: u64,
-    pub offset: u64,
-    /// The file, or empty for anonymous memory.
-    pub path: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -107,7 +98,7 @@ pub struct Dump {
     pub cmdline: String,
     pub stacks: Vec<StackCounters>,
     /// Executable mappings.
-    pub maps: Vec<Mapping>,
+    pub maps: Vec<Region>,
 }
 
 impl Dump {
@@ -192,9 +183,13 @@ pub fn read_process(dir: &Path) -> Result<Process, RecordError> {
             .find(|s| s.id as usize >= known.max(1))
         {
             return Err(RecordError::Bad {
-                path: path.clone(),
-                line: 0,
-                what: format!("stack {} is not in stacks.txt ({known} stacks)", s.id),
+                path: stacks_path.clone(),
+                line: known + 1,
+                what: format!(
+                    "{} counts stack {}, which this file does not have ({known} stacks)",
+                    path.display(),
+                    s.id
+                ),
             });
         }
     }
@@ -341,7 +336,7 @@ fn parse_dump(text: &str, path: &Path) -> Result<Parsed, RecordError> {
                             format!("the file ends inside its {count} mapping lines"),
                         ));
                     };
-                    dump.maps.push(parse_mapping(line).ok_or_else(|| {
+                    dump.maps.push(parse_header(line).ok_or_else(|| {
                         bad(n, format!("expected a /proc/PID/maps line, found {line:?}"))
                     })?);
                 }
@@ -362,26 +357,6 @@ fn parse_dump(text: &str, path: &Path) -> Result<Parsed, RecordError> {
     Ok(Parsed {
         pid_hint: pid,
         dump,
-    })
-}
-
-/// A `/proc/PID/maps` line: `START-END PERMS OFFSET DEV INODE [PATH]`.
-pub fn parse_mapping(line: &str) -> Option<Mapping> {
-    let mut fields = line.splitn(6, ' ').filter(|f| !f.is_empty());
-    let (start, end) = fields.next()?.split_once('-')?;
-    let _perms = fields.next()?;
-    let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
-    let _dev = fields.next()?;
-    let rest = line
-        .split_whitespace()
-        .skip(5)
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(Mapping {
-        start: u64::from_str_radix(start, 16).ok()?,
-        end: u64::from_str_radix(end, 16).ok()?,
-        offset,
-        path: rest,
     })
 }
 

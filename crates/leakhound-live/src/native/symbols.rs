@@ -17,7 +17,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::record::{Mapping, Process};
+use super::record::Process;
+use crate::smaps::Region;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -271,12 +272,12 @@ impl Symbolizer {
 /// The executable mappings a process had, newest first (a JIT region or an unloaded library
 /// may have been replaced since).
 pub struct Maps {
-    mappings: Vec<Mapping>,
+    mappings: Vec<Region>,
 }
 
 impl Maps {
     pub fn of(process: &Process) -> Maps {
-        let mut mappings: Vec<Mapping> = Vec::new();
+        let mut mappings: Vec<Region> = Vec::new();
         for dump in process.dumps.iter().rev() {
             for m in &dump.maps {
                 if !mappings
@@ -290,7 +291,7 @@ impl Maps {
         Maps { mappings }
     }
 
-    fn find(&self, addr: u64) -> Option<&Mapping> {
+    fn find(&self, addr: u64) -> Option<&Region> {
         self.mappings
             .iter()
             .find(|m| (m.start..m.end).contains(&addr))
@@ -411,9 +412,9 @@ mod tests {
         }
         let addr = marker_function_for_symbols as *const () as u64;
         let maps = fs::read_to_string("/proc/self/maps").unwrap();
-        let mappings: Vec<Mapping> = maps
+        let mappings: Vec<Region> = maps
             .lines()
-            .filter_map(super::super::record::parse_mapping)
+            .filter_map(crate::smaps::parse_header)
             .collect();
         let maps = Maps { mappings };
         let frames = Symbolizer::new().frames(&maps, None, u64::MAX, addr + 1);

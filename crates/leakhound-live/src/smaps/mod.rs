@@ -749,7 +749,8 @@ fn order_key(c: &Change) -> (u8, Reverse<i64>, u64) {
 }
 
 /// `start-end perms offset dev inode [path]`, the path after padding spaces.
-fn parse_header(line: &str) -> Option<Region> {
+/// One line of `/proc/PID/maps` (a region header of `smaps`); `None` when it is not one.
+pub fn parse_header(line: &str) -> Option<Region> {
     let (range, rest) = line.split_once(' ')?;
     let (start, end) = range.split_once('-')?;
     let start = u64::from_str_radix(start, 16).ok()?;

@@ -2,7 +2,6 @@
 //! whose live memory grew, or analyse a recording again.
 
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -65,11 +64,14 @@ fn record(args: &NativeArgs) -> anyhow::Result<PathBuf> {
         Some(dir) => dir.clone(),
         None => PathBuf::from(format!("leakhound-native-{}", unix_time())),
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // A recording mixes with no other: its PID directories are all read back.
+    if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        anyhow::bail!(
+            "the recording directory {} exists and is not empty; give a new one with --out (or analyse it with `leakhound native {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
     let mut recording = Recording::create(&dir, args.interval, args.exact_js)?;
     install_interrupt_handler();
     eprintln!(
