@@ -19,6 +19,7 @@ pub mod code;
 pub mod diff;
 pub mod dominators;
 mod error;
+pub mod excerpt;
 pub mod findings;
 pub mod graph;
 pub mod leaks;

@@ -74,6 +74,10 @@ pub struct DiffArgs {
     /// Show only the first N classes (by size delta)
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+    /// Also write the report as one self-contained HTML page to FILE (opens offline in any
+    /// browser; share it in the incident channel)
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +94,10 @@ pub struct LeaksArgs {
     /// the verdict
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub min_count: u64,
+    /// Also write the report as one self-contained HTML page to FILE (opens offline in any
+    /// browser; share it in the incident channel)
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -364,6 +372,10 @@ pub struct NativeArgs {
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as one self-contained HTML page to FILE (opens offline in any
+    /// browser; share it in the incident channel)
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// The command to run under the tracker: `-- node worker.js`, `-- npm test`… Node processes
     /// anywhere under it get the flags that name their JS frames (through NODE_OPTIONS)
     #[arg(last = true, value_name = "COMMAND")]
@@ -411,6 +423,10 @@ pub struct WatchArgs {
     /// processes)
     #[arg(long, value_name = "FILE.svg")]
     pub svg: Option<PathBuf>,
+    /// At the end, write the timelines and the verdicts as one self-contained HTML page to
+    /// FILE (opens offline in any browser)
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics (loopback addresses only)
     #[arg(long, value_name = "ADDR")]
     pub prometheus: Option<std::net::SocketAddr>,

@@ -11,8 +11,8 @@ mod load;
 mod metrics;
 mod native;
 mod output;
+mod report;
 mod sources;
-mod svg;
 
 use std::process::ExitCode;
 

@@ -26,6 +26,19 @@ pub struct NativeJson {
     pub flamegraph: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pprof: Option<PathBuf>,
+    /// The live growth of the main process by stack (frames outermost first), for the HTML
+    /// report's flame graph: the flame graph file holds it for other readers.
+    #[serde(skip)]
+    pub growth: Growth,
+}
+
+/// Live growth by stack over a window: what the flame graphs draw.
+#[derive(Debug, Default)]
+pub struct Growth {
+    pub pid: u32,
+    /// `from 1.0 s to 3.0 s after start`.
+    pub window: String,
+    pub stacks: Vec<(Vec<crate::report::flame::Frame>, u64)>,
 }
 
 pub struct Request<'a> {
@@ -65,14 +78,16 @@ pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
     let main = (0..processes.len()).max_by_key(|&i| tracked_growth(&processes[i]));
     let mut symbolizer = Symbolizer::new();
     let mut reports = Vec::new();
+    let mut growth = Growth::default();
     for (i, process) in processes.iter().enumerate() {
         let mut symbols = Symbols::of(process, &mut symbolizer);
         reports.push(analysis::analyze(process, &options, &mut |id| {
             symbols.stack(id)
         }));
         if Some(i) == main {
+            growth = live_growth(process, &options, &mut symbols);
             if let Some(path) = &request.flamegraph {
-                flamegraph(path, process, &options, &mut symbols)?;
+                flamegraph(path, &growth)?;
             }
             if let Some(path) = &request.pprof {
                 pprof::write(path, process, &options, &mut symbols)?;
@@ -100,48 +115,70 @@ pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
         processes: reports,
         flamegraph: request.flamegraph,
         pprof: request.pprof,
+        growth,
     })
 }
 
-/// Live growth per stack as folded lines (`outer;…;inner bytes`), drawn by inferno.
-fn flamegraph(
-    path: &Path,
-    process: &Process,
-    options: &Options,
-    symbols: &mut Symbols,
-) -> anyhow::Result<()> {
+/// Live growth per stack between the window's first and last dump.
+fn live_growth(process: &Process, options: &Options, symbols: &mut Symbols) -> Growth {
     let Some((first, last)) = analysis::window(process, options.checkpoints.as_deref()) else {
-        return Ok(());
+        return Growth::default();
     };
-    let mut lines = Vec::new();
+    let mut stacks = Vec::new();
     for end in &last.stacks {
         let before = first.stack(end.id).map_or(0, |s| s.live_bytes);
         let growth = end.live_bytes.saturating_sub(before);
         if growth == 0 {
             continue;
         }
-        let names: Vec<String> = symbols
+        let frames = symbols
             .stack(end.id)
             .iter()
             .rev()
-            .map(|f| f.label().replace(';', ","))
+            .map(|f| {
+                let kind = match f.kind {
+                    FrameKind::Js => "js",
+                    FrameKind::Builtin => "builtin",
+                    FrameKind::Native if f.module.starts_with("libc.") => "libc",
+                    FrameKind::Native => "native",
+                    FrameKind::Unknown => "other",
+                };
+                (f.label(), kind)
+            })
             .collect();
-        lines.push(format!(
-            "{} {growth}",
-            if names.is_empty() {
-                "[no frames]".into()
-            } else {
-                names.join(";")
-            }
-        ));
+        stacks.push((frames, growth));
     }
+    Growth {
+        pid: process.pid,
+        window: format!(
+            "from {:.1} s to {:.1} s after start",
+            first.time_ms as f64 / 1000.0,
+            last.time_ms as f64 / 1000.0
+        ),
+        stacks,
+    }
+}
+
+/// The growth as an SVG flame graph (folded lines `outer;…;inner bytes`, drawn by inferno).
+fn flamegraph(path: &Path, growth: &Growth) -> anyhow::Result<()> {
+    let mut lines: Vec<String> = growth
+        .stacks
+        .iter()
+        .map(|(frames, bytes)| {
+            let names: Vec<String> = frames.iter().map(|(f, _)| f.replace(';', ",")).collect();
+            format!(
+                "{} {bytes}",
+                if names.is_empty() {
+                    "[no frames]".into()
+                } else {
+                    names.join(";")
+                }
+            )
+        })
+        .collect();
     let mut options = inferno::flamegraph::Options::default();
-    options.title = format!("Native memory: live growth by stack (PID {})", process.pid);
-    options.subtitle = Some(format!(
-        "from {:.1} s to {:.1} s after start; sampled estimates, bytes",
-        first.time_ms as f64 / 1000.0,
-        last.time_ms as f64 / 1000.0
-    ));
+    options.title = format!("Native memory: live growth by stack (PID {})", growth.pid);
+    options.subtitle = Some(format!("{}; sampled estimates, bytes", growth.window));
     options.count_name = "bytes".into();
     options.colors =
         inferno::flamegraph::color::Palette::Basic(inferno::flamegraph::color::BasicPalette::Mem);
@@ -170,6 +207,85 @@ pub fn print(out: &mut impl Write, native: &NativeJson) -> std::io::Result<()> {
     }
     writeln!(out, "Native verdict: {}", verdict_text(native.verdict))?;
     Ok(())
+}
+
+/// The HTML report's native section, and what it cut.
+pub fn section(native: &NativeJson) -> (crate::report::Native, Vec<String>) {
+    let mut cut = Vec::new();
+    let g = &native.growth;
+    let flame = (!g.stacks.is_empty()).then(|| {
+        let (tree, merged) = crate::report::flame::tree(&g.stacks, "all live growth");
+        if merged {
+            cut.push(format!(
+                "Flame graph: frames too small to see are merged into one \"(N smaller frames)\" each, to keep it under {} frames",
+                output::count(crate::report::flame::MAX_NODES as u64)
+            ));
+        }
+        tree
+    });
+    let section = crate::report::Native {
+        verdict: headline(native.verdict),
+        processes: native.processes.clone(),
+        quiet_processes: native.quiet_processes,
+        flame,
+        flame_title: format!(
+            "Live growth by stack of PID {}, {} (sampled estimates)",
+            g.pid, g.window
+        ),
+        dir: native.dir.display().to_string(),
+        signatures: native
+            .processes
+            .iter()
+            .flat_map(|p| &p.stacks)
+            .filter_map(|s| s.signature)
+            .filter_map(|sig| {
+                let key = serde_json::to_value(sig).ok()?.as_str()?.to_owned();
+                Some((key, sig.meaning()))
+            })
+            .collect(),
+    };
+    (section, cut)
+}
+
+/// What to do next after a native analysis.
+pub fn next_steps(native: &NativeJson) -> Vec<String> {
+    let suspect = native
+        .processes
+        .iter()
+        .flat_map(|p| &p.stacks)
+        .find(|s| s.suspect);
+    match (native.verdict, suspect) {
+        (Verdict::NativeLeak, Some(s)) => {
+            let by = s
+                .allocated_by
+                .as_ref()
+                .map_or("the top stack".to_owned(), Frame::label);
+            let from = s
+                .js_callers
+                .first()
+                .map_or(String::new(), |c| format!(", called from {}", c.frame.label()));
+            vec![
+                format!(
+                    "Read the code of {by}{from}: what it allocates is never freed. Look for a missing free/delete, a cache without eviction, or a handle that is never closed"
+                ),
+                "The flame graph shows every stack that grew; search it for your addon's or module's name".into(),
+            ]
+        }
+        (Verdict::Fragmentation, _) => vec![
+            "Nothing leaks: glibc keeps freed memory. Try MALLOC_ARENA_MAX=2, or run under jemalloc (LD_PRELOAD=libjemalloc.so.2)".into(),
+        ],
+        (Verdict::BuffersFromJs, _) => vec![
+            "The native memory is Buffer/ArrayBuffer contents that JS still holds: the JS heap section names who holds them".into(),
+        ],
+        _ => vec![
+            "No native stack grew steadily. A slow leak needs a longer recording (--duration) or more load".into(),
+        ],
+    }
+}
+
+/// The verdict as a page's headline (the terminal's shouting left out).
+pub fn headline(verdict: Verdict) -> String {
+    verdict_text(verdict).replacen("NATIVE LEAK SUSPECTED", "Native leak suspected", 1)
 }
 
 pub fn verdict_text(verdict: Verdict) -> &'static str {

@@ -9,20 +9,21 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::cli::DiffArgs;
-use crate::load::{load, load_with};
+use crate::load::{Loaded, load, load_with};
 use crate::output;
+use crate::report::{self, Page, Table};
 
 #[derive(Serialize)]
 struct DiffJson<'a> {
     base: &'a str,
     current: &'a str,
-    classes: Vec<ClassDiff>,
+    classes: &'a [ClassDiff],
     /// Findings in the current snapshot.
-    findings: Vec<heapsnap::findings::Finding>,
+    findings: &'a [heapsnap::findings::Finding],
 }
 
 #[derive(Serialize)]
-struct ClassDiff {
+pub struct ClassDiff {
     #[serde(flatten)]
     devtools: DiffRow,
     /// The class's retained size (Summary view) in the base and the current snapshot.
@@ -38,60 +39,22 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     let timings = args.output.timings;
     let current = load(&args.current, timings)?;
     let base = load_with(&args.base, timings, Some(&current.analysis.interfaces))?;
+    let base_name = base.name.clone();
+    let (classes, _) = classes(base, &current, args.top);
     let (cs, ca) = (&current.snapshot, &current.analysis);
-    let rows = heapsnap::diff::compare((&base.snapshot, &base.analysis), (cs, ca));
-
-    let retained =
-        |loaded: &crate::load::Loaded| -> HashMap<(String, Option<heapsnap::Location>), u64> {
-            heapsnap::summary(&loaded.snapshot, &loaded.analysis)
-                .into_iter()
-                .map(|r| ((r.name, r.location), r.retained_size))
-                .collect()
-        };
-    let (before, after) = (retained(&base), retained(&current));
-    let census = [Census::new(
-        &base.name,
-        &base.snapshot,
-        &base.analysis.class,
-    )];
-    drop(base.snapshot);
-
-    let shown = args.top.unwrap_or(rows.len()).min(rows.len());
-    let owners = generic_owners(
-        cs,
-        ca,
-        &census,
-        &rows[..shown],
-        &crate::sources::Disk::default(),
-    );
-    let classes: Vec<ClassDiff> = rows
-        .into_iter()
-        .take(shown)
-        .map(|r| {
-            let key = (r.name.clone(), r.location);
-            ClassDiff {
-                retained_before: before.get(&key).copied().unwrap_or(0),
-                retained_after: after.get(&key).copied().unwrap_or(0),
-                generic: is_generic(&r.name),
-                owner: owners.get(&r.name).cloned(),
-                devtools: r,
-            }
-        })
-        .collect();
-
     let found = heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         let doc = DiffJson {
-            base: &base.name,
+            base: &base_name,
             current: &current.name,
-            classes,
-            findings: found,
+            classes: &classes,
+            findings: &found,
         };
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{} → {}", base.name, current.name)?;
+        writeln!(out, "{} → {}", base_name, current.name)?;
         let rows: Vec<Vec<String>> = classes
             .iter()
             .map(|c| {
@@ -134,7 +97,137 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    if let Some(path) = &args.html {
+        let mut page = Page {
+            command: "diff",
+            title: format!("Comparison: {base_name} → {}", current.name),
+            verdict: report::Verdict {
+                level: "ok",
+                headline: format!(
+                    "{} → {}: {} classes changed",
+                    base_name,
+                    current.name,
+                    output::count(classes.len() as u64)
+                ),
+                next: vec![
+                    "Sort by Size Delta or # Delta; classes of your own code point at the leak, generic ones (Object, (string)) at the collection that holds them (Owner)".into(),
+                    "Three snapshots (baseline, target, final) separate a leak from a cache that fills once: leakhound leaks A B C".into(),
+                ],
+            },
+            facts: vec![
+                ("Base".into(), base_name.clone()),
+                ("Current".into(), current.name.clone()),
+            ],
+            comparison: Some(table(&base_name, &current, &classes, classes.len())),
+            findings: found,
+            commands: vec![("this comparison".into(), report::invocation())],
+            ..Page::default()
+        };
+        report::write_file(path, &mut page)?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// The Comparison of `current` against `base` (loaded with `current`'s interfaces), with the
+/// retained size of each class before and after, and the owner of generic classes' new
+/// objects; the first `top` rows (by size delta), and how many rows there are in all.
+pub fn classes(base: Loaded, current: &Loaded, top: Option<usize>) -> (Vec<ClassDiff>, usize) {
+    let (cs, ca) = (&current.snapshot, &current.analysis);
+    let rows = heapsnap::diff::compare((&base.snapshot, &base.analysis), (cs, ca));
+    let retained = |loaded: &Loaded| -> HashMap<(String, Option<heapsnap::Location>), u64> {
+        heapsnap::summary(&loaded.snapshot, &loaded.analysis)
+            .into_iter()
+            .map(|r| ((r.name, r.location), r.retained_size))
+            .collect()
+    };
+    let (before, after) = (retained(&base), retained(current));
+    let census = [Census::new(
+        &base.name,
+        &base.snapshot,
+        &base.analysis.class,
+    )];
+    drop(base);
+    let shown = top.unwrap_or(rows.len()).min(rows.len());
+    let owners = generic_owners(
+        cs,
+        ca,
+        &census,
+        &rows[..shown],
+        &crate::sources::Disk::default(),
+    );
+    let total = rows.len();
+    let classes = rows
+        .into_iter()
+        .take(shown)
+        .map(|r| {
+            let key = (r.name.clone(), r.location);
+            ClassDiff {
+                retained_before: before.get(&key).copied().unwrap_or(0),
+                retained_after: after.get(&key).copied().unwrap_or(0),
+                generic: is_generic(&r.name),
+                owner: owners.get(&r.name).cloned(),
+                devtools: r,
+            }
+        })
+        .collect();
+    (classes, total)
+}
+
+/// The Comparison as the HTML report's table (the report keeps its first rows).
+pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) -> Table {
+    let code = heapsnap::code::Code::new(&current.snapshot);
+    let columns = [
+        ("Class", "text"),
+        ("Defined at", "text"),
+        ("# New", "count"),
+        ("# Deleted", "count"),
+        ("# Delta", "signed_count"),
+        ("Alloc. Size", "size"),
+        ("Freed Size", "size"),
+        ("Size Delta", "signed_size"),
+        ("Retained Δ", "signed_size"),
+        ("Owner", "text"),
+    ];
+    let rows = classes
+        .iter()
+        .take(report::MAX_ROWS)
+        .map(|c| {
+            let d = &c.devtools;
+            let owner = c
+                .owner
+                .as_ref()
+                .map_or(String::new(), |o| format!("{} ({})", o.holder, o.class));
+            let at = d
+                .location
+                .map_or(String::new(), |l| super::leaks::location(&code.source(l)));
+            serde_json::json!([
+                heapsnap::graph::display_class(&d.name),
+                at,
+                d.new_count,
+                d.deleted_count,
+                d.count_delta,
+                d.alloc_size,
+                d.freed_size,
+                d.size_delta,
+                c.retained_after as i64 - c.retained_before as i64,
+                owner
+            ])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        })
+        .collect();
+    Table {
+        title: "Comparison".into(),
+        caption: format!(
+            "{base} → {}: objects new and deleted per class, matched by id, as DevTools' Comparison view counts them",
+            current.name
+        ),
+        columns: columns.iter().map(|&(t, k)| (t.to_owned(), k)).collect(),
+        rows,
+        total_rows: total,
+    }
 }
 
 fn signed_count(n: i64) -> String {

@@ -30,6 +30,7 @@ use crate::cli::HuntArgs;
 use crate::live::{bar, install_interrupt_handler, set_app_group, unix_time};
 use crate::native::{NativeJson, Request};
 use crate::output;
+use crate::report::{Page, Table, Timeline};
 
 /// `report.json` of a run.
 #[derive(Serialize)]
@@ -78,6 +79,8 @@ struct Round {
     memory_before_snapshot: procfs::Memory,
     memory_after_snapshot: procfs::Memory,
     snapshot: capture::Snapshot,
+    /// When the snapshot was asked for, in milliseconds since the Unix epoch.
+    snapshot_unix_ms: u64,
     /// The token of the native dump taken after the snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     native_dump: Option<String>,
@@ -137,7 +140,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .collect::<Option<Vec<u64>>>()
             .unwrap_or_default(),
     };
-    let found = leaks::analyse(&files, &settings, false)?;
+    let (found, extras) = leaks::analyse(&files, &settings, false, true)?;
     let native = match &tracker {
         Some(tracker) => native_analysis(&args, &dir, tracker, app.pid, &rounds)?,
         None => None,
@@ -169,13 +172,15 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         native,
     };
     let chart = dir.join("timeline.svg");
+    let chart_title = format!("{} (PID {})", args.command.join(" "), app.pid);
+    let marks = snapshot_marks(&doc.rounds, &doc.timeline);
     capture::write_private(&chart, |out| {
-        let title = format!("{} (PID {})", args.command.join(" "), app.pid);
-        out.write_all(crate::svg::chart(&doc.timeline, &title).as_bytes())
-            .map_err(|e| leakhound_live::Error::Io {
+        crate::report::timeline::write(out, &doc.timeline, &chart_title, &marks).map_err(|e| {
+            leakhound_live::Error::Io {
                 path: chart.clone(),
                 source: e,
-            })
+            }
+        })
     })?;
     let report = dir.join("report.json");
     capture::write_private(&report, |out| {
@@ -184,6 +189,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             source: e.into(),
         })
     })?;
+
+    let html = dir.join("report.html");
+    let mut page = page(&args, &doc, extras.expect("asked for"), chart_title, marks);
+    crate::report::write_file(&html, &mut page)?;
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
@@ -201,9 +210,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         if doc.native.is_some() {
             writeln!(out, "\nVerdict: {}", verdict_text(doc.verdict))?;
         }
+        writeln!(out, "\nReport: {}", html.display())?;
         writeln!(
             out,
-            "\nRun directory: {} (report.json, timeline.svg, snapshots{}{})",
+            "Run directory: {} (report.html, report.json, timeline.svg, snapshots{}{})",
             dir.display(),
             if doc.native.is_some() {
                 ", native-growth.svg, native.pb.gz, native/ (the recording)"
@@ -223,6 +233,173 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The HTML report of a hunt.
+fn page(
+    args: &HuntArgs,
+    doc: &HuntJson,
+    extras: leaks::PageExtras,
+    chart_title: String,
+    marks: Vec<(f64, String)>,
+) -> Page {
+    let snapshots: Vec<String> = doc
+        .rounds
+        .iter()
+        .map(|r| r.snapshot.path.display().to_string())
+        .collect();
+    let app = if doc.app.command.is_empty() {
+        format!("PID {}", doc.app.pid)
+    } else {
+        format!("{} (PID {})", doc.app.command.join(" "), doc.app.pid)
+    };
+    let mut page = Page {
+        command: "hunt",
+        title: format!("leakhound hunt: {app}"),
+        facts: vec![
+            ("App".into(), app),
+            ("Node".into(), doc.app.node.clone()),
+            ("Rounds".into(), doc.rounds.len().to_string()),
+            ("Run directory".into(), doc.dir.display().to_string()),
+        ],
+        timelines: vec![Timeline::new(chart_title, &doc.timeline, marks)],
+        rounds: Some(rounds_table(&doc.rounds)),
+        ..Page::default()
+    };
+    leaks::add_to_page(&mut page, &doc.leaks, extras, args.min_count);
+    let js = leaks::verdict(&doc.leaks.report, &snapshots[snapshots.len() - 1]);
+    if let Some(native) = &doc.native {
+        let (section, cut) = crate::native::section(native);
+        page.cut.extend(cut);
+        let native_next = crate::native::next_steps(native);
+        page.verdict = crate::report::Verdict {
+            level: match doc.verdict {
+                "none" => "ok",
+                "fragmentation" => "warn",
+                _ => "leak",
+            },
+            headline: match doc.verdict {
+                "js_leak" | "none" => js.headline.clone(),
+                "both" => format!(
+                    "{}; and a native leak: a native stack keeps memory alive that grows every round",
+                    js.headline
+                ),
+                _ => crate::native::headline(native.verdict),
+            },
+            next: match doc.verdict {
+                "native_leak" | "fragmentation" => native_next,
+                "both" => js.next.into_iter().chain(native_next).collect(),
+                _ => js.next,
+            },
+        };
+        page.native = Some(section);
+    } else {
+        page.verdict = js;
+    }
+    page.commands = vec![
+        ("this hunt".into(), crate::report::invocation()),
+        (
+            "the leak analysis of its snapshots".into(),
+            crate::report::command_line(
+                "leakhound",
+                &[&["leaks".to_owned()][..], &snapshots].concat(),
+            ),
+        ),
+        (
+            "the Comparison of the final snapshot with the baseline".into(),
+            crate::report::command_line(
+                "leakhound",
+                &[
+                    "diff".to_owned(),
+                    snapshots[0].clone(),
+                    snapshots[snapshots.len() - 1].clone(),
+                ],
+            ),
+        ),
+    ];
+    if let Some(native) = &doc.native {
+        page.commands.push((
+            "the native analysis of its recording".into(),
+            crate::report::command_line(
+                "leakhound",
+                &["native".to_owned(), native.dir.display().to_string()],
+            ),
+        ));
+    }
+    page
+}
+
+/// Each round's snapshot on the timeline's clock (its samples' `t`), named as the round.
+fn snapshot_marks(rounds: &[Round], timeline: &[Sample]) -> Vec<(f64, String)> {
+    let Some(first) = timeline.iter().min_by(|a, b| a.t.total_cmp(&b.t)) else {
+        return Vec::new();
+    };
+    rounds
+        .iter()
+        .map(|r| {
+            let after = r.snapshot_unix_ms as f64 - first.unix_ms as f64;
+            (first.t + after / 1000.0, r.name.clone())
+        })
+        .collect()
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rounds_table(rounds: &[Round]) -> Table {
+    let rows = rounds
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (requests, failed, seconds) = match (&r.load, &r.load_command) {
+                (Some(l), _) => (
+                    serde_json::json!(l.responses),
+                    serde_json::json!(l.non_2xx + l.errors),
+                    serde_json::json!(l.elapsed_secs),
+                ),
+                (_, Some(c)) => (
+                    serde_json::Value::Null,
+                    serde_json::Value::Null,
+                    serde_json::json!(c.seconds),
+                ),
+                _ => Default::default(),
+            };
+            vec![
+                serde_json::json!(if i == 0 {
+                    "warm-up → baseline".to_owned()
+                } else {
+                    r.name.clone()
+                }),
+                requests,
+                failed,
+                seconds,
+                serde_json::json!(r.heap.heap_used),
+                serde_json::json!(r.heap.external),
+                serde_json::json!(r.memory_before_snapshot.rss),
+                serde_json::json!(r.snapshot.bytes),
+            ]
+        })
+        .collect();
+    let columns = [
+        ("Round", "text"),
+        ("Requests", "count"),
+        ("Failed", "count"),
+        ("Load time", "seconds"),
+        ("Heap used", "size"),
+        ("External", "size"),
+        ("RSS", "size"),
+        ("Snapshot", "size"),
+    ];
+    Table {
+        title: "Load".into(),
+        caption: "Each round's load, then the memory after a full GC, before its snapshot".into(),
+        columns: columns.iter().map(|&(t, k)| (t.to_owned(), k)).collect(),
+        rows,
+        total_rows: rounds.len(),
+    }
 }
 
 /// The hunt's one verdict over the JS and native sides, as people read it.
@@ -449,6 +626,7 @@ fn rounds(
             eprintln!("warning: {warning}");
         }
         let bar = bar(&format!("snapshot ({name})"), None);
+        let snapshot_unix_ms = unix_ms();
         let snapshot = capture::snapshot(session, headroom, &path, false, &bar)?;
         bar.finish_and_clear();
         // The native checkpoint, after the snapshot: so every interval between two holds one
@@ -490,6 +668,7 @@ fn rounds(
             memory_before_snapshot,
             memory_after_snapshot: app.memory()?,
             snapshot,
+            snapshot_unix_ms,
             native_dump,
         });
     }

@@ -136,12 +136,11 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
         edge_type: graph::edge_type_name(s, e).to_owned(),
         node: heapsnap::leaks::node_ref(s, a, node),
     };
-    let mut outgoing: Vec<usize> = s.nodes.edges(v).collect();
-    outgoing.sort_by_key(|&e| std::cmp::Reverse(a.retained[s.edges.to[e] as usize]));
+    let edge_count = s.nodes.edges(v).len();
+    let outgoing = heapsnap::excerpt::largest_edges(s, a, v, args.top);
     let index = Retainers::new(s);
-    let mut incoming: Vec<u32> = index.of(v).to_vec();
-    let key = |d: i32| if d < 0 { i32::MAX } else { d };
-    incoming.sort_by_key(|&e| key(a.distance[graph::edge_source(s, e as usize) as usize]));
+    let retainer_count = index.of(v).len();
+    let incoming = heapsnap::excerpt::nearest_retainers(s, a, index.of(v).to_vec(), args.top);
     let mut dominators = Vec::new();
     let mut u = v;
     while u != a.root && dominators.len() < s.node_count() {
@@ -156,16 +155,11 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
         distance: Some(a.distance[v as usize]).filter(|&d| d >= 0),
         location: s.location(v).map(|l| names.source(l)),
         dominators,
-        edge_count: outgoing.len(),
-        edges: outgoing
-            .iter()
-            .take(args.top)
-            .map(|&e| edge(e, s.edges.to[e]))
-            .collect(),
-        retainer_count: incoming.len(),
+        edge_count,
+        edges: outgoing.iter().map(|&e| edge(e, s.edges.to[e])).collect(),
+        retainer_count,
         retainers: incoming
             .iter()
-            .take(args.top)
             .map(|&e| edge(e as usize, graph::edge_source(s, e as usize)))
             .collect(),
         path: heapsnap::leaks::path_steps(s, a, &graph::path_to(s, a, v)),

@@ -5,11 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::collections::HashMap;
+
+use heapsnap::excerpt::Excerpt;
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
 
 use crate::cli::LeaksArgs;
-use crate::load::{load, read, timing};
+use crate::load::{load, load_with, read, timing};
 use crate::output;
+use crate::report::{self, Page, Table};
 
 #[derive(serde::Serialize)]
 pub struct LeaksJson {
@@ -26,7 +30,13 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
         min_count: args.min_count,
         requests: Vec::new(),
     };
-    let found = analyse(&args.files, &settings, args.output.timings)?;
+    let (found, extras) = analyse(
+        &args.files,
+        &settings,
+        args.output.timings,
+        args.html.is_some(),
+    )?;
+    let suspected = found.report.leak_suspected;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         serde_json::to_writer_pretty(&mut out, &found)?;
@@ -35,15 +45,42 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
         print(&mut out, &found, args.min_count, None)?;
     }
     out.flush()?;
-    Ok(if found.report.leak_suspected {
+    if let (Some(path), Some(extras)) = (&args.html, extras) {
+        let mut page = Page {
+            command: "leaks",
+            title: format!("Leaks: {}", found.report.snapshots.join(" → ")),
+            facts: vec![("Snapshots".into(), found.report.snapshots.join(" → "))],
+            commands: vec![("this analysis".into(), report::invocation())],
+            ..Page::default()
+        };
+        add_to_page(&mut page, &found, extras, args.min_count);
+        report::write_file(path, &mut page)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(if suspected {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-/// The leak report and the last snapshot's findings for `files`, oldest first.
-pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow::Result<LeaksJson> {
+/// What the HTML page adds to the analysis.
+pub struct PageExtras {
+    /// The graph around each cluster's path and objects, for the retainer trees.
+    pub graph: Excerpt,
+    /// The Comparison of the last snapshot against the baseline.
+    pub comparison: Table,
+    pub last_snapshot: String,
+}
+
+/// The leak report and the last snapshot's findings for `files`, oldest first; with `page`,
+/// what the HTML page adds (the baseline is then read again, in full, for the Comparison).
+pub fn analyse(
+    files: &[PathBuf],
+    settings: &Settings,
+    timings: bool,
+    page: bool,
+) -> anyhow::Result<(LeaksJson, Option<PageExtras>)> {
     let (last, earlier_files) = files.split_last().expect("at least two snapshots");
     // Earlier snapshots are reduced to a census one at a time, so at most one full snapshot
     // is in memory besides the final one's analysis.
@@ -70,7 +107,153 @@ pub fn analyse(files: &[PathBuf], settings: &Settings, timings: bool) -> anyhow:
         &loaded.analysis,
         &heapsnap::findings::Thresholds::default(),
     );
-    Ok(LeaksJson { report, findings })
+    let extras = if page {
+        let start = Instant::now();
+        let graph = excerpt(&loaded, &report.clusters);
+        timing(timings, "page: retainer trees", start);
+        let base = load_with(&files[0], timings, Some(&loaded.analysis.interfaces))?;
+        let base_name = base.name.clone();
+        let start = Instant::now();
+        let (classes, total) = super::diff::classes(base, &loaded, Some(report::MAX_ROWS));
+        timing(timings, "page: comparison", start);
+        Some(PageExtras {
+            graph,
+            comparison: super::diff::table(&base_name, &loaded, &classes, total),
+            last_snapshot: loaded.name.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((LeaksJson { report, findings }, extras))
+}
+
+/// Objects in a page's whole graph excerpt, and added per cluster: the largest clusters
+/// come first and cannot take all of it.
+const EXCERPT_NODES: usize = 4000;
+const EXCERPT_PER_CLUSTER: usize = 400;
+
+/// The graph around each shown cluster: its leaked objects and every node of its path,
+/// expanded from the leaked end (what people open first), two levels deep.
+fn excerpt(loaded: &crate::load::Loaded, clusters: &[Cluster]) -> Excerpt {
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let clusters = &clusters[..clusters.len().min(report::MAX_CLUSTERS)];
+    let mut wanted: HashMap<u32, u32> = clusters
+        .iter()
+        .flat_map(|c| {
+            let samples = c.sample_ids.iter().take(3).copied();
+            samples.chain(c.path.iter().map(|step| step.node.id))
+        })
+        .map(|id| (id, u32::MAX))
+        .collect();
+    for (v, id) in s.nodes.id.iter().enumerate() {
+        if let Some(slot) = wanted.get_mut(id) {
+            *slot = v as u32;
+        }
+    }
+    let groups: Vec<Vec<u32>> = clusters
+        .iter()
+        .map(|c| {
+            let ids = c.sample_ids.iter().take(3).copied();
+            ids.chain(c.path.iter().rev().map(|step| step.node.id))
+                .filter_map(|id| wanted.get(&id).copied().filter(|&v| v != u32::MAX))
+                .collect()
+        })
+        .collect();
+    let mut graph = Excerpt::default();
+    let limits = heapsnap::excerpt::Limits {
+        depth: 2,
+        links: 8,
+        nodes: EXCERPT_PER_CLUSTER,
+        total: EXCERPT_NODES,
+    };
+    graph.add(s, a, &groups, limits);
+    graph
+}
+
+/// Fills a page's JS-heap sections from a leak analysis: the verdict (unless one is set),
+/// the clusters and their trees, the Comparison and the findings.
+pub fn add_to_page(page: &mut Page, found: &LeaksJson, extras: PageExtras, min_count: u64) {
+    let r = &found.report;
+    if page.verdict.headline.is_empty() {
+        page.verdict = verdict(r, &extras.last_snapshot);
+    }
+    page.comparison = Some(extras.comparison);
+    page.findings = found.findings.clone();
+    page.leaks = Some(report::Leaks {
+        report: found.report.clone(),
+        min_count,
+        last_snapshot: extras.last_snapshot,
+        graph: extras.graph,
+        path_cuts: Vec::new(),
+        path_head: report::PATH_HEAD,
+    });
+}
+
+/// The JS heap's verdict and next steps, from the clusters.
+pub fn verdict(r: &Report, last_snapshot: &str) -> report::Verdict {
+    let suspects: Vec<&Cluster> = r.clusters.iter().filter(|c| c.suspect).collect();
+    let Some(first) = suspects.first() else {
+        return report::Verdict {
+            level: "ok",
+            headline: format!(
+                "No leak suspected: {} objects new since the baseline are still alive, in no cluster that grew with the load",
+                output::count(r.candidate_count)
+            ),
+            next: vec![
+                "A slow leak may need more load per round (--requests) or more rounds (--rounds) to show".into(),
+                "If RSS still grows, the memory is outside the JS heap: see the native section, or run leakhound native -- node app.js".into(),
+            ],
+        };
+    };
+    let mut next = Vec::new();
+    for c in suspects.iter().take(3) {
+        let at = c
+            .owner
+            .as_ref()
+            .and_then(|o| o.location.as_ref())
+            .or(c.location.as_ref())
+            .map_or(String::new(), |l| format!(" ({})", location(l)));
+        let holder = output::shorten(c.holder.as_deref().unwrap_or("its retaining path"), 80);
+        let headline = output::shorten(&c.headline, 120);
+        let entries: Vec<String> = c
+            .owner
+            .as_ref()
+            .map(|o| {
+                o.entries
+                    .iter()
+                    .map(|e| e.map_or("–".into(), |n| output::count(u64::from(n))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        next.push(if entries.len() > 1 {
+            format!(
+                "{headline}: {holder}{at} holds {} entries over the snapshots. Remove entries when their work ends, or bound it (an LRU, a TTL)",
+                entries.join(" → ")
+            )
+        } else {
+            format!(
+                "{headline}: look at {holder}{at}, what keeps them; the retaining path below shows how"
+            )
+        });
+    }
+    if let Some(id) = first.sample_ids.first() {
+        next.push(format!(
+            "Look around one leaked object: leakhound show @{id} {last_snapshot}"
+        ));
+    }
+    next.push(
+        "After the fix, run the same command again (below): the verdict should say no leak".into(),
+    );
+    report::Verdict {
+        level: "leak",
+        headline: format!(
+            "Leak suspected: {} in {}, retaining {}",
+            output::counted(r.leaked_count, "leaked object", "leaked objects"),
+            output::counted(suspects.len() as u64, "growing cluster", "growing clusters"),
+            output::size(r.leaked_retained_size)
+        ),
+        next,
+    }
 }
 
 /// The human report: verdict, clusters, growth, findings.

@@ -12,6 +12,7 @@ use leakhound_live::native::{self, Recording};
 use crate::cli::NativeArgs;
 use crate::live::{install_interrupt_handler, unix_time};
 use crate::native::{NativeJson, Request};
+use crate::report::Page;
 
 pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
     let dir = match &args.dir {
@@ -28,6 +29,44 @@ pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
         pprof: Some(dir.join("native.pb.gz")),
     })?;
     print(&args, &report)?;
+    if let Some(path) = &args.html {
+        let (section, cut) = crate::native::section(&report);
+        let leak = report.verdict == native::analysis::Verdict::NativeLeak;
+        let mut page = Page {
+            command: "native",
+            title: format!("Native memory: {}", report.dir.display()),
+            verdict: crate::report::Verdict {
+                level: match report.verdict {
+                    native::analysis::Verdict::NativeLeak => "leak",
+                    native::analysis::Verdict::None => "ok",
+                    _ => "warn",
+                },
+                headline: crate::native::headline(report.verdict),
+                next: crate::native::next_steps(&report),
+            },
+            facts: vec![("Recording".into(), report.dir.display().to_string())],
+            native: Some(section),
+            cut,
+            commands: vec![(
+                if leak {
+                    "this analysis".into()
+                } else {
+                    "this recording, analysed again".into()
+                },
+                crate::report::command_line(
+                    "leakhound",
+                    &["native".to_owned(), report.dir.display().to_string()],
+                ),
+            )],
+            ..Page::default()
+        };
+        if args.dir.is_none() {
+            page.commands
+                .insert(0, ("the recording".into(), crate::report::invocation()));
+        }
+        crate::report::write_file(path, &mut page)?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(if report.verdict == native::analysis::Verdict::NativeLeak {
         ExitCode::from(1)
     } else {

@@ -14,7 +14,7 @@ use leakhound_live::attach::Limits;
 use leakhound_live::memory::{Component, Sample};
 use leakhound_live::procfs::{self, Process};
 use leakhound_live::sampler::Sampler;
-use leakhound_live::timeline::{self, Diagnosis, Metric, Trend};
+use leakhound_live::timeline::{self, Diagnosis, Metric, Trend, Verdict};
 use leakhound_live::{Error, capture, cdp};
 use serde::Serialize;
 
@@ -23,6 +23,7 @@ use crate::guard::{self, Capture, Guard};
 use crate::live::install_interrupt_handler;
 use crate::metrics::Metrics;
 use crate::output;
+use crate::report::{self, Page, Timeline};
 
 /// How often `--match` looks for new processes.
 const RESCAN: Duration = Duration::from_secs(5);
@@ -286,6 +287,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.svg {
         write_svgs(path, &watched)?;
     }
+    if let Some(path) = &args.html {
+        for (_, w) in &mut watched {
+            w.refresh();
+        }
+        crate::report::write_file(path, &mut page(&watched))?;
+        eprintln!("wrote {}", path.display());
+    }
     let wall = start.elapsed().as_secs_f64();
     let cpu = own_cpu() - cpu_start;
     let watcher = WatcherJson {
@@ -463,12 +471,77 @@ fn write_svgs(path: &Path, watched: &[(u32, Watched)]) -> anyhow::Result<()> {
             path.with_file_name(format!("{stem}-{pid}.svg"))
         };
         let title = format!("{} (PID {pid})", w.name);
-        let svg = crate::svg::chart(&w.samples, &title);
-        let mut f = capture::create_private(&file)?;
-        f.write_all(svg.as_bytes())
+        let mut f = std::io::BufWriter::new(capture::create_private(&file)?);
+        crate::report::timeline::write(&mut f, &w.samples, &title, &[])
+            .and_then(|()| f.flush())
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(())
+}
+
+/// The HTML report of a watch: each process's timeline and verdict.
+fn page(watched: &[(u32, Watched)]) -> Page {
+    let verdicts: Vec<Verdict> = watched
+        .iter()
+        .filter_map(|(_, w)| w.diagnosis.as_ref().map(|d| d.verdict))
+        .collect();
+    let leaking = |v: &Verdict| {
+        matches!(
+            v,
+            Verdict::JsLeak | Verdict::NativeLeak | Verdict::ExternalLeak
+        )
+    };
+    let level = if verdicts.iter().any(leaking) {
+        "leak"
+    } else if verdicts.iter().all(|v| *v == Verdict::NoLeak) && !verdicts.is_empty() {
+        "ok"
+    } else {
+        "warn"
+    };
+    let lines: Vec<String> = watched
+        .iter()
+        .map(|(pid, w)| {
+            let message = w
+                .diagnosis
+                .as_ref()
+                .map_or("no samples", |d| d.message.as_str());
+            format!("{} (PID {pid}): {message}", w.name)
+        })
+        .collect();
+    let timelines = watched
+        .iter()
+        .map(|(pid, w)| {
+            let mut t = Timeline::new(format!("{} (PID {pid})", w.name), &w.samples, Vec::new());
+            t.note = w.diagnosis.as_ref().map(|d| d.message.clone());
+            t
+        })
+        .collect();
+    Page {
+        command: "watch",
+        title: format!(
+            "leakhound watch: {}",
+            watched
+                .iter()
+                .map(|(pid, w)| format!("{} (PID {pid})", w.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        verdict: report::Verdict {
+            level,
+            headline: match level {
+                "leak" => {
+                    "Memory grows: the verdicts below name the kind of memory and the next tool"
+                        .into()
+                }
+                "ok" => "No growth after the warm-up".into(),
+                _ => "No verdict yet: watch longer, under load".into(),
+            },
+            next: lines,
+        },
+        timelines,
+        commands: vec![("this watch".into(), report::invocation())],
+        ..Page::default()
+    }
 }
 
 /// The lines shown for one process: current values, growth rates, a sparkline, the verdict.

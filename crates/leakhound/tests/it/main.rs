@@ -1,8 +1,10 @@
 //! The integration tests of the leakhound binary: one test binary, one module per feature.
 
+mod browser;
 mod conformance;
 mod headroom;
 mod leaks;
 mod live;
 mod native;
+mod report;
 mod watch;

@@ -186,6 +186,29 @@ fn hunt_names_the_native_leak_and_its_js_caller() {
     ] {
         assert!(text.contains(word), "{word} not in the profile");
     }
+    // The report: the native section names the allocator and its JS caller, and its flame
+    // graph finds them by search.
+    let mut page = crate::browser::Page::open(&dir.join("report.html"), false);
+    let text = page.text();
+    for needle in [
+        "Native leak",
+        "CreateSessionRecord",
+        "handleLogin",
+        "suspect",
+    ] {
+        assert!(text.contains(needle), "{needle} not in the page:\n{text}");
+    }
+    page.eval(
+        "const f = document.querySelector('#native .flame-bar input'); f.value = 'CreateSessionRecord'; f.dispatchEvent(new Event('input'));",
+    );
+    let status = page.eval(
+        "new Promise(r => setTimeout(() => r(document.querySelector('#native .flame-status').textContent), 400))",
+    );
+    assert!(status.as_str().unwrap().contains('%'), "{status}");
+    let errors = page.errors();
+    assert!(errors.is_empty(), "{errors:#?}");
+    page.screenshot(&crate::report::shot("native-hunt.png"), true);
+    drop(page);
     // The recording's files are private too.
     let pid = process["pid"].as_u64().unwrap();
     let recording = dir.join("native").join(pid.to_string());
@@ -318,6 +341,22 @@ if (process.argv[2] === 'child') {
         let location = top["js_caller"]["location"].as_str().unwrap_or("");
         assert!(location.ends_with("tree.js:7:29"), "{top:#}");
     }
+    // The recording analysed again, as a page: both leaking processes, no error.
+    let html = dir.join("native.html");
+    let again = leakhound(&[
+        "native",
+        "--html",
+        html.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.code, Some(1), "{}", again.stderr);
+    private(&html);
+    let mut page = crate::browser::Page::open(&html, false);
+    let text = page.text();
+    assert!(text.contains("CreateSessionRecord"), "{text}");
+    assert!(text.matches("PID ").count() >= 2, "{text}");
+    let errors = page.errors();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 /// A process killed in the middle: what was dumped before is analysed; stopped by --duration:

@@ -206,6 +206,7 @@ fn watch_writes_samples_and_a_chart() {
     let jsonl = dir.join("samples.jsonl");
     let csv = dir.join("samples.csv");
     let svg = dir.join("chart.svg");
+    let html = dir.join("watch.html");
     let p = watch(
         &app,
         &[
@@ -215,6 +216,8 @@ fn watch_writes_samples_and_a_chart() {
             csv.to_str().unwrap(),
             "--svg",
             svg.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ],
     );
     let samples = p["samples"].as_u64().unwrap() as usize;
@@ -230,7 +233,21 @@ fn watch_writes_samples_and_a_chart() {
     assert!(csv_text.starts_with("t,unix_ms,pid,name,rss,"));
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-    for f in [&jsonl, &csv, &svg] {
+    // The page: the same chart, the verdict, and nothing broken.
+    let mut page = crate::browser::Page::open(&html, false);
+    assert_eq!(
+        page.eval("document.querySelectorAll('#timeline svg path.rss').length"),
+        1
+    );
+    let text = page.text();
+    assert!(
+        text.contains("Memory over time") && text.contains("Verdict"),
+        "{text}"
+    );
+    let errors = page.errors();
+    assert!(errors.is_empty(), "{errors:#?}");
+    drop(page);
+    for f in [&jsonl, &csv, &svg, &html] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", f.display());

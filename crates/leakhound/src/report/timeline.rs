@@ -1,16 +1,20 @@
-//! The SVG chart of a memory timeline (`watch --svg`): the five components of RSS as stacked
-//! areas, RSS and V8's used heap as lines, leakhound's snapshots marked.
+//! The SVG chart of a memory timeline (`watch --svg`, a hunt's `timeline.svg`, the HTML
+//! report's timeline): the five components of RSS as stacked areas, RSS and V8's used heap as
+//! lines, leakhound's snapshots marked.
 //!
 //! Self-contained: no scripts, no stylesheets, no fonts but the generic `sans-serif`, so it
 //! shows the same in a browser, an image viewer or a pull-request comment. Written by hand: it
-//! is a few dozen elements.
+//! is a few dozen elements. The root carries the plot's geometry (`data-*`) for the HTML
+//! report's hover read-out.
 //!
 //! The breakdown comes from `smaps`, which is read less often than RSS: the areas join the
 //! samples that have one with straight lines (memory moves smoothly between them; carrying the
 //! last value forward would draw steps that did not happen) and cover only the time between the
-//! first and the last of them.
+//! first and the last of them. A long watch is thinned to [`MAX_POINTS`] points per line,
+//! evenly, keeping every sample taken after a snapshot.
 
 use std::fmt::Write;
+use std::io;
 
 use leakhound_live::memory::{Component, Sample};
 
@@ -40,14 +44,51 @@ fn colour(c: Component) -> &'static str {
     }
 }
 
-/// The chart of `samples` (one process) as an SVG document, titled `title`.
-pub fn chart(samples: &[Sample], title: &str) -> String {
+/// Points drawn per line at most: more than a chart's width in pixels, and a week of samples
+/// every second stays a small file.
+pub const MAX_POINTS: usize = 1500;
+
+/// Writes the chart of `samples` (one process) as an SVG document titled `title`. `marks`
+/// names moments on the samples' clock (`t`): a hunt's snapshots.
+pub fn write(
+    out: &mut impl io::Write,
+    samples: &[Sample],
+    title: &str,
+    marks: &[(f64, String)],
+) -> io::Result<()> {
+    // A few hundred elements: built as one string, then written.
+    out.write_all(chart(samples, title, marks).as_bytes())
+}
+
+/// Every `step`-th of `samples` (sorted by time), with the last one and those taken after a
+/// snapshot, so that at most about `max` remain.
+pub fn thin<'a>(samples: &[&'a Sample], max: usize) -> Vec<&'a Sample> {
+    let step = samples.len().div_ceil(max.max(1)).max(1);
+    samples
+        .iter()
+        .enumerate()
+        .filter(|&(i, s)| i % step == 0 || i + 1 == samples.len() || s.after_snapshot)
+        .map(|(_, s)| *s)
+        .collect()
+}
+
+fn chart(samples: &[Sample], title: &str, marks: &[(f64, String)]) -> String {
     let mut samples: Vec<&Sample> = samples.iter().filter(|s| s.t.is_finite()).collect();
     samples.sort_by(|a, b| a.t.total_cmp(&b.t));
+    // The breakdown is thinned on its own: thinning all samples could drop every sample that
+    // has one.
+    let with_breakdown: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.breakdown.is_some())
+        .collect();
+    let with_breakdown = thin(&with_breakdown, MAX_POINTS);
+    let samples = thin(&samples, MAX_POINTS);
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12"{}>"#,
+        geometry(&samples)
     );
     let _ = writeln!(
         svg,
@@ -105,7 +146,7 @@ pub fn chart(samples: &[Sample], title: &str) -> String {
     axes(&mut svg, t0, t1, y_step, y_top, &x, &y);
 
     // Stacked areas: each component's band, from the running total below it to its top.
-    let breakdowns: Vec<(f64, [f64; 5])> = samples
+    let breakdowns: Vec<(f64, [f64; 5])> = with_breakdown
         .iter()
         .filter_map(|s| {
             let b = s.breakdown?;
@@ -161,6 +202,21 @@ pub fn chart(samples: &[Sample], title: &str) -> String {
             BOTTOM - TOP,
         );
     }
+    // Named moments (a hunt's snapshots): a line and the name, staggered so neighbours do not
+    // overwrite each other.
+    for (i, (t, name)) in marks.iter().enumerate() {
+        if !(t0..=t1).contains(t) {
+            continue;
+        }
+        let _ = writeln!(
+            svg,
+            r#"<g class="mark"><line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{BOTTOM}" stroke="{SNAPSHOT_COLOUR}" stroke-width="1.5"/><text x="{1:.1}" y="{2:.1}" fill="{SNAPSHOT_COLOUR}">{3}</text></g>"#,
+            x(*t),
+            x(*t) + 3.0,
+            TOP + 12.0 + 14.0 * (i % 3) as f64,
+            escape(name)
+        );
+    }
 
     // V8's used heap, where the inspector gave it: a gap where it did not.
     let mut d = String::new();
@@ -198,6 +254,18 @@ pub fn chart(samples: &[Sample], title: &str) -> String {
     legend(&mut svg, !breakdowns.is_empty(), has_v8, !runs.is_empty());
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The plot's time span and box as `data-*` attributes of the root, for a reader that maps a
+/// pointer position back to a time; empty when nothing is plotted.
+fn geometry(samples: &[&Sample]) -> String {
+    match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) if b.t > a.t => format!(
+            r#" data-t0="{}" data-t1="{}" data-left="{LEFT}" data-right="{RIGHT}""#,
+            a.t, b.t
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Grid lines and labels: sizes on the left, time below.
@@ -265,7 +333,7 @@ fn axes(
     }
     let _ = writeln!(
         svg,
-        r##"<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="#888888"/><text x="{}" y="{}" text-anchor="middle">time since the watch started</text>"##,
+        r##"<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="#888888"/><text x="{}" y="{}" text-anchor="middle">time since the first sample</text>"##,
         (LEFT + RIGHT) / 2.0,
         BOTTOM + 38.0,
     );
@@ -472,7 +540,7 @@ mod tests {
 
     #[test]
     fn full_chart() {
-        let svg = chart(&timeline(100, 0.5), "node server.js <pid 42> & 'co'");
+        let svg = chart(&timeline(100, 0.5), "node server.js <pid 42> & 'co'", &[]);
         let elements = check_xml(&svg);
         assert_eq!(elements[0], "svg");
         assert!(svg.contains(r#"viewBox="0 0 900 420""#));
@@ -509,7 +577,10 @@ mod tests {
         // Deterministic, and out of order input draws the same.
         let mut shuffled = timeline(100, 0.5);
         shuffled.reverse();
-        assert_eq!(chart(&shuffled, "x"), chart(&timeline(100, 0.5), "x"));
+        assert_eq!(
+            chart(&shuffled, "x", &[]),
+            chart(&timeline(100, 0.5), "x", &[])
+        );
     }
 
     #[test]
@@ -517,7 +588,7 @@ mod tests {
         let samples: Vec<Sample> = (0..10)
             .map(|i| sample(f64::from(i) * 1200.0, (2000 + 50 * i as u64) * MB))
             .collect();
-        let svg = chart(&samples, "t");
+        let svg = chart(&samples, "t", &[]);
         check_xml(&svg);
         assert_eq!(count(&svg, "<path "), 1);
         assert!(svg.contains("no smaps breakdown"));
@@ -532,7 +603,7 @@ mod tests {
 
     #[test]
     fn minutes_axis() {
-        let svg = chart(&timeline(100, 6.0), "t");
+        let svg = chart(&timeline(100, 6.0), "t", &[]);
         check_xml(&svg);
         // 9.9 minutes, every 2 minutes.
         assert!(
@@ -543,16 +614,35 @@ mod tests {
 
     #[test]
     fn empty_and_single() {
-        let svg = chart(&[], "nothing & nobody");
+        let svg = chart(&[], "nothing & nobody", &[]);
         check_xml(&svg);
         assert!(svg.contains(">no samples</text>"));
         assert!(svg.contains("nothing &amp; nobody"));
-        let svg = chart(&[sample(3.0, 50 * MB)], "one");
+        let svg = chart(&[sample(3.0, 50 * MB)], "one", &[]);
         check_xml(&svg);
         assert!(svg.contains("not enough samples to chart (1"));
         assert_eq!(count(&svg, "<path"), 0);
         let same_time = [sample(3.0, 50 * MB), sample(3.0, 51 * MB)];
-        check_xml(&chart(&same_time, "two"));
+        check_xml(&chart(&same_time, "two", &[]));
+    }
+
+    #[test]
+    fn long_watches_are_thinned_and_snapshots_named() {
+        // A day of samples every second: each line keeps at most MAX_POINTS points.
+        let samples = timeline(86_400, 1.0);
+        let svg = chart(&samples, "day", &[]);
+        check_xml(&svg);
+        let rss = svg.lines().find(|l| l.contains(r#"class="rss""#)).unwrap();
+        let points = count(rss, "L") + 1;
+        assert!(points <= MAX_POINTS + 10, "{points}");
+        assert!(points >= MAX_POINTS / 2, "{points}");
+        assert!(svg.len() < 400_000, "{}", svg.len());
+        // Named moments inside the time span are drawn, others not.
+        let marks = [(20.0, "baseline".to_owned()), (80.0, "later".to_owned())];
+        let svg = chart(&timeline(100, 0.5), "t", &marks);
+        assert_eq!(count(&svg, r#"<g class="mark">"#), 1);
+        assert!(svg.contains(">baseline</text>") && !svg.contains("later"));
+        assert!(svg.contains(r#"data-t0="0" data-t1="49.5""#), "{svg}");
     }
 
     #[test]
