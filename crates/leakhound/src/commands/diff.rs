@@ -102,16 +102,19 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
             command: "diff",
             title: format!("Comparison: {base_name} → {}", current.name),
             verdict: report::Verdict {
-                level: "ok",
-                headline: format!(
-                    "{} → {}: {} classes changed",
-                    base_name,
-                    current.name,
-                    output::count(classes.len() as u64)
-                ),
+                level: "info",
+                headline: {
+                    let size: i64 = classes.iter().map(|c| c.devtools.size_delta).sum();
+                    let shown = if args.top.is_some() { " shown" } else { "" };
+                    format!(
+                        "{} classes changed{shown}, by {} in all (shallow sizes of the objects new and deleted)",
+                        output::count(classes.len() as u64),
+                        output::signed_size(size)
+                    )
+                },
                 next: vec![
                     "Sort by Size Delta or # Delta; classes of your own code point at the leak, generic ones (Object, (string)) at the collection that holds them (Owner)".into(),
-                    "Three snapshots (baseline, target, final) separate a leak from a cache that fills once: leakhound leaks A B C".into(),
+                    "Three snapshots (baseline, target, final) separate a leak from a cache that fills once: `leakhound leaks A B C`".into(),
                 ],
             },
             facts: vec![
@@ -202,7 +205,8 @@ pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) 
                 .location
                 .map_or(String::new(), |l| super::leaks::location(&code.source(l)));
             serde_json::json!([
-                heapsnap::graph::display_class(&d.name),
+                // As DevTools names them (`Detached Node / X` apart from `Node / X`).
+                d.name,
                 at,
                 d.new_count,
                 d.deleted_count,

@@ -113,6 +113,14 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             |pid| set_app_group(pid as i32),
         )?,
     };
+    // What the app is, for titles: the command we started, or the one we attached to.
+    let app_command = if args.command.is_empty() {
+        procfs::Process::new(app.pid)
+            .and_then(|p| p.cmdline())
+            .unwrap_or_default()
+    } else {
+        args.command.clone()
+    };
     let recorder = Recorder::start(app.pid, RECORD_EVERY);
     let hunted = hunt(&args, &dir, &mut app, tracker.as_mut());
     let timeline = recorder.stop();
@@ -172,7 +180,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         native,
     };
     let chart = dir.join("timeline.svg");
-    let chart_title = format!("{} (PID {})", args.command.join(" "), app.pid);
+    let chart_title = app_label(&app_command, app.pid);
     let marks = snapshot_marks(&doc.rounds, &doc.timeline);
     capture::write_private(&chart, |out| {
         crate::report::timeline::write(out, &doc.timeline, &chart_title, &marks).map_err(|e| {
@@ -191,13 +199,21 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let html = dir.join("report.html");
-    let mut page = page(&args, &doc, extras.expect("asked for"), chart_title, marks);
+    let mut page = page(
+        &args,
+        &doc,
+        extras.expect("asked for"),
+        &app_command,
+        chart_title,
+        marks,
+    );
     crate::report::write_file(&html, &mut page)?;
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
+        eprintln!("report: {}", html.display());
     } else {
         let js_only = doc.native.is_some().then_some(js);
         leaks::print(&mut out, &doc.leaks, args.min_count, js_only)?;
@@ -240,6 +256,7 @@ fn page(
     args: &HuntArgs,
     doc: &HuntJson,
     extras: leaks::PageExtras,
+    app_command: &[String],
     chart_title: String,
     marks: Vec<(f64, String)>,
 ) -> Page {
@@ -248,11 +265,7 @@ fn page(
         .iter()
         .map(|r| r.snapshot.path.display().to_string())
         .collect();
-    let app = if doc.app.command.is_empty() {
-        format!("PID {}", doc.app.pid)
-    } else {
-        format!("{} (PID {})", doc.app.command.join(" "), doc.app.pid)
-    };
+    let app = app_label(app_command, doc.app.pid);
     let mut page = Page {
         command: "hunt",
         title: format!("leakhound hunt: {app}"),
@@ -267,6 +280,7 @@ fn page(
         ..Page::default()
     };
     leaks::add_to_page(&mut page, &doc.leaks, extras, args.min_count);
+    page.warnings = load_warnings(&doc.rounds);
     let js = leaks::verdict(&doc.leaks.report, &snapshots[snapshots.len() - 1]);
     if let Some(native) = &doc.native {
         let (section, cut) = crate::native::section(native);
@@ -296,8 +310,14 @@ fn page(
     } else {
         page.verdict = js;
     }
+    if !page.warnings.is_empty() && page.verdict.level == "ok" {
+        page.verdict.level = "warn";
+    }
     page.commands = vec![
-        ("this hunt".into(), crate::report::invocation()),
+        (
+            "this hunt again (in a new run directory)".into(),
+            crate::report::rerun(),
+        ),
         (
             "the leak analysis of its snapshots".into(),
             crate::report::command_line(
@@ -329,6 +349,15 @@ fn page(
     page
 }
 
+/// `node server.js (PID 42)`, or `PID 42` when its command line is unknown.
+fn app_label(command: &[String], pid: u32) -> String {
+    if command.is_empty() {
+        format!("PID {pid}")
+    } else {
+        format!("{} (PID {pid})", command.join(" "))
+    }
+}
+
 /// Each round's snapshot on the timeline's clock (its samples' `t`), named as the round.
 fn snapshot_marks(rounds: &[Round], timeline: &[Sample]) -> Vec<(f64, String)> {
     let Some(first) = timeline.iter().min_by(|a, b| a.t.total_cmp(&b.t)) else {
@@ -350,56 +379,90 @@ fn unix_ms() -> u64 {
 }
 
 fn rounds_table(rounds: &[Round]) -> Table {
+    use serde_json::{Value, json};
+    // The built-in driver's requests, or the load command's exit status.
+    let driver = rounds.iter().all(|r| r.load.is_some());
     let rows = rounds
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let (requests, failed, seconds) = match (&r.load, &r.load_command) {
-                (Some(l), _) => (
-                    serde_json::json!(l.responses),
-                    serde_json::json!(l.non_2xx + l.errors),
-                    serde_json::json!(l.elapsed_secs),
-                ),
-                (_, Some(c)) => (
-                    serde_json::Value::Null,
-                    serde_json::Value::Null,
-                    serde_json::json!(c.seconds),
-                ),
-                _ => Default::default(),
-            };
-            vec![
-                serde_json::json!(if i == 0 {
-                    "warm-up → baseline".to_owned()
-                } else {
-                    r.name.clone()
-                }),
-                requests,
-                failed,
-                seconds,
-                serde_json::json!(r.heap.heap_used),
-                serde_json::json!(r.heap.external),
-                serde_json::json!(r.memory_before_snapshot.rss),
-                serde_json::json!(r.snapshot.bytes),
-            ]
+            let mut row = vec![json!(if i == 0 {
+                "warm-up → baseline".to_owned()
+            } else {
+                r.name.clone()
+            })];
+            match (&r.load, &r.load_command) {
+                (Some(l), _) => row.extend([
+                    json!(l.responses),
+                    json!(l.non_2xx + l.errors),
+                    json!(l.elapsed_secs),
+                ]),
+                (_, Some(c)) => row.extend([json!(c.status), json!(c.seconds)]),
+                _ => row.extend([Value::Null, Value::Null]),
+            }
+            row.extend([
+                json!(r.heap.heap_used),
+                json!(r.heap.external),
+                json!(r.memory_before_snapshot.rss),
+                json!(r.snapshot.bytes),
+            ]);
+            row
         })
         .collect();
-    let columns = [
-        ("Round", "text"),
-        ("Requests", "count"),
-        ("Failed", "count"),
-        ("Load time", "seconds"),
-        ("Heap used", "size"),
-        ("External", "size"),
-        ("RSS", "size"),
-        ("Snapshot", "size"),
-    ];
+    let load: &[(&str, &'static str)] = if driver {
+        &[
+            ("Requests", "count"),
+            ("Failed", "count"),
+            ("Load time", "seconds"),
+        ]
+    } else {
+        &[("Load command", "text"), ("Load time", "seconds")]
+    };
+    let columns = std::iter::once(("Round", "text"))
+        .chain(load.iter().copied())
+        .chain([
+            ("Heap used", "size"),
+            ("External", "size"),
+            ("RSS", "size"),
+            ("Snapshot", "size"),
+        ]);
     Table {
         title: "Load".into(),
         caption: "Each round's load, then the memory after a full GC, before its snapshot".into(),
-        columns: columns.iter().map(|&(t, k)| (t.to_owned(), k)).collect(),
+        columns: columns.map(|(t, k)| (t.to_owned(), k)).collect(),
         rows,
         total_rows: rounds.len(),
     }
+}
+
+/// What the page must not let pass unnoticed: a load that failed.
+fn load_warnings(rounds: &[Round]) -> Vec<String> {
+    let failed: Vec<&str> = rounds
+        .iter()
+        .filter(|r| r.load_command.as_ref().is_some_and(|c| !c.succeeded()))
+        .map(|r| r.name.as_str())
+        .collect();
+    let errors: u64 = rounds
+        .iter()
+        .filter_map(|r| r.load.as_ref())
+        .map(|l| l.non_2xx + l.errors)
+        .sum();
+    let mut warnings = Vec::new();
+    if !failed.is_empty() {
+        warnings.push(format!(
+            "The load command failed in {} of {} rounds ({}): its output is in load.log. A leak the load did not reach cannot show",
+            failed.len(),
+            rounds.len(),
+            failed.join(", ")
+        ));
+    }
+    if errors > 0 {
+        warnings.push(format!(
+            "{} requests failed or got a non-2xx answer (the Load table says in which rounds): a leak on the paths they did not reach cannot show",
+            output::count(errors)
+        ));
+    }
+    warnings
 }
 
 /// The hunt's one verdict over the JS and native sides, as people read it.

@@ -184,6 +184,20 @@ pub fn add_to_page(page: &mut Page, found: &LeaksJson, extras: PageExtras, min_c
         min_count,
         last_snapshot: extras.last_snapshot,
         graph: extras.graph,
+        holders: r
+            .clusters
+            .iter()
+            .map(|c| match &c.owner {
+                Some(o) => {
+                    let (held, reached) = owner_text(c, o);
+                    let held = held.strip_prefix("held by ").map(str::to_owned);
+                    let reached =
+                        reached.and_then(|r| r.strip_prefix("reached from ").map(str::to_owned));
+                    (held, reached)
+                }
+                None => (c.holder.clone(), None),
+            })
+            .collect(),
         path_cuts: Vec::new(),
         path_head: report::PATH_HEAD,
     });
@@ -201,40 +215,24 @@ pub fn verdict(r: &Report, last_snapshot: &str) -> report::Verdict {
             ),
             next: vec![
                 "A slow leak may need more load per round (--requests) or more rounds (--rounds) to show".into(),
-                "If RSS still grows, the memory is outside the JS heap: see the native section, or run leakhound native -- node app.js".into(),
+                "If RSS still grows, the memory is outside the JS heap: a hunt's native section says where, or run the app under `leakhound native -- COMMAND`".into(),
             ],
         };
     };
     let mut next = Vec::new();
     for c in suspects.iter().take(3) {
-        let at = c
-            .owner
-            .as_ref()
-            .and_then(|o| o.location.as_ref())
-            .or(c.location.as_ref())
-            .map_or(String::new(), |l| format!(" ({})", location(l)));
-        let holder = output::shorten(c.holder.as_deref().unwrap_or("its retaining path"), 80);
         let headline = output::shorten(&c.headline, 120);
-        let entries: Vec<String> = c
-            .owner
-            .as_ref()
-            .map(|o| {
-                o.entries
-                    .iter()
-                    .map(|e| e.map_or("–".into(), |n| output::count(u64::from(n))))
-                    .collect()
-            })
-            .unwrap_or_default();
-        next.push(if entries.len() > 1 {
-            format!(
-                "{headline}: {holder}{at} holds {} entries over the snapshots. Remove entries when their work ends, or bound it (an LRU, a TTL)",
-                entries.join(" → ")
-            )
-        } else {
-            format!(
-                "{headline}: look at {holder}{at}, what keeps them; the retaining path below shows how"
-            )
-        });
+        let who = match &c.owner {
+            Some(o) => {
+                let (held, reached) = owner_text(c, o);
+                let reached = reached.map_or(String::new(), |r| format!(", {r}"));
+                output::shorten(&format!("{held}{reached}"), 400)
+            }
+            None => "its retaining path below shows what holds them".to_owned(),
+        };
+        next.push(format!(
+            "{headline}: {who}. Release each one when its work is done (delete the entry, remove the listener, clear the timer), or bound what holds them"
+        ));
     }
     if let Some(id) = first.sample_ids.first() {
         next.push(format!(
@@ -246,12 +244,19 @@ pub fn verdict(r: &Report, last_snapshot: &str) -> report::Verdict {
     );
     report::Verdict {
         level: "leak",
-        headline: format!(
-            "Leak suspected: {} in {}, retaining {}",
-            output::counted(r.leaked_count, "leaked object", "leaked objects"),
-            output::counted(suspects.len() as u64, "growing cluster", "growing clusters"),
-            output::size(r.leaked_retained_size)
-        ),
+        headline: {
+            // Clusters counted in the report, suspect or not, each byte once.
+            let (grew, size): (u64, u64) = suspects
+                .iter()
+                .fold((0, 0), |(n, b), c| (n + c.count, b + c.retained_size));
+            format!(
+                "Leak suspected: {} that {} with the load, {} leaked, retaining {}",
+                output::counted(suspects.len() as u64, "cluster", "clusters"),
+                if suspects.len() == 1 { "grows" } else { "grow" },
+                output::count(grew),
+                output::size(size.min(r.leaked_retained_size))
+            )
+        },
         next,
     }
 }
@@ -460,25 +465,35 @@ fn print_owner(
     c: &Cluster,
     o: &heapsnap::leaks::Owner,
 ) -> std::io::Result<()> {
+    let (held, reached) = owner_text(c, o);
+    writeln!(out, "   {held}")?;
+    if let Some(reached) = reached {
+        writeln!(out, "   {reached}")?;
+    }
+    Ok(())
+}
+
+/// Who holds a cluster, as the report says it: `held by handleMap (Map @1): entries 501 →
+/// 1,001, grew; declared at server.js:19:7`, and, when the path runs through a variable of the
+/// app's own, `reached from your module variable bus (app.js:3:7): bus → …`.
+pub fn owner_text(c: &Cluster, o: &heapsnap::leaks::Owner) -> (String, Option<String>) {
     let holder = c.holder.as_deref().unwrap_or(&o.holder);
-    if holder == o.holder {
-        write!(out, "   held by {holder} ({} @{})", o.class, o.id)?;
+    let mut held = if holder == o.holder {
+        format!("held by {holder} ({} @{})", o.class, o.id)
     } else {
         // Several collections grew: what holds them all, then the main part's.
-        write!(
-            out,
-            "   held by {holder}; the main part by {} ({} @{})",
+        format!(
+            "held by {holder}; the main part by {} ({} @{})",
             o.holder, o.class, o.id
-        )?;
-    }
+        )
+    };
     match &o.list {
         // A list's head keeps its few fields whatever the list's length.
-        Some(list) if !o.grew => write!(
-            out,
+        Some(list) if !o.grew => held.push_str(&format!(
             ": the head of a linked list ({}) of {} objects",
             list.link,
             output::count(list.length)
-        )?,
+        )),
         _ => {
             let series: Vec<String> = o
                 .entries
@@ -486,34 +501,30 @@ fn print_owner(
                 .map(|e| e.map_or("-".to_owned(), |n| output::count(u64::from(n))))
                 .collect();
             let growth = if o.grew { "grew" } else { "did not grow" };
-            write!(out, ": entries {}, {growth}", series.join(" → "))?;
+            held.push_str(&format!(": entries {}, {growth}", series.join(" → ")));
         }
     }
     if let Some(l) = &o.location {
         if o.variable {
-            write!(out, "; declared at {}", location(l))?;
+            held.push_str(&format!("; declared at {}", location(l)));
         } else {
             // `NodeCache.data` → NodeCache; `EventEmitter._events["error"]` → EventEmitter.
             let class = o.holder.split(['.', '[']).next().unwrap_or(&o.holder);
-            write!(out, "; {class} is defined at {}", location(l))?;
+            held.push_str(&format!("; {class} is defined at {}", location(l)));
         }
     }
-    writeln!(out)?;
-    if let Some(b) = &o.binding
-        && b.via != b.name
-    {
+    let reached = o.binding.as_ref().filter(|b| b.via != b.name).map(|b| {
         let at = match (&b.location, &b.script) {
             (Some(l), _) => format!(" ({})", location(l)),
             (None, Some(script)) => format!(" (in {script})"),
             (None, None) => String::new(),
         };
-        writeln!(
-            out,
-            "   reached from your {} variable {}{at}: {}",
+        format!(
+            "reached from your {} variable {}{at}: {}",
             b.scope, b.name, b.via
-        )?;
-    }
-    Ok(())
+        )
+    });
+    (held, reached)
 }
 
 /// The last part of a path or URL: `server.js`.

@@ -61,8 +61,13 @@ pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
             ..Page::default()
         };
         if args.dir.is_none() {
-            page.commands
-                .insert(0, ("the recording".into(), crate::report::invocation()));
+            page.commands.insert(
+                0,
+                (
+                    "the recording again (in a new directory)".into(),
+                    crate::report::rerun(),
+                ),
+            );
         }
         crate::report::write_file(path, &mut page)?;
         eprintln!("wrote {}", path.display());

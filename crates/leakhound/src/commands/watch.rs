@@ -538,6 +538,20 @@ fn page(watched: &[(u32, Watched)]) -> Page {
             },
             next: lines,
         },
+        facts: watched
+            .iter()
+            .map(|(pid, w)| {
+                (
+                    format!("PID {pid}"),
+                    format!(
+                        "{}: {} samples over {}",
+                        w.name,
+                        output::count(w.samples.len() as u64),
+                        timeline::human_seconds(timeline::span_of(&w.samples))
+                    ),
+                )
+            })
+            .collect(),
         timelines,
         commands: vec![("this watch".into(), report::invocation())],
         ..Page::default()

@@ -129,7 +129,8 @@ function flameGraph(container, tree, options) {
       el.setAttribute('aria-label', name + ', ' + fmt(flame_val(r.n)));
       r.el = el;
       if (r.rest) return el.classList.add('flame-rest'); // nothing to zoom into
-      el.tabIndex = 0;
+      // One tab stop, the zoomed frame (the root at first); the arrow keys move from there.
+      el.tabIndex = i === path.length - 1 ? 0 : -1;
       el.setAttribute('role', 'button');
     });
     graph.style.height = rows * ROW + 'px';

@@ -47,6 +47,8 @@ pub struct Page {
     pub command: &'static str,
     pub title: String,
     pub verdict: Verdict,
+    /// What could make the verdict wrong (a load that failed), shown with it.
+    pub warnings: Vec<String>,
     /// Label and value pairs under the title (the app, Node's version, the snapshots…).
     pub facts: Vec<(String, String)>,
     pub timelines: Vec<Timeline>,
@@ -64,7 +66,7 @@ pub struct Page {
 
 #[derive(Debug, Default, Serialize)]
 pub struct Verdict {
-    /// `leak`, `warn` or `ok`: how the verdict is coloured.
+    /// `leak`, `warn`, `ok` or `info` (no judgement: a diff): how the verdict is coloured.
     pub level: &'static str,
     pub headline: String,
     /// The next steps, most useful first.
@@ -141,6 +143,9 @@ pub struct Leaks {
     /// The last snapshot, for `leakhound show @ID FILE` beyond the excerpt.
     pub last_snapshot: String,
     pub graph: Excerpt,
+    /// Per cluster, who holds it and, when the path runs through a variable of the app's,
+    /// how it is reached from there: as the text report words them.
+    pub holders: Vec<(Option<String>, Option<String>)>,
     /// Per cluster, the steps of its path left out after the first [`PATH_HEAD`] (set by
     /// [`Page::bound`]).
     pub path_cuts: Vec<usize>,
@@ -179,12 +184,15 @@ impl Page {
     pub fn bound(&mut self) {
         if let Some(leaks) = &mut self.leaks {
             let r = &mut leaks.report;
-            if r.clusters.len() > MAX_CLUSTERS {
+            r.clusters.truncate(MAX_CLUSTERS);
+            leaks.holders.truncate(MAX_CLUSTERS);
+            // The analysis itself keeps the largest `--top`; the page at most MAX_CLUSTERS.
+            if r.cluster_count > r.clusters.len() {
                 self.cut.push(format!(
-                    "Clusters: the largest {MAX_CLUSTERS} of {} are shown",
-                    r.clusters.len()
+                    "Clusters: the largest {} of {} are shown (--top sets how many the analysis keeps, up to {MAX_CLUSTERS} on this page)",
+                    r.clusters.len(),
+                    r.cluster_count
                 ));
-                r.clusters.truncate(MAX_CLUSTERS);
             }
             leaks.path_cuts = r
                 .clusters
@@ -360,6 +368,31 @@ pub fn invocation() -> String {
     command_line("leakhound", &args)
 }
 
+/// [`invocation`] without `--out DIR`, for a command that refuses a directory it has filled:
+/// run again, it makes a new one.
+pub fn rerun() -> String {
+    command_line("leakhound", &without_out(std::env::args().skip(1)))
+}
+
+/// `args` without `--out VALUE` and `--out=VALUE`, up to a `--` (the app's own arguments).
+fn without_out(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            kept.push(a);
+            kept.extend(args.by_ref());
+            break;
+        }
+        if a == "--out" {
+            args.next();
+        } else if !a.starts_with("--out=") {
+            kept.push(a);
+        }
+    }
+    kept
+}
+
 /// `program` and `args` quoted for a POSIX shell where they need it.
 pub fn command_line(program: &str, args: &[String]) -> String {
     let quote = |a: &str| {
@@ -404,6 +437,17 @@ mod tests {
         assert_eq!(
             command_line("x", &["it's".into(), String::new()]),
             r"x 'it'\''s' ''"
+        );
+    }
+
+    #[test]
+    fn reruns_leave_out_the_output_directory() {
+        let args = |a: &str| a.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            without_out(
+                args("hunt --out d --url /x --out=e -- node app.js --out keep").into_iter()
+            ),
+            args("hunt --url /x -- node app.js --out keep")
         );
     }
 

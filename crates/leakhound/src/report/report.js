@@ -93,6 +93,21 @@
     if (full.length > max) e.title = full;
     return e;
   }
+  /**
+   * Like `clipped`, with `code` between backticks set as code, as the terminal's messages
+   * write commands and names.
+   */
+  function rich(parent, tag, cls, text, max) {
+    const full = String(text);
+    const shown = full.length > max ? full.slice(0, max - 1) + '…' : full;
+    const e = el(parent, tag, cls);
+    shown.split('`').forEach((part, i) => {
+      if (i % 2) el(e, 'code', null, part);
+      else if (part) e.append(part);
+    });
+    if (shown !== full) e.title = full;
+    return e;
+  }
   /** `text` with a capital first letter, as a sentence on its own starts. */
   function sentence(text) {
     return text ? text.charAt(0).toUpperCase() + text.slice(1) : '';
@@ -118,22 +133,24 @@
   const verdict = section('verdict', 'Verdict');
   verdict.classList.add('verdict', 'level-' + (data.verdict.level || 'ok'));
   el(verdict, 'p', 'headline', sentence(data.verdict.headline));
+  for (const w of data.warnings) rich(verdict, 'p', 'warning', 'Warning: ' + w, 600);
   if (data.verdict.next && data.verdict.next.length) {
     el(verdict, 'h3', null, 'What to do next');
     const ol = el(verdict, 'ol', 'next');
-    for (const step of data.verdict.next) clipped(ol, 'li', null, step, 400);
+    for (const step of data.verdict.next) rich(ol, 'li', null, step, 600);
   }
 
   // ---- timelines
 
   if (data.timelines.length) {
     const s = section('timeline', 'Memory over time');
-    el(s, 'p', 'caption', 'RSS split into the V8 heap, the malloc heap and other memory, sampled while leakhound ran; the purple bands follow each heap snapshot (a snapshot leaves freed memory resident: not a leak). Hover or use the arrow keys for values.');
+    const snapshots = data.timelines.some((t) => t.points.some((p) => p[3]));
+    el(s, 'p', 'caption', 'RSS split into the V8 heap, the malloc heap and other memory, sampled while leakhound ran' + (snapshots ? '; the purple bands follow each heap snapshot (a snapshot leaves freed memory resident: not a leak)' : '') + '. Hover or use the arrow keys for values.');
     data.timelines.forEach((t, i) => {
       const fig = el(s, 'figure', 'timeline');
       const chart = document.getElementById('chart-' + i);
       if (chart) fig.appendChild(chart);
-      if (t.note) el(fig, 'figcaption', null, t.note);
+      if (t.note) rich(fig, 'figcaption', null, t.note, 1000);
       hover(chart, t);
     });
   }
@@ -181,8 +198,11 @@
       el(tip, 'strong', null, seconds(time));
       const rows = [['RSS', size(rss)]];
       if (used >= 0) rows.push(['V8 heap used', size(used)]);
+      let splitAt = null;
       if (t.breakdowns.length) {
-        const b = t.breakdowns[nearest(t.breakdowns, time)][1];
+        // smaps is read less often than RSS: the split is the nearest one, at its own time.
+        const [at, b] = t.breakdowns[nearest(t.breakdowns, time)];
+        splitAt = at;
         rows.push(['V8 heap', size(b[0])], ['malloc heap', size(b[1])], ['other anonymous', size(b[2])], ['file-backed', size(b[3])], ['stacks', size(b[4])]);
       }
       for (const [k, v] of rows) {
@@ -190,6 +210,7 @@
         el(r, 'span', null, k + ' ');
         el(r, 'b', null, v);
       }
+      if (splitAt !== null && splitAt !== time) el(tip, 'div', 'muted', '(the split as read at ' + seconds(splitAt) + ')');
       if (after) el(tip, 'div', 'muted', 'after a snapshot');
       tip.hidden = false;
       const frac = (x - 0) / 900;
@@ -231,17 +252,14 @@
     el(s, 'p', 'caption', count(r.candidate_count) + ' objects are new since the baseline and still alive in every later snapshot; ' + count(r.leaked_count) + ' of them are not part of another, in ' + count(r.cluster_count) + ' clusters retaining ' + size(r.leaked_retained_size) + ' (of a ' + size(r.total_size) + ' heap). Snapshots: ' + r.snapshots.join(' → ') + '.');
     if (!r.clusters.length) el(s, 'p', 'muted', 'No cluster: nothing new stayed alive.');
     // Clusters too small for a verdict are folded away, as the terminal report leaves them out.
-    const small = r.clusters.filter((c) => !c.suspect && c.count < L.min_count).length;
-    let fold = null;
-    r.clusters.forEach((c, i) => {
-      if (!c.suspect && c.count < L.min_count) {
-        if (!fold) {
-          fold = el(s, 'details', 'fold');
-          el(fold, 'summary', null, count(small) + (small === 1 ? ' smaller cluster' : ' smaller clusters') + ' (fewer than ' + count(L.min_count) + ' objects each: no verdict)');
-        }
-        cluster(fold, c, i + 1, L);
-      } else cluster(s, c, i + 1, L);
-    });
+    const isSmall = (c) => !c.suspect && c.count < L.min_count;
+    r.clusters.forEach((c, i) => isSmall(c) || cluster(s, c, i + 1, L));
+    const small = r.clusters.filter(isSmall).length;
+    if (small) {
+      const fold = el(s, 'details', 'fold');
+      el(fold, 'summary', null, count(small) + (small === 1 ? ' smaller cluster' : ' smaller clusters') + ' (fewer than ' + count(L.min_count) + ' objects each: no verdict)');
+      r.clusters.forEach((c, i) => isSmall(c) && cluster(fold, c, i + 1, L));
+    }
     growth(r);
   }
 
@@ -255,21 +273,15 @@
     if (c.suspect) el(h, 'span', 'badge leak', 'grows with the load');
     else if (small) el(h, 'span', 'badge', 'fewer than ' + L.min_count + ': no verdict');
     else el(h, 'span', 'badge', 'did not grow every round');
-    const o = c.owner;
-    const heldBox = c.holder ? el(null, 'span') : '';
-    if (heldBox) {
-      clipped(heldBox, 'code', null, c.holder, 120);
-      if (o && o.class) heldBox.append(' (' + o.class + ' @' + o.id + ')');
-    }
+    const [held, reached] = L.holders[rank - 1] || [null, null];
     const perSnapshot = c.class_counts && c.class_counts.length ? series(c.class_counts, count) : '';
-    const entries = o && o.entries && o.entries.length ? series(o.entries, count) + (o.grew ? ', grew' : '') : '';
+    const shortClass = c.class.length > 40 ? c.class.slice(0, 39) + '…' : c.class;
     defs(card, [
       ['Leaked', count(c.count)],
       ['Retained', size(c.retained_size) + (c.native_size ? ', ' + size(c.native_size) + ' of it native memory (' + c.native.map((n) => n.name + ' ' + size(n.size)).join(', ') + ')' : '')],
-      ['Held by', heldBox],
-      ['Declared at', o && o.location ? code(location(o.location)) : ''],
-      ['Entries per snapshot', entries],
-      ['Instances of ' + c.class + ' per snapshot', perSnapshot],
+      ['Held by', held ? clipped(null, 'span', null, held, 400) : ''],
+      ['Reached from', reached ? clipped(null, 'span', null, reached, 400) : ''],
+      ['Instances of ' + shortClass + ' per snapshot', perSnapshot],
       ['Defined at', c.location ? code(location(c.location)) : ''],
       ['Your functions in it', c.functions.map((f) => count(f.count) + ' × ' + f.name + ' (' + location(f.location) + ')').join('; ')],
       ['Allocated at', c.allocation_stack.length ? c.allocation_stack.slice(0, 4).map((f) => f.function + ' (' + f.script + ':' + f.line + ')').join(' ← ') : ''],
@@ -340,12 +352,12 @@
       d.dataset.filled = '1';
       const links = n.links;
       const groups = [
-        ['Retained by', links.retainers, links.retainer_count, 'nearest to the root first'],
-        ['Holds', links.edges, links.edge_count, 'largest first'],
+        ['Retained by', links.retainers, links.retainer_count, 'nearest to the root'],
+        ['Holds', links.edges, links.edge_count, 'largest'],
       ];
-      for (const [title, list, total, order] of groups) {
+      for (const [title, list, total, which] of groups) {
         const g = el(d, 'div', 'links');
-        el(g, 'div', 'links-title', title + ' (' + count(total) + (total > list.length ? ', the first ' + list.length + ' ' + order : '') + ')');
+        el(g, 'div', 'links-title', title + ' (' + count(total) + (total > list.length ? '; the ' + list.length + ' ' + which + ' shown' : '') + ')');
         const ul = el(g, 'ul', 'tree');
         ul.setAttribute('role', 'group');
         for (const [e, ty, other] of list) el(ul, 'li').appendChild(node(L, other, e, ty, null, depth + 1));
@@ -435,7 +447,7 @@
       body.textContent = '';
       for (const r of rows) {
         const tr = el(body, 'tr');
-        r.forEach((v, i) => el(tr, 'td', t.columns[i][1] === 'text' ? null : 'num', FORMAT[t.columns[i][1]](v)));
+        r.forEach((v, i) => clipped(tr, 'td', t.columns[i][1] === 'text' ? null : 'num', FORMAT[t.columns[i][1]](v), 200));
       }
       buttons.forEach(([th], i) => th.setAttribute('aria-sort', i === order.col ? (order.desc ? 'descending' : 'ascending') : 'none'));
       const cut = t.total_rows > t.rows.length ? ' (the first ' + count(t.rows.length) + ' of ' + count(t.total_rows) + ')' : '';
@@ -477,7 +489,7 @@
     if (N.quiet_processes) el(s, 'p', 'muted', count(N.quiet_processes) + ' more processes were recorded, with no tracked growth.');
     if (N.flame) {
       el(s, 'h3', null, 'Flame graph of the live growth');
-      el(s, 'p', 'caption', 'Each frame’s width is the live memory that grew under it between the first and the last checkpoint (sampled estimates). Click a frame to zoom; search to highlight.');
+      el(s, 'p', 'caption', 'Each frame’s width is the live memory that grew under it between the first and the last checkpoint (sampled estimates), explained growth included (V8’s bookkeeping of leakhound’s own snapshots, Buffers held from JS); stacks whose live memory shrank are not drawn. Click a frame to zoom; search to highlight.');
       const box = el(s, 'div', 'flame-box');
       flameGraph(box, N.flame, { unit: 'bytes', title: N.flame_title });
     }
@@ -509,7 +521,7 @@
     if (list.length) el(card, 'h4', null, 'Stacks whose live memory grew most');
     for (const st of list) stack(card, st, p);
     const more = p.stacks.length - list.length + p.more_stacks;
-    if (more > 0) el(card, 'p', 'muted', count(more) + ' more stacks grew less: they are in the flame graph and in --json.');
+    if (more > 0) el(card, 'p', 'muted', count(more) + (more === 1 ? ' more stack' : ' more stacks') + ' grew less: in the flame graph and in --json.');
   }
 
   function stack(parent, st, p) {
@@ -588,6 +600,11 @@
     el(foot, 'p', 'muted', 'Everything is in the command’s --json output (and a hunt’s report.json).');
   }
   el(foot, 'p', 'muted', 'Made by leakhound. This page works offline and fetches nothing; it holds names from the app’s memory: share it as you would the snapshots.');
+
+  // On paper nothing can be opened: the folded clusters and the native stacks print open.
+  window.addEventListener('beforeprint', () => {
+    for (const d of document.querySelectorAll('details.fold, details.stack')) d.open = true;
+  });
 
   for (const [id, title] of toc) {
     const a = el(nav, 'a', null, title);

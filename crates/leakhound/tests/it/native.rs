@@ -58,7 +58,9 @@ fn built() -> &'static Built {
     })
 }
 
-fn leakhound(args: &[&str]) -> Run {
+/// leakhound with the tracker built here and the test addon (the tracker beside a test build of
+/// leakhound is not built by `cargo test`).
+pub(crate) fn leakhound(args: &[&str]) -> Run {
     let built = built();
     leakhound_as(
         Command::new(LEAKHOUND)

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::browser::Page;
 use crate::conformance::{LEAKHOUND, TMP_DIR};
-use crate::live::{dir, leakhound, leakhound_as};
+use crate::live::{dir, leakhound_as};
+use crate::native::leakhound as with_tracker;
 
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -51,8 +52,9 @@ fn count(page: &mut Page, selector: &str) -> u64 {
 #[test]
 fn example_hunt_report_in_a_real_browser() {
     let dir = dir("report-hunt");
-    let run = leakhound(&[
+    let run = with_tracker(&[
         "hunt",
+        "--native",
         "--requests",
         "300",
         "--out",
@@ -92,7 +94,7 @@ fn example_hunt_report_in_a_real_browser() {
         "Native memory",
         "Load",
         "warm-up → baseline",
-        "leakhound hunt --requests 300",
+        "leakhound hunt --native --requests 300",
     ] {
         assert!(text.contains(needle), "{needle} not in the page:\n{text}");
     }
@@ -322,8 +324,9 @@ fn leaks_and_diff_pages_match_their_golden_files() {
 fn a_report_of_a_huge_leak_stays_bounded() {
     let dir = dir("report-large");
     let app = Path::new(REPORT_DIR).join("many-leaks.js");
-    let run = leakhound(&[
+    let run = with_tracker(&[
         "hunt",
+        "--native",
         "--requests",
         "200",
         "--top",
