@@ -31,7 +31,7 @@ const SIGUSR1: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct Inspector {
     pub addr: SocketAddr,
-    /// `node.js/v20.20.2`
+    /// `/json/version`'s `Browser`: `node.js/v20.20.2`, `HeadlessChrome/148.0…`, `Deno/2.1.4`.
     pub version: String,
     pub pid: Option<u32>,
     /// We opened it with SIGUSR1, so we close it when done.
@@ -63,12 +63,12 @@ impl Inspector {
             return Err(bad("it resolves to no address".into()));
         };
         for &addr in &addrs {
-            if let Some(version) = cdp::probe(addr, limits.answer) {
-                // A local inspector's process, when we can see it and it is node (for the
-                // memory check, which also asks the app for its PID).
-                let pid = addr
-                    .ip()
-                    .is_loopback()
+            // Any V8 inspector: Node, a browser (its pages), Deno.
+            if let Some(version) = cdp::probe_any(addr, limits.answer) {
+                // A local Node inspector's process, when we can see it (for the memory check,
+                // which also asks the app for its PID). A browser's port is its browser
+                // process's, not the renderer's that holds a page's heap.
+                let pid = (addr.ip().is_loopback() && cdp::is_node(&version))
                     .then(|| procfs::listener_of(addr.port()).flatten())
                     .flatten()
                     .map(|(pid, _)| pid)
@@ -86,11 +86,11 @@ impl Inspector {
                 });
             }
         }
-        // Say why: nothing listens, or something that is not a Node inspector does.
+        // Say why: nothing listens, or something that is not an inspector does.
         cdp::targets(first, limits.answer)?;
         Err(Error::Discovery {
             addr: first,
-            problem: "is not a Node.js inspector (its /json/version names no node.js)".into(),
+            problem: "is not a V8 inspector (its /json/version names no browser or runtime)".into(),
         })
     }
 

@@ -80,7 +80,7 @@ pub fn check_room(
     force: bool,
 ) -> Result<Before, Error> {
     let heap = heap_usage(session)?;
-    let large = large_objects(session);
+    let large = session.node.then(|| large_objects(session)).flatten();
     // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
     // port-forward`, `ssh -L`) belongs to the proxy, whose memory is not the app's.
     let pid = pid.filter(|&p| {
@@ -269,6 +269,9 @@ pub struct HeapUsage {
 }
 
 pub fn heap_usage(session: &mut Session) -> Result<HeapUsage, Error> {
+    if !session.node {
+        return runtime_heap_usage(session);
+    }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct MemoryUsage {
@@ -290,6 +293,31 @@ pub fn heap_usage(session: &mut Session) -> Result<HeapUsage, Error> {
         external: m.external,
         array_buffers: m.array_buffers,
         rss: m.rss,
+    })
+}
+
+/// The heap figures a target without Node's `process` has (a browser page, Deno): V8's used
+/// and total heap (`Runtime.getHeapUsage`), the backing stores as external memory; no RSS (0).
+fn runtime_heap_usage(session: &mut Session) -> Result<HeapUsage, Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Usage {
+        used_size: f64,
+        total_size: f64,
+        #[serde(default)]
+        backing_storage_size: f64,
+    }
+    let raw = session.call("Runtime.getHeapUsage", None)?;
+    let u: Usage = serde_json::from_str(raw.get()).map_err(|e| Error::BadMessage {
+        what: "Runtime.getHeapUsage".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(HeapUsage {
+        heap_used: u.used_size as u64,
+        heap_total: u.total_size as u64,
+        external: u.backing_storage_size as u64,
+        array_buffers: 0,
+        rss: 0,
     })
 }
 

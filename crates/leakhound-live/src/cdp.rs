@@ -37,8 +37,46 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Target {
     pub id: String,
+    /// `node` for Node.js (empty in old versions), `page`, `iframe`, `service_worker`… for a
+    /// browser, `deno` for Deno.
     #[serde(rename = "type", default)]
     pub kind: String,
+    #[serde(default)]
+    pub url: String,
+    /// Where to connect: only its path is used (`/ID` for Node, `/devtools/page/ID` for a
+    /// browser page).
+    #[serde(rename = "webSocketDebuggerUrl", default)]
+    pub ws_url: String,
+}
+
+impl Target {
+    pub fn is_node(&self) -> bool {
+        self.kind == "node" || self.kind.is_empty()
+    }
+
+    /// The WebSocket path of the target on its inspector.
+    fn path(&self) -> String {
+        self.ws_url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+            .unwrap_or_else(|| format!("/{}", self.id))
+    }
+}
+
+/// The target a session attaches to: the Node process, else the first page of a browser
+/// (Chrome, Electron's renderers), else the first target of another V8 embedder (Deno).
+fn pick(targets: Vec<Target>) -> Option<Target> {
+    let rank = |t: &Target| match t.kind.as_str() {
+        _ if t.is_node() => 0,
+        "page" => 1,
+        "deno" | "worker" | "other" => 2,
+        // Browser targets that are not a heap of their own (the browser, tabs' frames).
+        _ => 3,
+    };
+    targets
+        .into_iter()
+        .filter(|t| rank(t) < 3)
+        .min_by_key(|t| rank(t))
 }
 
 /// `GET path` from the inspector's HTTP endpoint, within `timeout` in all. The URL names the
@@ -76,14 +114,27 @@ fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, Str
 /// The `Browser` field of `/json/version` (`node.js/v20.20.2`), or `None` when `addr` is not a
 /// Node inspector (another HTTP server, or no HTTP at all). `timeout` bounds the whole exchange.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> Option<String> {
+    probe_any(addr, timeout).filter(|b| is_node(b))
+}
+
+/// The `Browser` field of `/json/version` of any V8 inspector: Node (`node.js/v20.20.2`),
+/// Chrome and Electron (`Chrome/…`, `HeadlessChrome/…`), Deno (`Deno/…`).
+pub fn probe_any(addr: SocketAddr, timeout: Duration) -> Option<String> {
     #[derive(Deserialize)]
     struct Version {
         #[serde(rename = "Browser")]
         browser: String,
+        #[serde(rename = "Protocol-Version")]
+        protocol: String,
     }
     let (status, body) = http_get(addr, "/json/version", timeout).ok()?;
     let v: Version = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
-    v.browser.starts_with("node.js/").then_some(v.browser)
+    (!v.protocol.is_empty()).then_some(v.browser)
+}
+
+/// Whether a `Browser` field of `/json/version` is Node's.
+pub fn is_node(browser: &str) -> bool {
+    browser.starts_with("node.js/")
 }
 
 /// The targets the inspector lists (one per Node process; workers are reached through it).
@@ -111,6 +162,9 @@ pub struct Session {
     pub app_finished: bool,
     /// Set while closing: Ctrl-C no longer cuts waits short, so the close gets through.
     closing: bool,
+    /// The target is a Node process (else a browser page, Deno…: no `process`, no
+    /// `NodeRuntime`).
+    pub node: bool,
 }
 
 #[derive(Deserialize)]
@@ -137,23 +191,21 @@ pub struct Event<'a> {
 }
 
 impl Session {
-    /// Connects to the first Node target at `addr` and asks Node to tell us when the app
-    /// finishes, so a session of ours never keeps it from exiting.
+    /// Connects to the target at `addr` (see [`pick`]: the Node process, or a browser's first
+    /// page) and asks Node to tell us when the app finishes, so a session of ours never keeps
+    /// it from exiting.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Session, Error> {
-        let target = targets(addr, timeout)?
-            .into_iter()
-            .find(|t| t.kind == "node" || t.kind.is_empty())
-            .ok_or_else(|| Error::Discovery {
-                addr,
-                problem: "lists no Node target".into(),
-            })?;
+        let target = pick(targets(addr, timeout)?).ok_or_else(|| Error::Discovery {
+            addr,
+            problem: "lists no Node process, page or other JavaScript target".into(),
+        })?;
         let connect = |e| Error::Connect { addr, source: e };
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
         stream.set_read_timeout(Some(timeout)).map_err(connect)?;
         stream.set_nodelay(true).map_err(connect)?;
-        // Built from the address we reached and the target id, not the listed
-        // webSocketDebuggerUrl, which echoes whatever Host the listing request carried.
-        let url = format!("ws://{addr}/{}", target.id);
+        // Built from the address we reached and the listed path, not the listed
+        // webSocketDebuggerUrl's host, which echoes whatever Host the listing request carried.
+        let url = format!("ws://{addr}{}", target.path());
         let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
             .map_err(|e| Error::Discovery {
                 addr,
@@ -181,12 +233,15 @@ impl Session {
             timeout,
             app_finished: false,
             closing: false,
+            node: target.is_node(),
         };
-        session.call("NodeRuntime.enable", None)?;
-        session.call(
-            "NodeRuntime.notifyWhenWaitingForDisconnect",
-            Some(r#"{"enabled":true}"#),
-        )?;
+        if session.node {
+            session.call("NodeRuntime.enable", None)?;
+            session.call(
+                "NodeRuntime.notifyWhenWaitingForDisconnect",
+                Some(r#"{"enabled":true}"#),
+            )?;
+        }
         Ok(session)
     }
 

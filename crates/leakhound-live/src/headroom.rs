@@ -249,7 +249,7 @@ impl Before {
                 None => Error::RoomUnknown {
                     need: human_size(need as f64),
                     heap: human_size(heap_used as f64),
-                    why: "leakhound cannot tell which process serves this inspector: another machine, or a port forwarded to it".into(),
+                    why: "leakhound cannot tell which process holds this heap: a browser page's renderer, another machine, or a port forwarded to it".into(),
                 },
             });
         }

@@ -41,8 +41,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
         check_output(path)?;
     }
     let inspector = attach(&args.target)?;
+    let node = leakhound_live::cdp::is_node(&inspector.version);
     let stem = format!(
-        "node-{}-{}",
+        "{}-{}-{}",
+        if node { "node" } else { "v8" },
         inspector.pid.map_or("remote".to_owned(), |p| p.to_string()),
         unix_time()
     );
@@ -54,6 +56,16 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
         Err(e) => (Err(e.into()), None),
     };
     let closed = inspector.finish(session);
+    let taken = taken.map_err(|e| {
+        if node {
+            return e;
+        }
+        // What does not apply to a browser page or Deno, said where it bites.
+        e.context(format!(
+            "{} is not Node: leakhound attaches to its first page (a browser) or its runtime (Deno) but cannot see which process holds that heap, so the memory check cannot pass (check the renderer's memory in the browser's task manager, then give --force); SIGUSR1 and --pid discovery are Node's only",
+            inspector.version
+        ))
+    });
     let mut doc = taken?;
     closed?;
     doc.opened_inspector = inspector.opened_by_us;
@@ -70,14 +82,19 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     let h = &doc.heap_before;
     writeln!(
         out,
-        "{} at {}{}: heap {} used of {}, external {}, rss {}",
+        "{} at {}{}: heap {} used of {}, external {}{}",
         doc.node,
         doc.inspector,
         doc.pid.map(|p| format!(" (PID {p})")).unwrap_or_default(),
         output::size(h.heap_used),
         output::size(h.heap_total),
         output::size(h.external),
-        output::size(h.rss),
+        // Only Node says its RSS (`process.memoryUsage()`).
+        if node {
+            format!(", rss {}", output::size(h.rss))
+        } else {
+            String::new()
+        },
     )?;
     if let Some(s) = &doc.snapshot {
         writeln!(

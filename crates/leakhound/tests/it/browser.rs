@@ -55,7 +55,7 @@ impl Page {
     /// Opens `html` in a fresh browser (with `prefers-color-scheme: dark` when `dark`) and
     /// waits for its load event.
     pub fn open(html: &Path, dark: bool) -> Page {
-        let mut browser = Browser::start();
+        let mut browser = Browser::start(None);
         let mut page = Page {
             ws: connect(&browser.devtools_url()),
             session: String::new(),
@@ -269,13 +269,16 @@ impl Page {
 }
 
 /// The browser process and its profile, cleaned up even when `Page::open` fails half-way.
-struct Browser {
+pub struct Browser {
     child: Child,
     profile: PathBuf,
+    /// The DevTools WebSocket URL, once read from stderr.
+    devtools: Option<String>,
 }
 
 impl Browser {
-    fn start() -> Browser {
+    /// Starts the browser, on `page` when given (else on a blank page).
+    pub fn start(page: Option<&Path>) -> Browser {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let exe = chromium();
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
@@ -305,14 +308,37 @@ impl Browser {
             // Debian's launcher is a shell script that runs the browser as its child, and the
             // browser forks helpers: a group of their own lets Drop kill them all.
             .process_group(0);
+        if let Some(page) = page {
+            command.arg(file_url(page));
+        }
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        Browser { child, profile }
+        Browser {
+            child,
+            profile,
+            devtools: None,
+        }
+    }
+
+    /// `127.0.0.1:PORT` of the browser's DevTools endpoint.
+    pub fn devtools_address(&mut self) -> String {
+        let url = self.devtools_url();
+        let host = url.trim_start_matches("ws://").split('/').next();
+        host.unwrap_or_default().to_owned()
     }
 
     /// The browser's DevTools WebSocket URL, which it prints on stderr once it listens.
     fn devtools_url(&mut self) -> String {
+        if let Some(url) = &self.devtools {
+            return url.clone();
+        }
+        let url = self.read_devtools_url();
+        self.devtools = Some(url.clone());
+        url
+    }
+
+    fn read_devtools_url(&mut self) -> String {
         let stderr = BufReader::new(self.child.stderr.take().expect("stderr is piped"));
         let (tx, rx) = mpsc::channel();
         // Drains the pipe for the browser's whole life, so it never blocks writing its logs.
@@ -346,6 +372,53 @@ impl Drop for Browser {
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Waits until the page at the DevTools endpoint `addr` has the title `title` (a page's
+/// script sets it when it is done); returns the browser's version (`HeadlessChrome/…`).
+pub fn wait_for_title(addr: &str, title: &str) -> String {
+    let get = |path: &str| -> Option<Value> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(addr).ok()?;
+        stream.set_read_timeout(Some(TIMEOUT)).ok()?;
+        // Chromium answers HTTP/1.1 only.
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        // It may keep the connection open: the body is as long as its Content-Length says.
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut buf).ok()?;
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                });
+                if n == 0 || length.is_some_and(|len| body.len() >= len) {
+                    return serde_json::from_str(body).ok();
+                }
+            } else if n == 0 {
+                return None;
+            }
+        }
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        let ready = get("/json/list").is_some_and(|list| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|t| t["title"] == title))
+        });
+        if ready {
+            let version = get("/json/version").unwrap_or_default();
+            return text_of(&version["Browser"]);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no page titled {title:?} at {addr} within {TIMEOUT:?}");
 }
 
 fn connect(url: &str) -> WebSocket<TcpStream> {

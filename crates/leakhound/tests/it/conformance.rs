@@ -113,15 +113,75 @@ fn check_node(node: NodeBin) {
     let out_dir = Path::new(TMP_DIR).join("conformance").join(node.label());
     let snapshots = generate_snapshots(node, &out_dir)
         .unwrap_or_else(|e| panic!("conformance set-up failed: {e}"));
-    let oracle =
-        run_oracle(&snapshots).unwrap_or_else(|e| panic!("conformance set-up failed: {e}"));
+    check_snapshots(node.label(), &node_version, &snapshots);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// A real Chromium page (DOM nodes, detached elements kept from JS, Blink's C++ objects),
+/// captured with `leakhound capture --inspect` from the browser's DevTools port: the same
+/// Summary and Statistics as the DevTools worker's. Today's DOM rules were otherwise tested
+/// only on built graphs.
+#[test]
+fn summary_matches_devtools_chromium_page() {
+    if let Err(e) = oracle_installed() {
+        panic!("conformance set-up failed: {e}");
+    }
+    let out_dir = Path::new(TMP_DIR).join("conformance").join("chromium");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let page = conformance_dir().join("page.html");
+    let mut browser = crate::browser::Browser::start(Some(&page));
+    let addr = browser.devtools_address();
+    let version = crate::browser::wait_for_title(&addr, "ready");
+    let path = out_dir.join("page.heapsnapshot");
+    // The memory check cannot see a page's renderer: refused, saying why and what to do.
+    let refused = Command::new(LEAKHOUND)
+        .args(["capture", "--inspect", &addr, "-o"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not Node") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(!path.exists());
+    let captured = run_checked(
+        Command::new(LEAKHOUND)
+            .args(["capture", "--json", "--force", "--inspect", &addr, "-o"])
+            .arg(&path),
+        LEAKHOUND_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("capture from Chromium failed: {e}"));
+    let doc: Value = serde_json::from_str(&captured).unwrap();
+    assert!(
+        doc["node"].as_str().unwrap_or("").contains("Chrome"),
+        "{doc}"
+    );
+    drop(browser);
+    // The page's own leak: 200 detached <div>s, each with its text and a <ul> of 5 <li>.
+    let summary = run_leakhound(&path).unwrap();
+    let detached = summary["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Detached <div>")
+        .unwrap_or_else(|| panic!("no Detached <div> row: {summary}"));
+    assert_eq!(detached["count"], 200);
+    check_snapshots("chromium", &version, &[("page".to_owned(), path)]);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// Runs the oracle over `snapshots` and leakhound on each, and fails with every mismatch.
+fn check_snapshots(label: &str, version: &str, snapshots: &[(String, PathBuf)]) {
+    let oracle = run_oracle(snapshots).unwrap_or_else(|e| panic!("conformance set-up failed: {e}"));
 
     // leakhound on every snapshot, a few at a time.
     let t = Instant::now();
-    let outputs = parallel_map(&snapshots, |(_, path)| run_leakhound(path));
+    let outputs = parallel_map(snapshots, |(_, path)| run_leakhound(path));
     eprintln!(
-        "conformance[{}]: leakhound on {} snapshots: {:.1} s",
-        node.label(),
+        "conformance[{label}]: leakhound on {} snapshots: {:.1} s",
         snapshots.len(),
         t.elapsed().as_secs_f64()
     );
@@ -129,7 +189,7 @@ fn check_node(node: NodeBin) {
     let mut mismatches = Vec::new();
     let mut per_snapshot = String::new();
     for ((scenario, path), actual) in snapshots.iter().zip(outputs) {
-        let ctx = format!("{}/{scenario}", node.label());
+        let ctx = format!("{label}/{scenario}");
         let expected = &oracle[path.to_str().expect("utf-8 path")];
         let before = mismatches.len();
         match actual {
@@ -146,13 +206,11 @@ fn check_node(node: NodeBin) {
     }
 
     if mismatches.is_empty() {
-        let _ = std::fs::remove_dir_all(&out_dir);
         return;
     }
     let mut report = format!(
-        "leakhound differs from DevTools (chrome-devtools-mcp oracle) on {} point(s); snapshots from {} ({node_version}):\n{per_snapshot}\n",
+        "leakhound differs from DevTools (chrome-devtools-mcp oracle) on {} point(s); snapshots from {label} ({version}):\n{per_snapshot}\n",
         mismatches.len(),
-        node.label(),
     );
     for m in mismatches.iter().take(MAX_SHOWN) {
         let _ = writeln!(report, "{m}");

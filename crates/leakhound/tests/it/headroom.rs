@@ -268,7 +268,7 @@ server.listen(0, '127.0.0.1', () => {{ console.log('ready'); console.error('port
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("cannot tell which process serves this inspector"),
+            .contains("cannot tell which process holds this heap"),
         "{}",
         run.stderr
     );
