@@ -27,6 +27,7 @@ pub mod model;
 pub mod paths;
 mod read;
 pub mod testing;
+pub mod view;
 
 pub use analysis::{
     Analysis, ClassRow, Interfaces, Statistics, analyze, analyze_with, statistics, summary,

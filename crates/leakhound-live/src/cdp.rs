@@ -191,7 +191,7 @@ pub struct Event<'a> {
 }
 
 impl Session {
-    /// Connects to the target at `addr` (see [`pick`]: the Node process, or a browser's first
+    /// Connects to the target at `addr` (the Node process, or a browser's first
     /// page) and asks Node to tell us when the app finishes, so a session of ours never keeps
     /// it from exiting.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Session, Error> {

@@ -81,7 +81,7 @@ pub fn shorten(name: &str, max: usize) -> String {
 /// repeated. V8's internal stores (a Map's table, an object's property array) are left out
 /// and what is reached through them shown as an entry (`[…]`). `from` names where a path that
 /// does not start at the root starts (`server.js (module scope)`).
-pub fn path(steps: &[heapsnap::leaks::Step], mark: Option<usize>, from: Option<&str>) -> String {
+pub fn path(steps: &[heapsnap::view::Step], mark: Option<usize>, from: Option<&str>) -> String {
     let store = |i: usize| {
         let ty = steps[i].node.ty.as_str();
         i + 1 < steps.len() && mark != Some(i) && (ty == "array" || ty == "hidden")

@@ -38,6 +38,8 @@ use crate::code::AppPaths;
 pub use crate::code::SourceLocation;
 use crate::graph::{self, Collections};
 use crate::model::{Snapshot, StrId};
+use crate::view::path_steps;
+pub use crate::view::{NodeRef, Step};
 
 /// What the leak analysis keeps of an earlier snapshot.
 #[derive(Debug, Clone)]
@@ -253,24 +255,6 @@ pub struct NativePart {
     /// The native node's name without DevTools' prefix: `zlib_memory`, `JSArrayBufferData`.
     pub name: String,
     pub size: u64,
-}
-
-/// One step of a retaining path: the edge taken, and the node reached.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub edge: String,
-    pub edge_type: String,
-    pub node: NodeRef,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeRef {
-    pub id: u32,
-    pub class: String,
-    #[serde(rename = "type")]
-    pub ty: String,
-    pub self_size: u64,
-    pub retained_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -597,27 +581,6 @@ impl Shapes {
         }
         name
     }
-}
-
-pub fn node_ref(s: &Snapshot, a: &Analysis, v: u32) -> NodeRef {
-    NodeRef {
-        id: s.nodes.id[v as usize],
-        class: s.strings.get(a.class[v as usize]).into_owned(),
-        ty: graph::node_type_name(s, v).to_owned(),
-        self_size: u64::from(s.nodes.self_size[v as usize]),
-        retained_size: a.retained[v as usize],
-    }
-}
-
-pub fn path_steps(s: &Snapshot, a: &Analysis, edges: &[u32]) -> Vec<Step> {
-    edges
-        .iter()
-        .map(|&e| Step {
-            edge: graph::edge_label(s, e as usize),
-            edge_type: graph::edge_type_name(s, e as usize).to_owned(),
-            node: node_ref(s, a, s.edges.to[e as usize]),
-        })
-        .collect()
 }
 
 /// The allocation stack of `v` from the trace tree, innermost frame first.

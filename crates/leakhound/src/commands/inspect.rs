@@ -5,8 +5,9 @@ use std::io::Write;
 use anyhow::Context;
 use heapsnap::Snapshot;
 use heapsnap::graph::{self, Retainers};
-use heapsnap::leaks::{NodeRef, SourceLocation, Step};
+use heapsnap::leaks::SourceLocation;
 use heapsnap::paths::{Ignore, shortest_paths};
+use heapsnap::view::{self, NodeRef, Step, node_ref, path_steps};
 use serde::Serialize;
 
 use crate::cli::{RetainersArgs, ShowArgs};
@@ -60,10 +61,10 @@ pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
     let objects: Vec<ObjectPaths> = targets
         .iter()
         .map(|&v| ObjectPaths {
-            object: heapsnap::leaks::node_ref(s, a, v),
+            object: node_ref(s, a, v),
             paths: shortest_paths(s, a, &index, v, args.paths, &ignore)
                 .iter()
-                .map(|p| heapsnap::leaks::path_steps(s, a, p))
+                .map(|p| path_steps(s, a, p))
                 .collect(),
         })
         .collect();
@@ -134,23 +135,21 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     let edge = |e: usize, node: u32| EdgeJson {
         edge: graph::edge_label(s, e),
         edge_type: graph::edge_type_name(s, e).to_owned(),
-        node: heapsnap::leaks::node_ref(s, a, node),
+        node: node_ref(s, a, node),
     };
     let edge_count = s.nodes.edges(v).len();
     let outgoing = heapsnap::excerpt::largest_edges(s, a, v, args.top);
     let index = Retainers::new(s);
     let retainer_count = index.of(v).len();
     let incoming = heapsnap::excerpt::nearest_retainers(s, a, index.of(v).to_vec(), args.top);
-    let mut dominators = Vec::new();
-    let mut u = v;
-    while u != a.root && dominators.len() < s.node_count() {
-        u = a.idom[u as usize];
-        dominators.push(heapsnap::leaks::node_ref(s, a, u));
-    }
+    let dominators = view::dominators(s, a, v)
+        .into_iter()
+        .map(|u| node_ref(s, a, u))
+        .collect();
     let names = heapsnap::code::Code::new(s);
     let doc = ShowJson {
         file: &loaded.name,
-        object: heapsnap::leaks::node_ref(s, a, v),
+        object: node_ref(s, a, v),
         name: s.strings.get(s.nodes.name[v as usize]).into_owned(),
         distance: Some(a.distance[v as usize]).filter(|&d| d >= 0),
         location: s.location(v).map(|l| names.source(l)),
@@ -162,7 +161,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
             .iter()
             .map(|&e| edge(e as usize, graph::edge_source(s, e as usize)))
             .collect(),
-        path: heapsnap::leaks::path_steps(s, a, &graph::path_to(s, a, v)),
+        path: path_steps(s, a, &graph::path_to(s, a, v)),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
