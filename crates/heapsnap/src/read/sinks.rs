@@ -1,0 +1,264 @@
+//! The sinks of the parallel integer scanner ([`super::ints`]): the `nodes` and `edges`
+//! numbers stored straight into their columns, with the checks each field needs.
+
+use crate::error::{ErrorKind, ReadError};
+use crate::model::{Edges, Nodes};
+
+use super::ints::{self, Column, zeroed};
+use super::layout::{EdgeField, Layout, NodeField};
+use super::stream::Stream;
+
+fn to_u32(v: u64) -> Result<u32, ErrorKind> {
+    u32::try_from(v).map_err(|_| ErrorKind::NumberTooLarge(v))
+}
+
+/// Stores the `nodes` numbers into columns.
+pub(super) struct NodeSink {
+    fields: Vec<NodeField>,
+    type_count: u64,
+    nodes: Nodes,
+    /// `edge_count` of node i at i + 1; prefix-summed into `first_edge` by `finish`.
+    edge_counts: Vec<u32>,
+    trace: Vec<u32>,
+    detachedness: Vec<u8>,
+    cols: NodeColumns,
+}
+
+struct NodeColumns {
+    ty: Column<u8>,
+    name: Column<u32>,
+    id: Column<u32>,
+    self_size: Column<u32>,
+    edge_count: Column<u32>,
+    trace: Column<u32>,
+    detachedness: Column<u8>,
+}
+
+impl NodeSink {
+    pub(super) fn new(layout: &Layout) -> Result<NodeSink, ErrorKind> {
+        let n = layout.node_count;
+        let has = |f| layout.node_fields.contains(&f);
+        let column = |present: bool| zeroed::<u32>(if present { n } else { 0 }, "nodes");
+        let mut nodes = Nodes {
+            ty: zeroed(n, "nodes")?,
+            name: column(true)?,
+            id: column(true)?,
+            self_size: column(true)?,
+            first_edge: Vec::new(),
+            trace_node_id: None,
+            detachedness: None,
+        };
+        let mut edge_counts = zeroed(n + 1, "nodes")?;
+        let mut trace = column(has(NodeField::TraceNodeId))?;
+        let mut detachedness = zeroed(if has(NodeField::Detachedness) { n } else { 0 }, "nodes")?;
+        let cols = NodeColumns {
+            ty: Column::new(&mut nodes.ty),
+            name: Column::new(&mut nodes.name),
+            id: Column::new(&mut nodes.id),
+            self_size: Column::new(&mut nodes.self_size),
+            edge_count: Column::new(&mut edge_counts[1..]),
+            trace: Column::new(&mut trace),
+            detachedness: Column::new(&mut detachedness),
+        };
+        Ok(NodeSink {
+            fields: layout.node_fields.clone(),
+            type_count: layout.types.node_names.len() as u64,
+            nodes,
+            edge_counts,
+            trace,
+            detachedness,
+            cols,
+        })
+    }
+
+    pub(super) fn finish(
+        self,
+        s: &Stream<'_>,
+        layout: &Layout,
+        stored: usize,
+    ) -> Result<Nodes, ReadError> {
+        let expected = layout.node_count * layout.node_fields.len();
+        if stored != expected {
+            return Err(s.err(ErrorKind::Invalid(format!(
+                "\"nodes\" has {stored} numbers, but node_count × node fields is {} × {} = {expected}",
+                layout.node_count,
+                layout.node_fields.len(),
+            ))));
+        }
+        let NodeSink {
+            mut nodes,
+            mut edge_counts,
+            trace,
+            detachedness,
+            ..
+        } = self;
+        let mut total: u64 = 0;
+        for c in edge_counts.iter_mut() {
+            total += u64::from(*c);
+            *c = u32::try_from(total).map_err(|_| {
+                s.err(ErrorKind::Invalid(format!(
+                    "the nodes' edge counts add up to more than 2^32 ({total})"
+                )))
+            })?;
+        }
+        nodes.first_edge = edge_counts;
+        // Without allocation tracking every trace_node_id is 0: keep nothing then.
+        nodes.trace_node_id = trace.iter().any(|&t| t != 0).then_some(trace);
+        nodes.detachedness = layout
+            .node_fields
+            .contains(&NodeField::Detachedness)
+            .then_some(detachedness);
+        Ok(nodes)
+    }
+}
+
+impl ints::Sink for NodeSink {
+    fn capacity(&self) -> usize {
+        self.nodes.ty.len() * self.fields.len()
+    }
+
+    fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
+        let width = self.fields.len();
+        let (mut node, mut field) = (first / width, first % width);
+        let c = &self.cols;
+        ints::numbers(text, |v| {
+            // SAFETY: number `first + k` of the array is field `field` of node `node`, and
+            // `read_array` gives each thread a distinct range of numbers, so no two threads
+            // write the same element; the columns' vectors live in `self` untouched until
+            // `finish`. `capacity` bounds every index.
+            unsafe {
+                match self.fields[field] {
+                    NodeField::Type => {
+                        if v >= self.type_count {
+                            return Err(ErrorKind::Invalid(format!(
+                                "node type {v} is not one of the {} types in meta.node_types",
+                                self.type_count
+                            )));
+                        }
+                        c.ty.set(node, v as u8);
+                    }
+                    NodeField::Name => c.name.set(node, to_u32(v)?),
+                    NodeField::Id => c.id.set(node, to_u32(v)?),
+                    NodeField::SelfSize => c.self_size.set(node, to_u32(v)?),
+                    NodeField::EdgeCount => c.edge_count.set(node, to_u32(v)?),
+                    NodeField::TraceNodeId => c.trace.set(node, to_u32(v)?),
+                    NodeField::Detachedness => c.detachedness.set(node, v.min(3) as u8),
+                    NodeField::Ignored => {}
+                }
+            }
+            field += 1;
+            if field == width {
+                field = 0;
+                node += 1;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Stores the `edges` numbers into columns, turning `to_node` into an ordinal.
+pub(super) struct EdgeSink {
+    fields: Vec<EdgeField>,
+    node_fields: u64,
+    node_count: u64,
+    type_count: u64,
+    edges: Edges,
+    cols: (Column<u8>, Column<u32>, Column<u32>),
+    /// (edge index, raw to_node) of edges pointing outside the node array. Rare, so a lock is
+    /// cheap; they are dropped from the edges and reported (see `Snapshot::dangling`).
+    dangling: std::sync::Mutex<Vec<(usize, u64)>>,
+}
+
+impl EdgeSink {
+    pub(super) fn new(layout: &Layout) -> Result<EdgeSink, ErrorKind> {
+        let m = layout.edge_count;
+        let mut edges = Edges {
+            ty: zeroed(m, "edges")?,
+            name_or_index: zeroed(m, "edges")?,
+            to: zeroed(m, "edges")?,
+        };
+        let cols = (
+            Column::new(&mut edges.ty),
+            Column::new(&mut edges.name_or_index),
+            Column::new(&mut edges.to),
+        );
+        Ok(EdgeSink {
+            fields: layout.edge_fields.clone(),
+            node_fields: layout.node_fields.len() as u64,
+            node_count: layout.node_count as u64,
+            type_count: layout.types.edge_names.len() as u64,
+            edges,
+            cols,
+            dangling: std::sync::Mutex::default(),
+        })
+    }
+
+    pub(super) fn finish(
+        self,
+        s: &Stream<'_>,
+        layout: &Layout,
+        stored: usize,
+    ) -> Result<(Edges, Vec<(usize, u64)>), ReadError> {
+        let expected = layout.edge_count * layout.edge_fields.len();
+        if stored != expected {
+            return Err(s.err(ErrorKind::Invalid(format!(
+                "\"edges\" has {stored} numbers, but edge_count × edge fields is {} × {} = {expected}",
+                layout.edge_count,
+                layout.edge_fields.len(),
+            ))));
+        }
+        let mut dangling = self
+            .dangling
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        dangling.sort_unstable();
+        Ok((self.edges, dangling))
+    }
+}
+
+impl ints::Sink for EdgeSink {
+    fn capacity(&self) -> usize {
+        self.edges.ty.len() * self.fields.len()
+    }
+
+    fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
+        let width = self.fields.len();
+        let (mut edge, mut field) = (first / width, first % width);
+        let (ty, name, to) = &self.cols;
+        ints::numbers(text, |v| {
+            // SAFETY: as for `NodeSink::store`: distinct indexes per thread, bounded by capacity.
+            unsafe {
+                match self.fields[field] {
+                    EdgeField::Type => {
+                        if v >= self.type_count {
+                            return Err(ErrorKind::Invalid(format!(
+                                "edge type {v} is not one of the {} types in meta.edge_types",
+                                self.type_count
+                            )));
+                        }
+                        ty.set(edge, v as u8);
+                    }
+                    EdgeField::NameOrIndex => name.set(edge, to_u32(v)?),
+                    EdgeField::ToNode => {
+                        if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
+                            // Not an error: a finding (a writer's handles to objects it did
+                            // not write, as in a real node-odbc snapshot).
+                            let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
+                            list.push((edge, v));
+                            to.set(edge, 0);
+                        } else {
+                            to.set(edge, (v / self.node_fields) as u32);
+                        }
+                    }
+                    EdgeField::Ignored => {}
+                }
+            }
+            field += 1;
+            if field == width {
+                field = 0;
+                edge += 1;
+            }
+            Ok(())
+        })
+    }
+}
