@@ -142,6 +142,11 @@ fn split(text: &[u8], tasks: usize, min_block: usize) -> Vec<std::ops::Range<usi
 }
 
 /// Counts the numbers in `text`: the digits that follow a non-digit (or start the text).
+///
+/// The invariant the parallel pass rests on: on text [`numbers`] accepts (digits, commas and
+/// white space), this counts exactly the numbers it calls back with, block by block, so each
+/// block's first number lands at the index the counts gave it. On any other text `numbers`
+/// fails, and the count no longer matters.
 fn count_numbers(text: &[u8]) -> usize {
     let mut count = 0;
     let mut prev_digit = false;
@@ -314,6 +319,45 @@ mod tests {
                     .sum::<usize>(),
                 4
             );
+        }
+    }
+
+    /// The invariant of `count_numbers`, on every split of many texts of digits, commas and
+    /// white space (a small deterministic generator: the crate has no random source).
+    #[test]
+    fn counting_and_parsing_split_numbers_alike() {
+        let alphabet = b"0123456789, \n\t\r";
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            let len = (seed % 40) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            // Numbers of 19 digits at most, as `numbers` requires.
+            if text
+                .split(|b| !b.is_ascii_digit())
+                .any(|run| run.len() > 19)
+            {
+                continue;
+            }
+            let parsed = all(&text).len();
+            assert_eq!(
+                count_numbers(&text),
+                parsed,
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+            for tasks in 1..5 {
+                let blocks = split(&text, tasks, 1);
+                let counted: usize = blocks.iter().map(|r| count_numbers(&text[r.clone()])).sum();
+                let parsed: usize = blocks.iter().map(|r| all(&text[r.clone()]).len()).sum();
+                assert_eq!(counted, parsed);
+            }
         }
     }
 

@@ -122,29 +122,27 @@ impl ints::Sink for NodeSink {
         let (mut node, mut field) = (first / width, first % width);
         let c = &self.cols;
         ints::numbers(text, |v| {
-            // SAFETY: number `first + k` of the array is field `field` of node `node`, and
-            // `read_array` gives each thread a distinct range of numbers, so no two threads
-            // write the same element; the columns' vectors live in `self` untouched until
-            // `finish`. `capacity` bounds every index.
-            unsafe {
-                match self.fields[field] {
-                    NodeField::Type => {
-                        if v >= self.type_count {
-                            return Err(ErrorKind::Invalid(format!(
-                                "node type {v} is not one of the {} types in meta.node_types",
-                                self.type_count
-                            )));
-                        }
-                        c.ty.set(node, v as u8);
+            // SAFETY (each `set` below): number `first + k` of the array is field `field` of
+            // node `node`, and `read_array` gives each thread a distinct range of numbers, so no
+            // two threads write the same element; the columns' vectors live in `self` untouched
+            // until `finish`. `capacity` bounds every index.
+            match self.fields[field] {
+                NodeField::Type => {
+                    if v >= self.type_count {
+                        return Err(ErrorKind::Invalid(format!(
+                            "node type {v} is not one of the {} types in meta.node_types",
+                            self.type_count
+                        )));
                     }
-                    NodeField::Name => c.name.set(node, to_u32(v)?),
-                    NodeField::Id => c.id.set(node, to_u32(v)?),
-                    NodeField::SelfSize => c.self_size.set(node, to_u32(v)?),
-                    NodeField::EdgeCount => c.edge_count.set(node, to_u32(v)?),
-                    NodeField::TraceNodeId => c.trace.set(node, to_u32(v)?),
-                    NodeField::Detachedness => c.detachedness.set(node, v.min(3) as u8),
-                    NodeField::Ignored => {}
+                    unsafe { c.ty.set(node, v as u8) };
                 }
+                NodeField::Name => unsafe { c.name.set(node, to_u32(v)?) },
+                NodeField::Id => unsafe { c.id.set(node, to_u32(v)?) },
+                NodeField::SelfSize => unsafe { c.self_size.set(node, to_u32(v)?) },
+                NodeField::EdgeCount => unsafe { c.edge_count.set(node, to_u32(v)?) },
+                NodeField::TraceNodeId => unsafe { c.trace.set(node, to_u32(v)?) },
+                NodeField::Detachedness => unsafe { c.detachedness.set(node, v.min(3) as u8) },
+                NodeField::Ignored => {}
             }
             field += 1;
             if field == width {
@@ -226,32 +224,31 @@ impl ints::Sink for EdgeSink {
         let (mut edge, mut field) = (first / width, first % width);
         let (ty, name, to) = &self.cols;
         ints::numbers(text, |v| {
-            // SAFETY: as for `NodeSink::store`: distinct indexes per thread, bounded by capacity.
-            unsafe {
-                match self.fields[field] {
-                    EdgeField::Type => {
-                        if v >= self.type_count {
-                            return Err(ErrorKind::Invalid(format!(
-                                "edge type {v} is not one of the {} types in meta.edge_types",
-                                self.type_count
-                            )));
-                        }
-                        ty.set(edge, v as u8);
+            // SAFETY (each `set` below): as for `NodeSink::store`: distinct indexes per thread,
+            // bounded by capacity.
+            match self.fields[field] {
+                EdgeField::Type => {
+                    if v >= self.type_count {
+                        return Err(ErrorKind::Invalid(format!(
+                            "edge type {v} is not one of the {} types in meta.edge_types",
+                            self.type_count
+                        )));
                     }
-                    EdgeField::NameOrIndex => name.set(edge, to_u32(v)?),
-                    EdgeField::ToNode => {
-                        if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
-                            // Not an error: a finding (a writer's handles to objects it did
-                            // not write, as in a real node-odbc snapshot).
-                            let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
-                            list.push((edge, v));
-                            to.set(edge, 0);
-                        } else {
-                            to.set(edge, (v / self.node_fields) as u32);
-                        }
-                    }
-                    EdgeField::Ignored => {}
+                    unsafe { ty.set(edge, v as u8) };
                 }
+                EdgeField::NameOrIndex => unsafe { name.set(edge, to_u32(v)?) },
+                EdgeField::ToNode => {
+                    if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
+                        // Not an error: a finding (a writer's handles to objects it did
+                        // not write, as in a real node-odbc snapshot).
+                        let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
+                        list.push((edge, v));
+                        unsafe { to.set(edge, 0) };
+                    } else {
+                        unsafe { to.set(edge, (v / self.node_fields) as u32) };
+                    }
+                }
+                EdgeField::Ignored => {}
             }
             field += 1;
             if field == width {
