@@ -4,6 +4,7 @@
 //!
 //! For every scenario script in `tests/conformance/scenarios/*.js` and every
 //! Node binary (the `node` on PATH, and Node 22, 24 and 26 pinned in the lockfile),
+//! and for a Chromium page and a Deno program captured over their inspectors,
 //! the test writes a heap snapshot, runs the oracle once over all of them and
 //! `leakhound summary --json` on each, and compares node/edge counts, total
 //! size, every Statistics field and every Summary row. All mismatches of all
@@ -171,6 +172,67 @@ fn summary_matches_devtools_chromium_page() {
     assert_eq!(detached["count"], 200);
     check_snapshots("chromium", &version, &[("page".to_owned(), path)]);
     let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// A Deno program (Deno from the npm package `@deno/linux-x64-glibc`, pinned), captured with
+/// `leakhound capture --inspect` from `deno run --inspect`: the same Summary and Statistics as
+/// the DevTools worker's.
+#[test]
+fn summary_matches_devtools_deno() {
+    if let Err(e) = oracle_installed() {
+        panic!("conformance set-up failed: {e}");
+    }
+    let out_dir = Path::new(TMP_DIR).join("conformance").join("deno");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut deno = Command::new(deno())
+        .args(["run", "--inspect=127.0.0.1:0"])
+        .arg(conformance_dir().join("deno-app.js"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start deno: {e}"));
+    // `Debugger listening on ws://127.0.0.1:PORT/ID` on stderr, then `ready` on stdout.
+    let stderr = std::io::BufReader::new(deno.stderr.take().unwrap());
+    let addr = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let rest = l.split_once("ws://")?.1;
+            Some(rest.split('/').next()?.to_owned())
+        })
+        .unwrap_or_else(|| panic!("deno printed no inspector address"));
+    let mut stdout = std::io::BufReader::new(deno.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+
+    let path = out_dir.join("deno.heapsnapshot");
+    let captured = run_checked(
+        Command::new(LEAKHOUND)
+            .args(["capture", "--json", "--force", "--inspect", &addr, "-o"])
+            .arg(&path),
+        LEAKHOUND_TIMEOUT,
+    );
+    let _ = deno.kill();
+    let _ = deno.wait();
+    let doc: Value = serde_json::from_str(&captured.unwrap()).unwrap();
+    let version = doc["node"].as_str().unwrap_or_default().to_owned();
+    assert!(version.starts_with("Deno/"), "{doc}");
+    let summary = run_leakhound(&path).unwrap();
+    let sessions = summary["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Session")
+        .unwrap_or_else(|| panic!("no Session row: {summary}"));
+    assert_eq!(sessions["count"], 5000);
+    check_snapshots("deno", &version, &[("deno-app".to_owned(), path)]);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+fn deno() -> PathBuf {
+    conformance_dir().join("node_modules/@deno/linux-x64-glibc/deno")
 }
 
 /// Runs the oracle over `snapshots` and leakhound on each, and fails with every mismatch.
@@ -403,6 +465,7 @@ pub(crate) fn oracle_installed() -> &'static Result<(), String> {
                 NodeBin::Pinned22.program(),
                 NodeBin::Pinned24.program(),
                 NodeBin::Pinned26.program(),
+                deno(),
             ],
         )
     })
