@@ -80,17 +80,19 @@ pub fn nearest_retainers(s: &Snapshot, a: &Analysis, incoming: Vec<u32>, k: usiz
 }
 
 /// The `k` smallest of `items` by `key`, sorted: a partial selection, as a shape or a big array
-/// has millions of retainers or edges and a page shows a few.
-fn first_k<T, K: Ord>(mut items: Vec<T>, k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
-    if items.len() > k {
+/// has millions of retainers or edges and a page shows a few. Each key is computed once (a
+/// retainer's costs a binary search for its source).
+fn first_k<T, K: Ord>(items: Vec<T>, k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut keyed: Vec<(K, T)> = items.into_iter().map(|t| (key(&t), t)).collect();
+    if keyed.len() > k {
         if k == 0 {
             return Vec::new();
         }
-        items.select_nth_unstable_by_key(k - 1, &key);
-        items.truncate(k);
+        keyed.select_nth_unstable_by(k - 1, |x, y| x.0.cmp(&y.0));
+        keyed.truncate(k);
     }
-    items.sort_unstable_by_key(key);
-    items
+    keyed.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+    keyed.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The edges into each of `nodes`, in edge order: one pass over the edges, which costs less

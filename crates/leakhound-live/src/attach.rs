@@ -90,7 +90,7 @@ impl Inspector {
         cdp::targets(first, limits.answer)?;
         Err(Error::Discovery {
             addr: first,
-            problem: "is not a V8 inspector (its /json/version names no browser or runtime)".into(),
+            problem: "lists targets but answers no usable /json/version (no Browser and Protocol-Version fields): not a V8 inspector leakhound knows".into(),
         })
     }
 

@@ -37,12 +37,10 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Target {
     pub id: String,
-    /// `node` for Node.js (empty in old versions), `page`, `iframe`, `service_worker`… for a
-    /// browser, `deno` for Deno.
+    /// `node` for Node.js (empty in old versions) and for Deno, which lists itself so; `page`,
+    /// `iframe`, `service_worker`… for a browser.
     #[serde(rename = "type", default)]
     pub kind: String,
-    #[serde(default)]
-    pub url: String,
     /// Where to connect: only its path is used (`/ID` for Node, `/devtools/page/ID` for a
     /// browser page).
     #[serde(rename = "webSocketDebuggerUrl", default)]
@@ -63,13 +61,13 @@ impl Target {
     }
 }
 
-/// The target a session attaches to: the Node process, else the first page of a browser
-/// (Chrome, Electron's renderers), else the first target of another V8 embedder (Deno).
+/// The target a session attaches to: the Node (or Deno) process, else the first page of a
+/// browser (Chrome, Electron's renderers), else a worker or another embedder's target.
 fn pick(targets: Vec<Target>) -> Option<Target> {
     let rank = |t: &Target| match t.kind.as_str() {
         _ if t.is_node() => 0,
         "page" => 1,
-        "deno" | "worker" | "other" => 2,
+        "worker" | "other" => 2,
         // Browser targets that are not a heap of their own (the browser, tabs' frames).
         _ => 3,
     };

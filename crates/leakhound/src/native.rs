@@ -224,7 +224,7 @@ pub fn section(native: &NativeJson) -> (crate::report::Native, Vec<String>) {
         tree
     });
     let section = crate::report::Native {
-        verdict: headline(native.verdict),
+        verdict: headline(native.verdict).to_owned(),
         processes: native.processes.clone(),
         quiet_processes: native.quiet_processes,
         flame,
@@ -284,8 +284,13 @@ pub fn next_steps(native: &NativeJson) -> Vec<String> {
 }
 
 /// The verdict as a page's headline (the terminal's shouting left out).
-pub fn headline(verdict: Verdict) -> String {
-    verdict_text(verdict).replacen("NATIVE LEAK SUSPECTED", "Native leak suspected", 1)
+pub fn headline(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::NativeLeak => {
+            "Native leak suspected: a native stack keeps memory alive that grows every round"
+        }
+        other => verdict_text(other),
+    }
 }
 
 pub fn verdict_text(verdict: Verdict) -> &'static str {
@@ -325,7 +330,7 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
         out,
         "Native memory of PID {} ({}): {window}",
         p.pid,
-        short(&cmdline.join(" "), 70)
+        output::shorten(&cmdline.join(" "), 70)
     )?;
     writeln!(
         out,
@@ -384,7 +389,7 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
     }
     for s in &explained {
         let by = s.allocated_by.as_ref().map_or(String::new(), |f| {
-            format!(", allocated by {}", short(&f.name, 60))
+            format!(", allocated by {}", output::shorten(&f.name, 60))
         });
         let from = match s.signature {
             // Whatever JS ran when the inspector's message was handled is not a caller.
@@ -486,7 +491,7 @@ fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io
             FrameKind::Builtin => "V8",
             _ => &f.module,
         };
-        writeln!(out, "      {}  [{tag}]", short(&f.label(), 110))?;
+        writeln!(out, "      {}  [{tag}]", output::shorten(&f.label(), 110))?;
     }
     Ok(())
 }
@@ -511,12 +516,4 @@ fn change(c: &analysis::Change) -> String {
         if growth >= 0 { "+" } else { "-" },
         output::size(growth.unsigned_abs())
     )
-}
-
-fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max - 1).collect::<String>())
-    }
 }

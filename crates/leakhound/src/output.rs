@@ -143,6 +143,21 @@ pub fn path(steps: &[heapsnap::view::Step], mark: Option<usize>, from: Option<&s
     parts.join(" → ")
 }
 
+/// Checks, before any work, that a file can be written at `path`: not a directory, in a
+/// directory that exists.
+pub fn check_file_path(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory; give a file name", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        anyhow::bail!("{}: no such directory", parent.display());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ struct ProfileJson {
 pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     install_interrupt_handler();
     if let Some(path) = &args.output {
-        check_output(path)?;
+        crate::output::check_file_path(path)?;
     }
     let inspector = attach(&args.target)?;
     let node = leakhound_live::cdp::is_node(&inspector.version);
@@ -57,7 +57,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     };
     let closed = inspector.finish(session);
     let taken = taken.map_err(|e| {
-        if node {
+        let no_room = matches!(
+            e.downcast_ref::<leakhound_live::Error>(),
+            Some(leakhound_live::Error::RoomUnknown { .. } | leakhound_live::Error::NoRoom(_))
+        );
+        if node || !no_room {
             return e;
         }
         // What does not apply to a browser page or Deno, said where it bites.
@@ -201,20 +205,6 @@ pub fn attach(target: &TargetArgs) -> anyhow::Result<Inspector> {
         // clap requires one of the two.
         (None, addr) => Inspector::at(addr.as_deref().unwrap_or_default(), limits)?,
     })
-}
-
-/// Fails early, before attaching, if FILE cannot be written: a directory, or no such parent.
-fn check_output(path: &Path) -> anyhow::Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("{} is a directory; give a file name", path.display());
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(parent) = parent
-        && !parent.is_dir()
-    {
-        anyhow::bail!("{}: no such directory", parent.display());
-    }
-    Ok(())
 }
 
 fn output_path(given: &Option<PathBuf>, stem: &str, extension: &str) -> PathBuf {

@@ -36,11 +36,14 @@ pub struct ClassDiff {
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.html {
+        crate::output::check_file_path(path)?;
+    }
     let timings = args.output.timings;
     let current = load(&args.current, timings)?;
     let base = load_with(&args.base, timings, Some(&current.analysis.interfaces))?;
     let base_name = base.name.clone();
-    let (classes, _) = classes(base, &current, args.top);
+    let (classes, total) = classes(base, &current, args.top);
     let (cs, ca) = (&current.snapshot, &current.analysis);
     let found = heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -121,7 +124,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
                 ("Base".into(), base_name.clone()),
                 ("Current".into(), current.name.clone()),
             ],
-            comparison: Some(table(&base_name, &current, &classes, classes.len())),
+            comparison: Some(table(&base_name, &current, &classes, total)),
             findings: found,
             commands: vec![("this comparison".into(), report::invocation())],
             ..Page::default()
@@ -204,22 +207,20 @@ pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) 
             let at = d
                 .location
                 .map_or(String::new(), |l| super::leaks::location(&code.source(l)));
-            serde_json::json!([
+            use serde_json::json;
+            vec![
                 // As DevTools names them (`Detached Node / X` apart from `Node / X`).
-                d.name,
-                at,
-                d.new_count,
-                d.deleted_count,
-                d.count_delta,
-                d.alloc_size,
-                d.freed_size,
-                d.size_delta,
-                c.retained_after as i64 - c.retained_before as i64,
-                owner
-            ])
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+                json!(d.name),
+                json!(at),
+                json!(d.new_count),
+                json!(d.deleted_count),
+                json!(d.count_delta),
+                json!(d.alloc_size),
+                json!(d.freed_size),
+                json!(d.size_delta),
+                json!(c.retained_after as i64 - c.retained_before as i64),
+                json!(owner),
+            ]
         })
         .collect();
     Table {

@@ -207,13 +207,22 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         chart_title,
         marks,
     );
-    crate::report::write_file(&html, &mut page)?;
+    // A page that cannot be written costs the page, not the hunt's report and exit code.
+    let html_written = match crate::report::write_file(&html, &mut page) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("warning: no HTML report: {e:#}");
+            false
+        }
+    };
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
-        eprintln!("report: {}", html.display());
+        if html_written {
+            eprintln!("report: {}", html.display());
+        }
     } else {
         let js_only = doc.native.is_some().then_some(js);
         leaks::print(&mut out, &doc.leaks, args.min_count, js_only)?;
@@ -226,7 +235,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         if doc.native.is_some() {
             writeln!(out, "\nVerdict: {}", verdict_text(doc.verdict))?;
         }
-        writeln!(out, "\nReport: {}", html.display())?;
+        if html_written {
+            writeln!(out, "\nReport: {}", html.display())?;
+        }
         writeln!(
             out,
             "Run directory: {} (report.html, report.json, timeline.svg, snapshots{}{})",
@@ -298,7 +309,7 @@ fn page(
                     "{}; and a native leak: a native stack keeps memory alive that grows every round",
                     js.headline
                 ),
-                _ => crate::native::headline(native.verdict),
+                _ => crate::native::headline(native.verdict).to_owned(),
             },
             next: match doc.verdict {
                 "native_leak" | "fragmentation" => native_next,

@@ -25,6 +25,9 @@ pub struct LeaksJson {
 
 /// Exit code 1 when a leak is suspected, as `hunt`'s: a CI gate can run either.
 pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        crate::output::check_file_path(path)?;
+    }
     let settings = Settings {
         top: args.top,
         min_count: args.min_count,
@@ -190,10 +193,7 @@ pub fn add_to_page(page: &mut Page, found: &LeaksJson, extras: PageExtras, min_c
             .map(|c| match &c.owner {
                 Some(o) => {
                     let (held, reached) = owner_text(c, o);
-                    let held = held.strip_prefix("held by ").map(str::to_owned);
-                    let reached =
-                        reached.and_then(|r| r.strip_prefix("reached from ").map(str::to_owned));
-                    (held, reached)
+                    (Some(held), reached)
                 }
                 None => (c.holder.clone(), None),
             })
@@ -225,8 +225,8 @@ pub fn verdict(r: &Report, last_snapshot: &str) -> report::Verdict {
         let who = match &c.owner {
             Some(o) => {
                 let (held, reached) = owner_text(c, o);
-                let reached = reached.map_or(String::new(), |r| format!(", {r}"));
-                output::shorten(&format!("{held}{reached}"), 400)
+                let reached = reached.map_or(String::new(), |r| format!(", reached from {r}"));
+                output::shorten(&format!("held by {held}{reached}"), 400)
             }
             None => "its retaining path below shows what holds them".to_owned(),
         };
@@ -466,24 +466,24 @@ fn print_owner(
     o: &heapsnap::leaks::Owner,
 ) -> std::io::Result<()> {
     let (held, reached) = owner_text(c, o);
-    writeln!(out, "   {held}")?;
+    writeln!(out, "   held by {held}")?;
     if let Some(reached) = reached {
-        writeln!(out, "   {reached}")?;
+        writeln!(out, "   reached from {reached}")?;
     }
     Ok(())
 }
 
-/// Who holds a cluster, as the report says it: `held by handleMap (Map @1): entries 501 →
-/// 1,001, grew; declared at server.js:19:7`, and, when the path runs through a variable of the
-/// app's own, `reached from your module variable bus (app.js:3:7): bus → …`.
+/// Who holds a cluster, as the report says it after "held by": `handleMap (Map @1): entries 501
+/// → 1,001, grew; declared at server.js:19:7`, and, when the path runs through a variable of
+/// the app's own, after "reached from": `your module variable bus (app.js:3:7): bus → …`.
 pub fn owner_text(c: &Cluster, o: &heapsnap::leaks::Owner) -> (String, Option<String>) {
     let holder = c.holder.as_deref().unwrap_or(&o.holder);
     let mut held = if holder == o.holder {
-        format!("held by {holder} ({} @{})", o.class, o.id)
+        format!("{holder} ({} @{})", o.class, o.id)
     } else {
         // Several collections grew: what holds them all, then the main part's.
         format!(
-            "held by {holder}; the main part by {} ({} @{})",
+            "{holder}; the main part by {} ({} @{})",
             o.holder, o.class, o.id
         )
     };
@@ -519,10 +519,7 @@ pub fn owner_text(c: &Cluster, o: &heapsnap::leaks::Owner) -> (String, Option<St
             (None, Some(script)) => format!(" (in {script})"),
             (None, None) => String::new(),
         };
-        format!(
-            "reached from your {} variable {}{at}: {}",
-            b.scope, b.name, b.via
-        )
+        format!("your {} variable {}{at}: {}", b.scope, b.name, b.via)
     });
     (held, reached)
 }

@@ -15,6 +15,9 @@ use crate::native::{NativeJson, Request};
 use crate::report::Page;
 
 pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        crate::output::check_file_path(path)?;
+    }
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
         None => record(&args)?,
@@ -41,7 +44,7 @@ pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
                     native::analysis::Verdict::None => "ok",
                     _ => "warn",
                 },
-                headline: crate::native::headline(report.verdict),
+                headline: crate::native::headline(report.verdict).to_owned(),
                 next: crate::native::next_steps(&report),
             },
             facts: vec![("Recording".into(), report.dir.display().to_string())],

@@ -94,6 +94,9 @@ struct WatcherJson {
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.html {
+        crate::output::check_file_path(path)?;
+    }
     install_interrupt_handler();
     let pattern = args
         .pattern
@@ -288,9 +291,6 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         write_svgs(path, &watched)?;
     }
     if let Some(path) = &args.html {
-        for (_, w) in &mut watched {
-            w.refresh();
-        }
         crate::report::write_file(path, &mut page(&watched))?;
         eprintln!("wrote {}", path.display());
     }

@@ -48,7 +48,7 @@ pub fn tree(stacks: &[(Vec<Frame>, u64)], root: &str) -> (Node, bool) {
     t.node((root.to_owned(), ""));
     for (frames, bytes) in stacks {
         let mut at = 0;
-        t.value[0] += bytes;
+        t.value[0] = t.value[0].saturating_add(*bytes);
         for f in frames {
             let key = (at, f.clone());
             at = match t.index.get(&key) {
@@ -60,7 +60,7 @@ pub fn tree(stacks: &[(Vec<Frame>, u64)], root: &str) -> (Node, bool) {
                     child
                 }
             };
-            t.value[at] += bytes;
+            t.value[at] = t.value[at].saturating_add(*bytes);
         }
     }
     // The smallest share a frame may have to stand alone, doubled until the tree fits.
@@ -70,7 +70,7 @@ pub fn tree(stacks: &[(Vec<Frame>, u64)], root: &str) -> (Node, bool) {
         if count <= MAX_NODES {
             return (node, min > 0);
         }
-        min = (min * 2).max(t.value[0] / 10_000).max(1);
+        min = min.saturating_mul(2).max(t.value[0] / 10_000).max(1);
     }
 }
 
@@ -84,7 +84,7 @@ fn emit(t: &Trie, at: usize, min: u64) -> (Node, usize) {
     });
     let mut count = 1;
     let mut c = Vec::new();
-    let (mut small, mut small_bytes) = (0, 0);
+    let (mut small, mut small_bytes) = (0, 0u64);
     for child in children {
         if t.value[child] >= min.max(1) {
             let (node, n) = emit(t, child, min);
@@ -92,7 +92,7 @@ fn emit(t: &Trie, at: usize, min: u64) -> (Node, usize) {
             c.push(node);
         } else {
             small += 1;
-            small_bytes += t.value[child];
+            small_bytes = small_bytes.saturating_add(t.value[child]);
         }
     }
     if small > 0 && small_bytes > 0 {

@@ -26,6 +26,8 @@ const FLAME_JS: &str = include_str!("flame.js");
 
 /// The bound on a whole page, whatever the input.
 pub const MAX_BYTES: usize = 10_000_000;
+/// Timelines (a watch of many processes) shown at most: each is a chart and its points.
+pub const MAX_TIMELINES: usize = 12;
 /// Clusters, table rows, findings and native stacks shown at most.
 pub const MAX_CLUSTERS: usize = 30;
 pub const MAX_ROWS: usize = 300;
@@ -182,6 +184,13 @@ impl Page {
     /// Bounds the page's sections (each cut is said in `cut`), to be called once when all
     /// sections are in.
     pub fn bound(&mut self) {
+        if self.timelines.len() > MAX_TIMELINES {
+            self.cut.push(format!(
+                "Timelines: the first {MAX_TIMELINES} of {} processes are shown",
+                self.timelines.len()
+            ));
+            self.timelines.truncate(MAX_TIMELINES);
+        }
         if let Some(leaks) = &mut self.leaks {
             let r = &mut leaks.report;
             r.clusters.truncate(MAX_CLUSTERS);
@@ -437,6 +446,50 @@ mod tests {
         assert_eq!(
             command_line("x", &["it's".into(), String::new()]),
             r"x 'it'\''s' ''"
+        );
+    }
+
+    /// The size bound holds for a watch of many processes over a long time.
+    #[test]
+    fn many_long_timelines_stay_within_the_bound() {
+        use leakhound_live::memory::{Breakdown, V8Stats};
+        let samples: Vec<Sample> = (0..20_000u64)
+            .map(|i| Sample {
+                t: i as f64,
+                unix_ms: i * 1000,
+                pid: 1,
+                rss: 100_000_000 + i * 1000,
+                rss_anon: 0,
+                rss_file: 0,
+                swap: 0,
+                breakdown: Some(Breakdown {
+                    v8_heap: 1 + i,
+                    malloc_heap: 2 + i,
+                    other_anon: 3,
+                    file_backed: 4,
+                    stacks: 5,
+                }),
+                v8: Some(V8Stats {
+                    heap_used: i,
+                    heap_total: 2 * i,
+                    external: 0,
+                    array_buffers: 0,
+                }),
+                after_snapshot: i % 1000 == 0,
+            })
+            .collect();
+        let mut page = Page::default();
+        for p in 0..40 {
+            page.timelines
+                .push(Timeline::new(format!("worker {p}"), &samples, Vec::new()));
+        }
+        let mut html = Vec::new();
+        write(&mut html, &mut page).unwrap();
+        assert!(html.len() <= MAX_BYTES, "{} bytes", html.len());
+        assert!(
+            page.cut
+                .iter()
+                .any(|c| c.starts_with("Timelines: the first 12 of 40"))
         );
     }
 
