@@ -160,8 +160,8 @@ pub struct Session {
     pub app_finished: bool,
     /// Set while closing: Ctrl-C no longer cuts waits short, so the close gets through.
     closing: bool,
-    /// The target is a Node process (else a browser page, Deno…: no `process`, no
-    /// `NodeRuntime`).
+    /// The target is a Node process, whose `process` may be evaluated (else a browser page,
+    /// Deno…: V8's own figures only).
     pub node: bool,
 }
 
@@ -197,6 +197,10 @@ impl Session {
             addr,
             problem: "lists no Node process, page or other JavaScript target".into(),
         })?;
+        // Deno lists itself as a `node` target with the NodeRuntime domain, but its `process` is
+        // loaded lazily, and loading it from the inspector can fail and end the app (Deno 2.9
+        // on a cold cache: "Circular dependency detected"): only Node's own is evaluated.
+        let node = target.is_node() && probe_any(addr, timeout).is_some_and(|b| is_node(&b));
         let connect = |e| Error::Connect { addr, source: e };
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
         stream.set_read_timeout(Some(timeout)).map_err(connect)?;
@@ -231,9 +235,9 @@ impl Session {
             timeout,
             app_finished: false,
             closing: false,
-            node: target.is_node(),
+            node,
         };
-        if session.node {
+        if target.is_node() {
             session.call("NodeRuntime.enable", None)?;
             session.call(
                 "NodeRuntime.notifyWhenWaitingForDisconnect",

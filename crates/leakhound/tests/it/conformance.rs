@@ -193,15 +193,20 @@ fn summary_matches_devtools_deno() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start deno: {e}"));
-    // `Debugger listening on ws://127.0.0.1:PORT/ID` on stderr, then `ready` on stdout.
+    // `Debugger listening on ws://127.0.0.1:PORT/ID` on stderr, then `ready` on stdout. Deno
+    // writes to stderr again when the capture connects: a thread reads it to the end.
     let stderr = std::io::BufReader::new(deno.stderr.take().unwrap());
-    let addr = std::io::BufRead::lines(stderr)
-        .map_while(Result::ok)
-        .find_map(|l| {
-            let rest = l.split_once("ws://")?.1;
-            Some(rest.split('/').next()?.to_owned())
-        })
-        .unwrap_or_else(|| panic!("deno printed no inspector address"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if let Some(rest) = line.split_once("ws://") {
+                let _ = tx.send(rest.1.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("deno printed no inspector address"));
     let mut stdout = std::io::BufReader::new(deno.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
@@ -214,8 +219,12 @@ fn summary_matches_devtools_deno() {
             .arg(&path),
         LEAKHOUND_TIMEOUT,
     );
+    // Still running: capturing must not end the app (touching Deno's lazily loaded `process`
+    // from the inspector once did, on a cold cache).
+    let alive = deno.try_wait().unwrap().is_none();
     let _ = deno.kill();
     let _ = deno.wait();
+    assert!(alive, "deno ended after the capture: {captured:?}");
     let doc: Value = serde_json::from_str(&captured.unwrap()).unwrap();
     let version = doc["node"].as_str().unwrap_or_default().to_owned();
     assert!(version.starts_with("Deno/"), "{doc}");
