@@ -81,18 +81,21 @@ const PER_KIND: usize = 5;
 
 /// Every finding of one analysed snapshot, largest first within each kind.
 pub fn findings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
-    let names = Code::new(s);
-    let known = Collections::new(s);
-    let mut out = Vec::new();
-    out.extend(fan_out(s, a, limits));
-    out.extend(dangling(s));
-    out.extend(large_collections(s, a, &known, limits));
-    out.extend(duplicate_strings(s, a, limits));
-    out.extend(detached_dom(s, a));
-    out.extend(closures(s, a, &names, limits));
-    out.extend(listeners(s, a, &known, limits));
-    out.extend(shared_contexts(s, a, &names, limits));
-    out
+    let (names, known) = rayon::join(|| Code::new(s), || Collections::new(s));
+    // Independent passes over the graph, each a fraction of a second on a big snapshot: run
+    // side by side. The list's order is the report's.
+    let kinds: [&(dyn Fn() -> Vec<Finding> + Sync); 8] = [
+        &|| fan_out(s, a, limits),
+        &|| dangling(s),
+        &|| large_collections(s, a, &known, limits),
+        &|| duplicate_strings(s, limits),
+        &|| detached_dom(s, a),
+        &|| closures(s, a, &names, limits),
+        &|| listeners(s, a, &known, limits),
+        &|| shared_contexts(s, a, &names, limits),
+    ];
+    let found: Vec<Vec<Finding>> = kinds.par_iter().map(|kind| kind()).collect();
+    found.concat()
 }
 
 fn text(s: &Snapshot, id: StrId) -> String {
@@ -110,14 +113,7 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
         .map(|v| {
             let edges = s.nodes.edges(v);
             let total = edges.len();
-            let mut targets: FxHashMap<u32, usize> = FxHashMap::default();
-            for e in edges {
-                *targets.entry(s.edges.to[e]).or_default() += 1;
-            }
-            let (&top, &count) = targets
-                .iter()
-                .max_by_key(|&(&t, &c)| (c, std::cmp::Reverse(t)))
-                .expect("at least one edge");
+            let (top, count) = majority(&s.edges.to[edges]);
             let synthetic = s.nodes.ty[v as usize] == s.types.synthetic;
             let name = if synthetic {
                 text(s, s.nodes.name[v as usize])
@@ -161,6 +157,35 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
             }
         })
         .collect()
+}
+
+/// The most frequent of `targets` with its count, exact whenever it is half of them or more
+/// (the smaller on a tie); below half, some target with its count. Misra–Gries with two
+/// counters keeps every target above a third, in place of a map over millions of edges.
+fn majority(targets: &[u32]) -> (u32, usize) {
+    // Two distinct non-ordinals to start from.
+    let (mut c1, mut n1, mut c2, mut n2) = (u32::MAX, 0usize, u32::MAX - 1, 0usize);
+    for &t in targets {
+        if t == c1 {
+            n1 += 1;
+        } else if t == c2 {
+            n2 += 1;
+        } else if n1 == 0 {
+            (c1, n1) = (t, 1);
+        } else if n2 == 0 {
+            (c2, n2) = (t, 1);
+        } else {
+            n1 -= 1;
+            n2 -= 1;
+        }
+    }
+    let count = |t: u32| targets.iter().filter(|&&x| x == t).count();
+    let (a, b) = ((c1, count(c1)), (c2, count(c2)));
+    if (b.1, std::cmp::Reverse(b.0)) > (a.1, std::cmp::Reverse(a.0)) {
+        b
+    } else {
+        a
+    }
 }
 
 fn dangling(s: &Snapshot) -> Vec<Finding> {
@@ -242,26 +267,29 @@ fn large_collections(
 /// Duplicate strings, as DevTools finds them, for flat strings: `string` nodes of non-zero size
 /// with the same text. (Concatenated strings are left out: V8 does not write their text, and
 /// rebuilding it from the parts costs more than it tells.)
-fn duplicate_strings(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
+fn duplicate_strings(s: &Snapshot, limits: &Thresholds) -> Vec<Finding> {
     let t = &s.types;
-    let mut groups: FxHashMap<StrId, (u64, u64, u64, u32)> = FxHashMap::default();
-    for v in 0..s.node_count() as u32 {
-        let ty = s.nodes.ty[v as usize];
-        let size = u64::from(s.nodes.self_size[v as usize]);
-        if ty != t.string || size == 0 {
-            continue;
-        }
-        let g = groups
-            .entry(s.nodes.name[v as usize])
-            .or_insert((0, 0, 0, v));
-        g.0 += 1;
-        g.1 += size;
-        g.2 += a.retained[v as usize];
+    let is_flat = |v: usize| s.nodes.ty[v] == t.string && s.nodes.self_size[v] > 0;
+    // How many flat strings have each text, in an array by string id: a hash map over millions
+    // of distinct texts measured several times slower. Only texts seen twice are then summed.
+    let mut copies = vec![0u8; s.strings.len()];
+    for v in (0..s.node_count()).filter(|&v| is_flat(v)) {
+        let c = &mut copies[s.nodes.name[v] as usize];
+        *c = c.saturating_add(1);
     }
+    let mut groups: FxHashMap<StrId, (u64, u64, u32)> = FxHashMap::default();
+    for v in (0..s.node_count()).filter(|&v| is_flat(v)) {
+        let name = s.nodes.name[v];
+        if copies[name as usize] >= 2 {
+            let g = groups.entry(name).or_insert((0, 0, v as u32));
+            g.0 += 1;
+            g.1 += u64::from(s.nodes.self_size[v]);
+        }
+    }
+    drop(copies);
     let mut wasted: Vec<(StrId, u64, u64, u32)> = groups
         .into_iter()
-        .filter(|(_, g)| g.0 >= 2)
-        .map(|(name, (count, size, _, v))| (name, count, size - size / count, v))
+        .map(|(name, (count, size, v))| (name, count, size - size / count, v))
         .filter(|&(_, _, waste, _)| waste >= limits.duplicate_bytes)
         .collect();
     wasted.sort_by_key(|&(name, _, waste, _)| (std::cmp::Reverse(waste), name));
@@ -556,4 +584,45 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::majority;
+
+    #[test]
+    fn the_majority_target_is_exact_from_half_up() {
+        assert_eq!(majority(&[5, 1, 2, 5]), (5, 2));
+        assert_eq!(majority(&[1, 2, 3, 1]), (1, 2));
+        assert_eq!(majority(&[9, 4, 9, 4]), (4, 2));
+        assert_eq!(majority(&[7, 7, 7, 1, 2]), (7, 3));
+        assert_eq!(majority(&[3]), (3, 1));
+        // Below half, only the count has to be below half too.
+        assert!(majority(&[1, 2, 3, 4, 1]).1 * 2 < 5);
+        // Against counting every target, on arrays over small alphabets.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 1 + (seed % 12) as usize;
+            let alphabet = 1 + (seed >> 8) % 4;
+            let targets: Vec<u32> = (0..len)
+                .map(|i| ((seed >> (16 + 2 * i)) % alphabet) as u32)
+                .collect();
+            let count = |t: u32| targets.iter().filter(|&&x| x == t).count();
+            let top = targets
+                .iter()
+                .map(|&t| (count(t), std::cmp::Reverse(t)))
+                .max()
+                .unwrap();
+            let (t, n) = majority(&targets);
+            assert_eq!(n, count(t), "{targets:?}");
+            if top.0 * 2 >= len {
+                assert_eq!((t, n), (top.1.0, top.0), "{targets:?}");
+            } else {
+                assert!(n * 2 < len, "{targets:?}");
+            }
+        }
+    }
 }

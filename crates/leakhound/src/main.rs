@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod guard;
+mod huge;
 mod live;
 mod load;
 mod metrics;
@@ -17,6 +18,9 @@ mod sources;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: huge::HugePages = huge::HugePages;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();

@@ -118,40 +118,104 @@ impl ints::Sink for NodeSink {
     }
 
     fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
-        let width = self.fields.len();
-        let (mut node, mut field) = (first / width, first % width);
-        let c = &self.cols;
-        ints::numbers(text, |v| {
-            // SAFETY (each `set` below): number `first + k` of the array is field `field` of
-            // node `node`, and `read_array` gives each thread a distinct range of numbers, so no
-            // two threads write the same element; the columns' vectors live in `self` untouched
-            // until `finish`. `capacity` bounds every index.
-            match self.fields[field] {
-                NodeField::Type => {
+        by_field(&self.fields, first, text, |field, node, values| {
+            let c = &self.cols;
+            // SAFETY (each `set` below): value j is field `field` of node `node + j`, and
+            // `read_array` gives each thread a distinct range of numbers, so no two threads
+            // write the same element; the columns' vectors live in `self` untouched until
+            // `finish`. `capacity` bounds every index.
+            match field {
+                NodeField::Type => each(values, |j, v| {
                     if v >= self.type_count {
-                        return Err(ErrorKind::Invalid(format!(
-                            "node type {v} is not one of the {} types in meta.node_types",
-                            self.type_count
-                        )));
+                        return Err(bad_type(v, self.type_count, "node"));
                     }
-                    unsafe { c.ty.set(node, v as u8) };
-                }
-                NodeField::Name => unsafe { c.name.set(node, to_u32(v)?) },
-                NodeField::Id => unsafe { c.id.set(node, to_u32(v)?) },
-                NodeField::SelfSize => unsafe { c.self_size.set(node, to_u32(v)?) },
-                NodeField::EdgeCount => unsafe { c.edge_count.set(node, to_u32(v)?) },
-                NodeField::TraceNodeId => unsafe { c.trace.set(node, to_u32(v)?) },
-                NodeField::Detachedness => unsafe { c.detachedness.set(node, v.min(3) as u8) },
-                NodeField::Ignored => {}
+                    unsafe { c.ty.set(node + j, v as u8) };
+                    Ok(())
+                }),
+                NodeField::Name => each(values, |j, v| {
+                    unsafe { c.name.set(node + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                NodeField::Id => each(values, |j, v| {
+                    unsafe { c.id.set(node + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                NodeField::SelfSize => each(values, |j, v| {
+                    unsafe { c.self_size.set(node + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                NodeField::EdgeCount => each(values, |j, v| {
+                    unsafe { c.edge_count.set(node + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                NodeField::TraceNodeId => each(values, |j, v| {
+                    unsafe { c.trace.set(node + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                NodeField::Detachedness => each(values, |j, v| {
+                    unsafe { c.detachedness.set(node + j, v.min(3) as u8) };
+                    Ok(())
+                }),
+                NodeField::Ignored => Ok(()),
             }
-            field += 1;
-            if field == width {
-                field = 0;
-                node += 1;
-            }
-            Ok(())
         })
     }
+}
+
+/// Stores a block of an array of records `fields.len()` numbers wide, whose first number is
+/// number `first` of the array, a field at a time: `store(field, record, values)` gets the
+/// values of one field in a batch, from record `record` on, and fails with the index of the
+/// value it refuses. Errors come back in the text's order.
+fn by_field<F: Copy>(
+    fields: &[F],
+    first: usize,
+    text: &[u8],
+    store: impl Fn(
+        F,
+        usize,
+        std::iter::StepBy<std::slice::Iter<'_, u64>>,
+    ) -> Result<(), (usize, ErrorKind)>,
+) -> Result<(), (usize, ErrorKind)> {
+    let width = fields.len();
+    let mut next = first;
+    ints::batches(text, |batch| {
+        let mut bad: Option<(usize, ErrorKind)> = None;
+        for (f, &field) in fields.iter().enumerate() {
+            // The batch's first value of field f, and its record.
+            let k0 = (f + width - next % width) % width;
+            let Some(values) = batch.get(k0..) else {
+                continue;
+            };
+            if let Err((j, kind)) = store(field, (next + k0) / width, values.iter().step_by(width))
+            {
+                let k = k0 + j * width;
+                if bad.as_ref().is_none_or(|&(b, _)| k < b) {
+                    bad = Some((k, kind));
+                }
+            }
+        }
+        next += batch.len();
+        bad.map_or(Ok(()), Err)
+    })
+}
+
+/// Calls `f` with each value and its index, failing with the index of the first it refuses.
+#[inline(always)]
+fn each<'a>(
+    values: impl Iterator<Item = &'a u64>,
+    mut f: impl FnMut(usize, u64) -> Result<(), ErrorKind>,
+) -> Result<(), (usize, ErrorKind)> {
+    for (j, &v) in values.enumerate() {
+        f(j, v).map_err(|kind| (j, kind))?;
+    }
+    Ok(())
+}
+
+#[cold]
+fn bad_type(v: u64, count: u64, what: &str) -> ErrorKind {
+    ErrorKind::Invalid(format!(
+        "{what} type {v} is not one of the {count} types in meta.{what}_types"
+    ))
 }
 
 /// Stores the `edges` numbers into columns, turning `to_node` into an ordinal.
@@ -220,42 +284,36 @@ impl ints::Sink for EdgeSink {
     }
 
     fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
-        let width = self.fields.len();
-        let (mut edge, mut field) = (first / width, first % width);
         let (ty, name, to) = &self.cols;
-        ints::numbers(text, |v| {
+        by_field(&self.fields, first, text, |field, edge, values| {
             // SAFETY (each `set` below): as for `NodeSink::store`: distinct indexes per thread,
             // bounded by capacity.
-            match self.fields[field] {
-                EdgeField::Type => {
+            match field {
+                EdgeField::Type => each(values, |j, v| {
                     if v >= self.type_count {
-                        return Err(ErrorKind::Invalid(format!(
-                            "edge type {v} is not one of the {} types in meta.edge_types",
-                            self.type_count
-                        )));
+                        return Err(bad_type(v, self.type_count, "edge"));
                     }
-                    unsafe { ty.set(edge, v as u8) };
-                }
-                EdgeField::NameOrIndex => unsafe { name.set(edge, to_u32(v)?) },
-                EdgeField::ToNode => {
+                    unsafe { ty.set(edge + j, v as u8) };
+                    Ok(())
+                }),
+                EdgeField::NameOrIndex => each(values, |j, v| {
+                    unsafe { name.set(edge + j, to_u32(v)?) };
+                    Ok(())
+                }),
+                EdgeField::ToNode => each(values, |j, v| {
                     if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
                         // Not an error: a finding (a writer's handles to objects it did
                         // not write, as in a real node-odbc snapshot).
                         let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
-                        list.push((edge, v));
-                        unsafe { to.set(edge, 0) };
+                        list.push((edge + j, v));
+                        unsafe { to.set(edge + j, 0) };
                     } else {
-                        unsafe { to.set(edge, (v / self.node_fields) as u32) };
+                        unsafe { to.set(edge + j, (v / self.node_fields) as u32) };
                     }
-                }
-                EdgeField::Ignored => {}
+                    Ok(())
+                }),
+                EdgeField::Ignored => Ok(()),
             }
-            field += 1;
-            if field == width {
-                field = 0;
-                edge += 1;
-            }
-            Ok(())
         })
     }
 }

@@ -39,6 +39,7 @@ impl SnapshotJson<'_> {
         loaded: &Loaded,
         statistics: heapsnap::Statistics,
         classes: Option<Vec<heapsnap::ClassRow>>,
+        findings: Option<Vec<heapsnap::findings::Finding>>,
     ) -> SnapshotJson<'_> {
         SnapshotJson {
             file: &loaded.name,
@@ -46,13 +47,7 @@ impl SnapshotJson<'_> {
             edge_count: loaded.snapshot.edge_count(),
             total_size: loaded.analysis.total_size,
             statistics,
-            findings: classes.as_ref().map(|_| {
-                heapsnap::findings::findings(
-                    &loaded.snapshot,
-                    &loaded.analysis,
-                    &heapsnap::findings::Thresholds::default(),
-                )
-            }),
+            findings,
             classes,
         }
     }

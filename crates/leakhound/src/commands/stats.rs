@@ -14,7 +14,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if settings.json {
-        let doc = super::SnapshotJson::new(&loaded, st, None);
+        let doc = super::SnapshotJson::new(&loaded, st, None, None);
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {

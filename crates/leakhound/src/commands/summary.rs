@@ -19,12 +19,17 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let settings = &args.snapshot;
     let loaded = load(&settings.file, settings.timings)?;
     let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    // Independent passes over the analysed graph, side by side.
     let start = Instant::now();
-    let mut classes = heapsnap::summary(s, a);
-    timing(settings.timings, "aggregation", start);
-    let start = Instant::now();
-    let statistics = heapsnap::statistics(s, a);
-    timing(settings.timings, "statistics", start);
+    let ((mut classes, statistics), found) = rayon::join(
+        || rayon::join(|| heapsnap::summary(s, a), || heapsnap::statistics(s, a)),
+        || heapsnap::findings::findings(s, a, &heapsnap::findings::Thresholds::default()),
+    );
+    timing(
+        settings.timings,
+        "aggregation ∥ statistics ∥ findings",
+        start,
+    );
 
     if let Some(re) = &class_filter {
         classes.retain(|c| re.is_match(&c.name));
@@ -41,7 +46,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if settings.json {
-        let doc = super::SnapshotJson::new(&loaded, statistics, Some(classes));
+        let doc = super::SnapshotJson::new(&loaded, statistics, Some(classes), Some(found));
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
@@ -81,9 +86,6 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
             &["Class", "Distance", "Count", "Shallow", "Retained", "%"],
             &rows,
         )?;
-    }
-    if !settings.json {
-        let found = heapsnap::findings::findings(s, a, &heapsnap::findings::Thresholds::default());
         if !found.is_empty() {
             writeln!(out)?;
             super::findings::print(&mut out, &found)?;
