@@ -228,10 +228,17 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
             arrays.push((v as u32, store));
         }
     }
-    let mut retainers: FxHashMap<u32, u32> = FxHashMap::default();
+    // Which stores have one retainer: two bits per node instead of a map of counts (millions
+    // of arrays made the map the slow part).
+    let (mut once, mut twice) = (BitSet::new(s.node_count()), BitSet::new(s.node_count()));
     for &to in &s.edges.to {
-        if elements.get(to as usize) {
-            *retainers.entry(to).or_default() += 1;
+        let to = to as usize;
+        if elements.get(to) {
+            if once.get(to) {
+                twice.set(to);
+            } else {
+                once.set(to);
+            }
         }
     }
     let js_arrays = arrays
@@ -239,9 +246,7 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
         .map(|&(v, store)| {
             let own = u64::from(s.nodes.self_size[v as usize]);
             match store {
-                Some(e) if retainers.get(&e) == Some(&1) => {
-                    own + u64::from(s.nodes.self_size[e as usize])
-                }
+                Some(e) if !twice.get(e as usize) => own + u64::from(s.nodes.self_size[e as usize]),
                 _ => own,
             }
         })

@@ -101,7 +101,7 @@ fn for_each_region(
             // `fill` returns less than asked only at the end of the input.
             None if avail < batch => {
                 return Err(stream.err_at(
-                    stream.buf.len(),
+                    stream.end,
                     ErrorKind::Truncated("before the array's closing ']'"),
                 ));
             }

@@ -10,8 +10,11 @@ pub(crate) const CHUNK: usize = 8 << 20;
 
 pub(crate) struct Stream<'a> {
     src: Box<dyn Read + Send + 'a>,
-    pub(crate) buf: Vec<u8>,
-    /// `buf[pos..]` is not yet consumed.
+    /// The window's memory: `buf[..end]` holds input, the rest is room to read into. It only
+    /// grows, so the memory is zeroed once, not at every read.
+    buf: Vec<u8>,
+    pub(crate) end: usize,
+    /// `buf[pos..end]` is not yet consumed.
     pub(crate) pos: usize,
     /// Absolute offset of `buf[0]`.
     base: u64,
@@ -27,6 +30,7 @@ impl<'a> Stream<'a> {
         Stream {
             src,
             buf: Vec::new(),
+            end: 0,
             pos: 0,
             base: 0,
             eof: false,
@@ -55,45 +59,42 @@ impl<'a> Stream<'a> {
     /// Makes at least `want` unconsumed bytes available, unless the input ends first.
     /// Returns the number available.
     pub(crate) fn fill(&mut self, want: usize) -> Result<usize, ReadError> {
-        while self.buf.len() - self.pos < want && !self.eof {
+        while self.end - self.pos < want && !self.eof {
             if self.pos > 0 {
-                self.buf.drain(..self.pos);
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
                 self.base += self.pos as u64;
                 self.pos = 0;
             }
-            let old = self.buf.len();
-            let grow = self.chunk.max(want - old);
-            self.buf.resize(old + grow, 0);
-            let mut filled = old;
+            let limit = self.end + self.chunk.max(want - self.end);
+            if self.buf.len() < limit {
+                self.buf.resize(limit, 0);
+            }
             // Read until the chunk is full or the source ends, so that callers see big windows.
-            while filled < self.buf.len() {
-                match self.src.read(&mut self.buf[filled..]) {
+            while self.end < limit {
+                match self.src.read(&mut self.buf[self.end..limit]) {
                     Ok(0) => {
                         self.eof = true;
                         break;
                     }
-                    Ok(n) => filled += n,
+                    Ok(n) => self.end += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.buf.truncate(filled);
-                        return Err(self.err(ErrorKind::Io(e)));
-                    }
+                    Err(e) => return Err(self.err(ErrorKind::Io(e))),
                 }
             }
-            self.buf.truncate(filled);
         }
-        Ok(self.buf.len() - self.pos)
+        Ok(self.end - self.pos)
     }
 
     /// The unconsumed window.
     pub(crate) fn window(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     /// Skips white space and returns the next byte without consuming it; `None` at the end.
     pub(crate) fn peek(&mut self) -> Result<Option<u8>, ReadError> {
         loop {
-            while self.pos < self.buf.len() {
+            while self.pos < self.end {
                 let b = self.buf[self.pos];
                 if !is_ws(b) {
                     return Ok(Some(b));
@@ -125,7 +126,7 @@ impl<'a> Stream<'a> {
     pub(crate) fn string_into(&mut self, out: &mut Vec<u8>) -> Result<(), ReadError> {
         self.expect(b'"', "a string")?;
         loop {
-            let window = &self.buf[self.pos..];
+            let window = &self.buf[self.pos..self.end];
             match memchr::memchr2(b'"', b'\\', window) {
                 Some(i) => {
                     out.extend_from_slice(&window[..i]);
@@ -137,7 +138,7 @@ impl<'a> Stream<'a> {
                 }
                 None => {
                     out.extend_from_slice(window);
-                    self.pos = self.buf.len();
+                    self.pos = self.end;
                     if self.fill(1)? == 0 {
                         return Err(self.err(ErrorKind::Truncated("inside a string")));
                     }
@@ -205,7 +206,7 @@ impl<'a> Stream<'a> {
 
     /// Consumes one raw byte.
     fn byte(&mut self, what: &'static str) -> Result<u8, ReadError> {
-        if self.pos == self.buf.len() && self.fill(1)? == 0 {
+        if self.pos == self.end && self.fill(1)? == 0 {
             return Err(self.err(ErrorKind::Truncated(what)));
         }
         self.pos += 1;
@@ -221,7 +222,7 @@ impl<'a> Stream<'a> {
         }
         let mut v: u64 = 0;
         loop {
-            if self.pos == self.buf.len() && self.fill(1)? == 0 {
+            if self.pos == self.end && self.fill(1)? == 0 {
                 return Ok(v);
             }
             let b = self.buf[self.pos];
@@ -245,7 +246,7 @@ impl<'a> Stream<'a> {
             return Err(self.err(ErrorKind::Truncated("a value")));
         }
         loop {
-            if self.pos == self.buf.len() && self.fill(1)? == 0 {
+            if self.pos == self.end && self.fill(1)? == 0 {
                 return Err(self.err(ErrorKind::Truncated("inside a value")));
             }
             let b = self.buf[self.pos];
