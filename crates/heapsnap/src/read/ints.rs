@@ -72,15 +72,51 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &impl Sink) -> Result<us
     Ok(stored)
 }
 
-/// Reads a `[n, n, …]` array of unknown size, on one thread (for the small arrays).
+/// Reads a `[n, n, …]` array of unknown size (`locations`, whose records can number millions,
+/// and the small ones), in parallel like [`read_array`]: the list grows by each region's count,
+/// and each block is parsed into its own slice of the new part.
 pub(crate) fn read_list(stream: &mut Stream<'_>) -> Result<Vec<u64>, ReadError> {
+    let tasks = rayon::current_num_threads() * 4;
     let mut values = Vec::new();
     for_each_region(stream, |stream, region| {
-        batches(region, |batch| {
-            values.extend_from_slice(batch);
-            Ok(())
-        })
-        .map_err(|(i, kind)| stream.err_at(stream.pos + i, kind))
+        let ranges = split(region, tasks, MIN_BLOCK.min(stream.chunk));
+        let counts: Vec<usize> = ranges
+            .par_iter()
+            .map(|r| count_numbers(&region[r.clone()]))
+            .collect();
+        let old = values.len();
+        values.resize(old + counts.iter().sum::<usize>(), 0);
+        let mut slices = Vec::with_capacity(ranges.len());
+        let mut rest = &mut values[old..];
+        for &c in &counts {
+            let (slice, tail) = rest.split_at_mut(c);
+            slices.push(slice);
+            rest = tail;
+        }
+        let results: Vec<Result<(), (usize, ErrorKind)>> = ranges
+            .par_iter()
+            .zip(slices.into_par_iter())
+            .map(|(r, slice)| {
+                let mut at = 0;
+                batches(&region[r.clone()], |batch| {
+                    // The count is exact on text `batches` accepts, and counts at least the
+                    // numbers before a bad byte: this cannot fail, but must not panic.
+                    let Some(place) = slice.get_mut(at..at + batch.len()) else {
+                        let counted = "more numbers than counted".to_owned();
+                        return Err((0, ErrorKind::Invalid(counted)));
+                    };
+                    place.copy_from_slice(batch);
+                    at += batch.len();
+                    Ok(())
+                })
+                .map_err(|(i, k)| (r.start + i, k))
+            })
+            .collect();
+        // The first error in the file, not the first to happen.
+        match results.into_iter().find_map(Result::err) {
+            Some((i, kind)) => Err(stream.err_at(stream.pos + i, kind)),
+            None => Ok(()),
+        }
     })?;
     Ok(values)
 }

@@ -324,9 +324,13 @@ impl Parser {
         }
 
         let meta = &layout.header.meta;
+        // Fields found once, not per record: a closure's every instance has a location.
+        let at = |name: &str| meta.location_fields.iter().position(|f| f == name);
+        let (object, script, line, column) =
+            (at("object_index"), at("script_id"), at("line"), at("column"));
         let locations = records(&self.locations, &meta.location_fields, "locations")?
             .map(|r| {
-                let index = r.get("object_index");
+                let index = r.at(object);
                 if index % node_fields != 0 || index / node_fields >= n as u64 {
                     return Err(err(
                         "locations",
@@ -336,9 +340,9 @@ impl Parser {
                     ));
                 }
                 let location = Location {
-                    script_id: r.get32("script_id")?,
-                    line: r.get32("line")?,
-                    column: r.get32("column")?,
+                    script_id: r.at32(script)?,
+                    line: r.at32(line)?,
+                    column: r.at32(column)?,
                 };
                 Ok(((index / node_fields) as u32, location))
             })
@@ -444,6 +448,10 @@ fn drop_dangling(nodes: &mut Nodes, edges: &mut Edges, bad: &[(usize, u64)]) -> 
 
 /// Sorts location records by node, keeping the last record of a node, as DevTools' map does.
 fn last_per_node(mut locations: Vec<(u32, Location)>) -> Vec<(u32, Location)> {
+    // V8 writes them in node order, one per node: nothing to do then.
+    if locations.is_sorted_by(|a, b| a.0 < b.0) {
+        return locations;
+    }
     locations.reverse();
     locations.sort_by_key(|&(n, _)| n); // Stable: the file's last record comes first.
     locations.dedup_by_key(|&mut (n, _)| n);
@@ -484,14 +492,20 @@ struct Record<'a> {
 impl Record<'_> {
     /// A field by name, 0 when the layout lacks it.
     fn get(&self, name: &str) -> u64 {
-        self.fields
-            .iter()
-            .position(|f| f == name)
-            .map_or(0, |i| self.values[i])
+        self.at(self.fields.iter().position(|f| f == name))
     }
 
     fn get32(&self, name: &str) -> Result<u32, ReadError> {
-        let v = self.get(name);
+        self.at32(self.fields.iter().position(|f| f == name))
+    }
+
+    /// The field at index `i` of the layout, 0 when the layout lacks it (`None`).
+    fn at(&self, i: Option<usize>) -> u64 {
+        i.map_or(0, |i| self.values[i])
+    }
+
+    fn at32(&self, i: Option<usize>) -> Result<u32, ReadError> {
+        let v = self.at(i);
         u32::try_from(v)
             .map_err(|_| ReadError::new(self.section, None, ErrorKind::NumberTooLarge(v)))
     }
