@@ -28,14 +28,9 @@ pub(crate) trait Sink: Sync {
 /// Reads a `[n, n, …]` array into `sink`, in parallel.
 /// Returns how many numbers were stored.
 pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &impl Sink) -> Result<usize, ReadError> {
-    let tasks = rayon::current_num_threads() * 4;
     let mut stored = 0usize;
     for_each_region(stream, |stream, region| {
-        let ranges = split(region, tasks, MIN_BLOCK.min(stream.chunk));
-        let counts: Vec<usize> = ranges
-            .par_iter()
-            .map(|r| count_numbers(&region[r.clone()]))
-            .collect();
+        let (ranges, counts) = blocks(stream, region);
         let mut firsts = Vec::with_capacity(ranges.len());
         for &c in &counts {
             firsts.push(stored);
@@ -55,7 +50,7 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &impl Sink) -> Result<us
                 )),
             ));
         }
-        let results: Vec<Result<(), (usize, ErrorKind)>> = ranges
+        let results = ranges
             .par_iter()
             .zip(firsts.par_iter())
             .map(|(r, &first)| {
@@ -63,27 +58,40 @@ pub(crate) fn read_array(stream: &mut Stream<'_>, sink: &impl Sink) -> Result<us
                     .map_err(|(i, k)| (r.start + i, k))
             })
             .collect();
-        // The first error in the file, not the first to happen.
-        match results.into_iter().find_map(Result::err) {
-            Some((i, kind)) => Err(stream.err_at(stream.pos + i, kind)),
-            None => Ok(()),
-        }
+        first_error(stream, results)
     })?;
     Ok(stored)
+}
+
+/// Splits `region` into blocks for the threads, and counts the numbers of each in parallel.
+fn blocks(stream: &Stream<'_>, region: &[u8]) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
+    let tasks = rayon::current_num_threads() * 4;
+    let ranges = split(region, tasks, MIN_BLOCK.min(stream.chunk));
+    let counts = ranges
+        .par_iter()
+        .map(|r| count_numbers(&region[r.clone()]))
+        .collect();
+    (ranges, counts)
+}
+
+/// The first error in the file of the blocks of a region (not the first to happen), located.
+fn first_error(
+    stream: &Stream<'_>,
+    results: Vec<Result<(), (usize, ErrorKind)>>,
+) -> Result<(), ReadError> {
+    match results.into_iter().find_map(Result::err) {
+        Some((i, kind)) => Err(stream.err_at(stream.pos + i, kind)),
+        None => Ok(()),
+    }
 }
 
 /// Reads a `[n, n, …]` array of unknown size (`locations`, whose records can number millions,
 /// and the small ones), in parallel like [`read_array`]: the list grows by each region's count,
 /// and each block is parsed into its own slice of the new part.
 pub(crate) fn read_list(stream: &mut Stream<'_>) -> Result<Vec<u64>, ReadError> {
-    let tasks = rayon::current_num_threads() * 4;
     let mut values = Vec::new();
     for_each_region(stream, |stream, region| {
-        let ranges = split(region, tasks, MIN_BLOCK.min(stream.chunk));
-        let counts: Vec<usize> = ranges
-            .par_iter()
-            .map(|r| count_numbers(&region[r.clone()]))
-            .collect();
+        let (ranges, counts) = blocks(stream, region);
         let old = values.len();
         values.resize(old + counts.iter().sum::<usize>(), 0);
         let mut slices = Vec::with_capacity(ranges.len());
@@ -93,7 +101,7 @@ pub(crate) fn read_list(stream: &mut Stream<'_>) -> Result<Vec<u64>, ReadError> 
             slices.push(slice);
             rest = tail;
         }
-        let results: Vec<Result<(), (usize, ErrorKind)>> = ranges
+        let results = ranges
             .par_iter()
             .zip(slices.into_par_iter())
             .map(|(r, slice)| {
@@ -112,11 +120,7 @@ pub(crate) fn read_list(stream: &mut Stream<'_>) -> Result<Vec<u64>, ReadError> 
                 .map_err(|(i, k)| (r.start + i, k))
             })
             .collect();
-        // The first error in the file, not the first to happen.
-        match results.into_iter().find_map(Result::err) {
-            Some((i, kind)) => Err(stream.err_at(stream.pos + i, kind)),
-            None => Ok(()),
-        }
+        first_error(stream, results)
     })?;
     Ok(values)
 }
@@ -307,6 +311,16 @@ pub(crate) fn batches(
     let mut flush = |buf: &[u64], done: usize| {
         f(buf).map_err(|(k, kind)| (nth_number_offset(text, done + k), kind))
     };
+    let mut push = |v: u64| {
+        buf[len] = v;
+        len += 1;
+        if len == BATCH {
+            flush(&buf, done)?;
+            done += BATCH;
+            len = 0;
+        }
+        Ok(())
+    };
     let mut i = 0;
     // At each turn `i` is between numbers: the fast loop consumes a number and its separator.
     let scanned = loop {
@@ -328,13 +342,7 @@ pub(crate) fn batches(
                     },
                 ));
             }
-            buf[len] = value;
-            len += 1;
-            if len == BATCH {
-                flush(&buf, done)?;
-                done += BATCH;
-                len = 0;
-            }
+            push(value)?;
             i += n + 1;
         } else if b == b',' || is_ws(b) {
             i += 1;
@@ -354,13 +362,7 @@ pub(crate) fn batches(
         .map_err(|(at, kind)| (i + at, kind))
     });
     for &v in &tail[..t] {
-        buf[len] = v;
-        len += 1;
-        if len == BATCH {
-            flush(&buf, done)?;
-            done += BATCH;
-            len = 0;
-        }
+        push(v)?;
     }
     // The numbers before a bad byte come first in the text: their errors win.
     flush(&buf[..len], done)?;

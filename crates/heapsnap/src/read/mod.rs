@@ -326,8 +326,12 @@ impl Parser {
         let meta = &layout.header.meta;
         // Fields found once, not per record: a closure's every instance has a location.
         let at = |name: &str| meta.location_fields.iter().position(|f| f == name);
-        let (object, script, line, column) =
-            (at("object_index"), at("script_id"), at("line"), at("column"));
+        let (object, script, line, column) = (
+            at("object_index"),
+            at("script_id"),
+            at("line"),
+            at("column"),
+        );
         let locations = records(&self.locations, &meta.location_fields, "locations")?
             .map(|r| {
                 let index = r.at(object);

@@ -132,26 +132,11 @@ impl ints::Sink for NodeSink {
                     unsafe { c.ty.set(node + j, v as u8) };
                     Ok(())
                 }),
-                NodeField::Name => each(values, |j, v| {
-                    unsafe { c.name.set(node + j, to_u32(v)?) };
-                    Ok(())
-                }),
-                NodeField::Id => each(values, |j, v| {
-                    unsafe { c.id.set(node + j, to_u32(v)?) };
-                    Ok(())
-                }),
-                NodeField::SelfSize => each(values, |j, v| {
-                    unsafe { c.self_size.set(node + j, to_u32(v)?) };
-                    Ok(())
-                }),
-                NodeField::EdgeCount => each(values, |j, v| {
-                    unsafe { c.edge_count.set(node + j, to_u32(v)?) };
-                    Ok(())
-                }),
-                NodeField::TraceNodeId => each(values, |j, v| {
-                    unsafe { c.trace.set(node + j, to_u32(v)?) };
-                    Ok(())
-                }),
+                NodeField::Name => unsafe { store_u32(values, &c.name, node) },
+                NodeField::Id => unsafe { store_u32(values, &c.id, node) },
+                NodeField::SelfSize => unsafe { store_u32(values, &c.self_size, node) },
+                NodeField::EdgeCount => unsafe { store_u32(values, &c.edge_count, node) },
+                NodeField::TraceNodeId => unsafe { store_u32(values, &c.trace, node) },
                 NodeField::Detachedness => each(values, |j, v| {
                     unsafe { c.detachedness.set(node + j, v.min(3) as u8) };
                     Ok(())
@@ -209,6 +194,22 @@ fn each<'a>(
         f(j, v).map_err(|kind| (j, kind))?;
     }
     Ok(())
+}
+
+/// Stores `values`, which must fit in 32 bits, into `column` from index `at` on.
+///
+/// # Safety
+/// As [`Column::set`], for every index written: no other thread writes them at the same time.
+unsafe fn store_u32<'a>(
+    values: impl Iterator<Item = &'a u64>,
+    column: &Column<u32>,
+    at: usize,
+) -> Result<(), (usize, ErrorKind)> {
+    each(values, |j, v| {
+        // SAFETY: the caller's contract.
+        unsafe { column.set(at + j, to_u32(v)?) };
+        Ok(())
+    })
 }
 
 #[cold]
@@ -296,10 +297,7 @@ impl ints::Sink for EdgeSink {
                     unsafe { ty.set(edge + j, v as u8) };
                     Ok(())
                 }),
-                EdgeField::NameOrIndex => each(values, |j, v| {
-                    unsafe { name.set(edge + j, to_u32(v)?) };
-                    Ok(())
-                }),
+                EdgeField::NameOrIndex => unsafe { store_u32(values, name, edge) },
                 EdgeField::ToNode => each(values, |j, v| {
                     if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
                         // Not an error: a finding (a writer's handles to objects it did
