@@ -467,28 +467,32 @@ pub(crate) fn zeroed<T: Zero>(n: usize, what: &str) -> Result<Vec<T>, ErrorKind>
 ///
 /// The reader is the hot path, and the alternative (parse into per-block buffers, then copy on
 /// one thread) measured about twice as slow; this keeps the parallel writes in one small place.
-pub(crate) struct Column<T> {
+///
+/// It borrows the buffer mutably for `'a`, so nothing else can touch, move or resize it while
+/// the column is in use: the compiler checks that part.
+pub(crate) struct Column<'a, T> {
     ptr: *mut T,
     len: usize,
+    _buffer: std::marker::PhantomData<&'a mut [T]>,
 }
 
 // SAFETY: `Column` hands out only writes to distinct indexes (see `set`), of `Copy` data.
-unsafe impl<T: Send> Sync for Column<T> {}
+unsafe impl<T: Send> Sync for Column<'_, T> {}
 
-impl<T: Copy> Column<T> {
-    /// Wraps `v`'s buffer. `v` must not be touched, moved or resized while the column is used.
-    pub(crate) fn new(v: &mut [T]) -> Column<T> {
+impl<'a, T: Copy> Column<'a, T> {
+    /// Wraps `v`'s buffer for as long as `v` is borrowed.
+    pub(crate) fn new(v: &'a mut [T]) -> Column<'a, T> {
         Column {
             ptr: v.as_mut_ptr(),
             len: v.len(),
+            _buffer: std::marker::PhantomData,
         }
     }
 
     /// Writes element `i`.
     ///
     /// # Safety
-    /// No other thread may write or read element `i` at the same time, and the buffer passed to
-    /// `new` must still be alive and untouched.
+    /// No other thread may write or read element `i` at the same time.
     #[inline]
     pub(crate) unsafe fn set(&self, i: usize, value: T) {
         assert!(

@@ -21,7 +21,7 @@ use crate::model::{
 use layout::{
     EDGE_FIELDS, EdgeField, Layout, NODE_FIELDS, NodeField, REQUIRED_NODE_FIELDS, field_roles,
 };
-use sinks::{EdgeSink, NodeSink};
+use sinks::{EdgeStore, NodeStore};
 use stream::Stream;
 
 /// Reads a snapshot from `input`, gzip-compressed or not (told by its magic bytes).
@@ -119,17 +119,18 @@ impl Parser {
                 b"nodes" => {
                     s.section = "nodes";
                     let layout = self.layout(s)?;
-                    let sink = NodeSink::new(layout).map_err(|k| s.err(k))?;
-                    let stored = ints::read_array(s, &sink)?;
-                    self.nodes = Some(sink.finish(s, layout, stored)?);
+                    let mut store = NodeStore::new(layout).map_err(|k| s.err(k))?;
+                    let stored = ints::read_array(s, &store.sink(layout))?;
+                    self.nodes = Some(store.finish(s, layout, stored)?);
                 }
                 b"edges" => {
                     s.section = "edges";
                     let layout = self.layout(s)?;
-                    let sink = EdgeSink::new(layout).map_err(|k| s.err(k))?;
+                    let mut store = EdgeStore::new(layout).map_err(|k| s.err(k))?;
+                    let sink = store.sink(layout);
                     let stored = ints::read_array(s, &sink)?;
-                    let (edges, dangling) = sink.finish(s, layout, stored)?;
-                    self.edges = Some(edges);
+                    let dangling = sink.into_dangling();
+                    self.edges = Some(store.finish(s, layout, stored)?);
                     self.dangling = dangling;
                 }
                 b"strings" => {

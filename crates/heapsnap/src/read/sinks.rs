@@ -12,63 +12,71 @@ fn to_u32(v: u64) -> Result<u32, ErrorKind> {
     u32::try_from(v).map_err(|_| ErrorKind::NumberTooLarge(v))
 }
 
-/// Stores the `nodes` numbers into columns.
-pub(super) struct NodeSink {
-    fields: Vec<NodeField>,
-    type_count: u64,
+/// The `nodes` columns while they are filled; [`NodeStore::finish`] hands them over.
+pub(super) struct NodeStore {
     nodes: Nodes,
     /// `edge_count` of node i at i + 1; prefix-summed into `first_edge` by `finish`.
     edge_counts: Vec<u32>,
     trace: Vec<u32>,
     detachedness: Vec<u8>,
-    cols: NodeColumns,
 }
 
-struct NodeColumns {
-    ty: Column<u8>,
-    name: Column<u32>,
-    id: Column<u32>,
-    self_size: Column<u32>,
-    edge_count: Column<u32>,
-    trace: Column<u32>,
-    detachedness: Column<u8>,
+/// Stores the `nodes` numbers into the columns of a [`NodeStore`], which it borrows: the
+/// compiler keeps the columns untouched while threads write into them.
+pub(super) struct NodeSink<'a> {
+    fields: Vec<NodeField>,
+    type_count: u64,
+    node_count: usize,
+    cols: NodeColumns<'a>,
 }
 
-impl NodeSink {
-    pub(super) fn new(layout: &Layout) -> Result<NodeSink, ErrorKind> {
+struct NodeColumns<'a> {
+    ty: Column<'a, u8>,
+    name: Column<'a, u32>,
+    id: Column<'a, u32>,
+    self_size: Column<'a, u32>,
+    edge_count: Column<'a, u32>,
+    trace: Column<'a, u32>,
+    detachedness: Column<'a, u8>,
+}
+
+impl NodeStore {
+    pub(super) fn new(layout: &Layout) -> Result<NodeStore, ErrorKind> {
         let n = layout.node_count;
         let has = |f| layout.node_fields.contains(&f);
         let column = |present: bool| zeroed::<u32>(if present { n } else { 0 }, "nodes");
-        let mut nodes = Nodes {
-            ty: zeroed(n, "nodes")?,
-            name: column(true)?,
-            id: column(true)?,
-            self_size: column(true)?,
-            first_edge: Vec::new(),
-            trace_node_id: None,
-            detachedness: None,
-        };
-        let mut edge_counts = zeroed(n + 1, "nodes")?;
-        let mut trace = column(has(NodeField::TraceNodeId))?;
-        let mut detachedness = zeroed(if has(NodeField::Detachedness) { n } else { 0 }, "nodes")?;
-        let cols = NodeColumns {
-            ty: Column::new(&mut nodes.ty),
-            name: Column::new(&mut nodes.name),
-            id: Column::new(&mut nodes.id),
-            self_size: Column::new(&mut nodes.self_size),
-            edge_count: Column::new(&mut edge_counts[1..]),
-            trace: Column::new(&mut trace),
-            detachedness: Column::new(&mut detachedness),
-        };
-        Ok(NodeSink {
+        Ok(NodeStore {
+            nodes: Nodes {
+                ty: zeroed(n, "nodes")?,
+                name: column(true)?,
+                id: column(true)?,
+                self_size: column(true)?,
+                first_edge: Vec::new(),
+                trace_node_id: None,
+                detachedness: None,
+            },
+            edge_counts: zeroed(n + 1, "nodes")?,
+            trace: column(has(NodeField::TraceNodeId))?,
+            detachedness: zeroed(if has(NodeField::Detachedness) { n } else { 0 }, "nodes")?,
+        })
+    }
+
+    /// The sink that fills these columns.
+    pub(super) fn sink(&mut self, layout: &Layout) -> NodeSink<'_> {
+        NodeSink {
             fields: layout.node_fields.clone(),
             type_count: layout.types.node_names.len() as u64,
-            nodes,
-            edge_counts,
-            trace,
-            detachedness,
-            cols,
-        })
+            node_count: layout.node_count,
+            cols: NodeColumns {
+                ty: Column::new(&mut self.nodes.ty),
+                name: Column::new(&mut self.nodes.name),
+                id: Column::new(&mut self.nodes.id),
+                self_size: Column::new(&mut self.nodes.self_size),
+                edge_count: Column::new(&mut self.edge_counts[1..]),
+                trace: Column::new(&mut self.trace),
+                detachedness: Column::new(&mut self.detachedness),
+            },
+        }
     }
 
     pub(super) fn finish(
@@ -85,12 +93,11 @@ impl NodeSink {
                 layout.node_fields.len(),
             ))));
         }
-        let NodeSink {
+        let NodeStore {
             mut nodes,
             mut edge_counts,
             trace,
             detachedness,
-            ..
         } = self;
         let mut total: u64 = 0;
         for c in edge_counts.iter_mut() {
@@ -112,9 +119,9 @@ impl NodeSink {
     }
 }
 
-impl ints::Sink for NodeSink {
+impl ints::Sink for NodeSink<'_> {
     fn capacity(&self) -> usize {
-        self.nodes.ty.len() * self.fields.len()
+        self.node_count * self.fields.len()
     }
 
     fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
@@ -122,8 +129,7 @@ impl ints::Sink for NodeSink {
             let c = &self.cols;
             // SAFETY (each `set` below): value j is field `field` of node `node + j`, and
             // `read_array` gives each thread a distinct range of numbers, so no two threads
-            // write the same element; the columns' vectors live in `self` untouched until
-            // `finish`. `capacity` bounds every index.
+            // write the same element.
             match field {
                 NodeField::Type => each(values, |j, v| {
                     if v >= self.type_count {
@@ -202,7 +208,7 @@ fn each<'a>(
 /// As [`Column::set`], for every index written: no other thread writes them at the same time.
 unsafe fn store_u32<'a>(
     values: impl Iterator<Item = &'a u64>,
-    column: &Column<u32>,
+    column: &Column<'_, u32>,
     at: usize,
 ) -> Result<(), (usize, ErrorKind)> {
     each(values, |j, v| {
@@ -219,41 +225,52 @@ fn bad_type(v: u64, count: u64, what: &str) -> ErrorKind {
     ))
 }
 
-/// Stores the `edges` numbers into columns, turning `to_node` into an ordinal.
-pub(super) struct EdgeSink {
+/// The `edges` columns while they are filled.
+pub(super) struct EdgeStore {
+    edges: Edges,
+}
+
+/// Stores the `edges` numbers into the columns of an [`EdgeStore`], turning `to_node` into an
+/// ordinal.
+pub(super) struct EdgeSink<'a> {
     fields: Vec<EdgeField>,
     node_fields: u64,
     node_count: u64,
+    edge_count: usize,
     type_count: u64,
-    edges: Edges,
-    cols: (Column<u8>, Column<u32>, Column<u32>),
+    cols: (Column<'a, u8>, Column<'a, u32>, Column<'a, u32>),
     /// (edge index, raw to_node) of edges pointing outside the node array. Rare, so a lock is
     /// cheap; they are dropped from the edges and reported (see `Snapshot::dangling`).
     dangling: std::sync::Mutex<Vec<(usize, u64)>>,
 }
 
-impl EdgeSink {
-    pub(super) fn new(layout: &Layout) -> Result<EdgeSink, ErrorKind> {
+impl EdgeStore {
+    pub(super) fn new(layout: &Layout) -> Result<EdgeStore, ErrorKind> {
         let m = layout.edge_count;
-        let mut edges = Edges {
-            ty: zeroed(m, "edges")?,
-            name_or_index: zeroed(m, "edges")?,
-            to: zeroed(m, "edges")?,
-        };
-        let cols = (
-            Column::new(&mut edges.ty),
-            Column::new(&mut edges.name_or_index),
-            Column::new(&mut edges.to),
-        );
-        Ok(EdgeSink {
+        Ok(EdgeStore {
+            edges: Edges {
+                ty: zeroed(m, "edges")?,
+                name_or_index: zeroed(m, "edges")?,
+                to: zeroed(m, "edges")?,
+            },
+        })
+    }
+
+    /// The sink that fills these columns.
+    pub(super) fn sink(&mut self, layout: &Layout) -> EdgeSink<'_> {
+        EdgeSink {
             fields: layout.edge_fields.clone(),
             node_fields: layout.node_fields.len() as u64,
             node_count: layout.node_count as u64,
+            edge_count: layout.edge_count,
             type_count: layout.types.edge_names.len() as u64,
-            edges,
-            cols,
+            cols: (
+                Column::new(&mut self.edges.ty),
+                Column::new(&mut self.edges.name_or_index),
+                Column::new(&mut self.edges.to),
+            ),
             dangling: std::sync::Mutex::default(),
-        })
+        }
     }
 
     pub(super) fn finish(
@@ -261,7 +278,7 @@ impl EdgeSink {
         s: &Stream<'_>,
         layout: &Layout,
         stored: usize,
-    ) -> Result<(Edges, Vec<(usize, u64)>), ReadError> {
+    ) -> Result<Edges, ReadError> {
         let expected = layout.edge_count * layout.edge_fields.len();
         if stored != expected {
             return Err(s.err(ErrorKind::Invalid(format!(
@@ -270,18 +287,25 @@ impl EdgeSink {
                 layout.edge_fields.len(),
             ))));
         }
+        Ok(self.edges)
+    }
+}
+
+impl EdgeSink<'_> {
+    /// (edge index, raw to_node) of the edges that point outside the node array, in order.
+    pub(super) fn into_dangling(self) -> Vec<(usize, u64)> {
         let mut dangling = self
             .dangling
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
         dangling.sort_unstable();
-        Ok((self.edges, dangling))
+        dangling
     }
 }
 
-impl ints::Sink for EdgeSink {
+impl ints::Sink for EdgeSink<'_> {
     fn capacity(&self) -> usize {
-        self.edges.ty.len() * self.fields.len()
+        self.edge_count * self.fields.len()
     }
 
     fn store(&self, first: usize, text: &[u8]) -> Result<(), (usize, ErrorKind)> {
