@@ -152,7 +152,12 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
                 ),
                 meaning,
                 bytes: a.retained[v as usize],
-                ids: vec![s.nodes.id[v as usize], s.nodes.id[top as usize]],
+                // The target only when it is half or more: below that, `majority` names
+                // some target, not the most frequent.
+                ids: std::iter::once(v)
+                    .chain((share >= 50.0).then_some(top))
+                    .map(|n| s.nodes.id[n as usize])
+                    .collect(),
                 location: None,
             }
         })

@@ -200,7 +200,8 @@ impl Session {
         // Deno lists itself as a `node` target with the NodeRuntime domain, but its `process` is
         // loaded lazily, and loading it from the inspector can fail and end the app (Deno 2.9
         // on a cold cache: "Circular dependency detected"): only Node's own is evaluated.
-        let node = target.is_node() && probe_any(addr, timeout).is_some_and(|b| is_node(&b));
+        // An inspector that does not answer `/json/version` keeps the listing's word.
+        let node = target.is_node() && probe_any(addr, timeout).is_none_or(|b| is_node(&b));
         let connect = |e| Error::Connect { addr, source: e };
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
         stream.set_read_timeout(Some(timeout)).map_err(connect)?;

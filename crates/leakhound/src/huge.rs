@@ -8,7 +8,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-/// Blocks this big or bigger get huge pages (glibc maps them on their own).
+/// Blocks this big or bigger get huge pages. glibc maps such blocks on their own (its mmap
+/// threshold never exceeds 32 MiB), so the advice ends with them; a block it cuts from memory
+/// it already holds keeps the advice after it is freed, which costs memory, never contents.
 const BIG: usize = 32 << 20;
 /// The size of a transparent huge page on x86-64 and (4 KiB-page) arm64.
 const HUGE_PAGE: usize = 2 << 20;
