@@ -195,7 +195,7 @@ impl Inspector {
 
     /// A new session.
     pub fn session(&self) -> Result<Session, Error> {
-        Session::connect(self.addr, self.limits.answer)
+        Session::connect(self.addr, &self.version, self.limits.answer)
     }
 
     /// Ends `session` (if any). If we opened the inspector, closes it first

@@ -84,10 +84,11 @@ pub fn check_room(
     // The PID the app sees for itself must be `pid`: a forwarded port (docker-proxy, `kubectl
     // port-forward`, `ssh -L`) belongs to the proxy, whose memory is not the app's.
     let pid = pid.filter(|&p| {
-        evaluate(session, "process.pid", false)
-            .ok()
-            .and_then(|v| v.as_u64())
-            == Some(u64::from(p))
+        session.node
+            && evaluate(session, "process.pid", false)
+                .ok()
+                .and_then(|v| v.as_u64())
+                == Some(u64::from(p))
     });
     Before::check(pid, heap.heap_used, large, kept, force)
 }

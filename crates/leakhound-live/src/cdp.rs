@@ -189,10 +189,10 @@ pub struct Event<'a> {
 }
 
 impl Session {
-    /// Connects to the target at `addr` (the Node process, or a browser's first
-    /// page) and asks Node to tell us when the app finishes, so a session of ours never keeps
-    /// it from exiting.
-    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Session, Error> {
+    /// Connects to the target at `addr` (the Node process, or a browser's first page), whose
+    /// `/json/version` said `browser`, and asks Node to tell us when the app finishes, so a
+    /// session of ours never keeps it from exiting.
+    pub fn connect(addr: SocketAddr, browser: &str, timeout: Duration) -> Result<Session, Error> {
         let target = pick(targets(addr, timeout)?).ok_or_else(|| Error::Discovery {
             addr,
             problem: "lists no Node process, page or other JavaScript target".into(),
@@ -200,8 +200,7 @@ impl Session {
         // Deno lists itself as a `node` target with the NodeRuntime domain, but its `process` is
         // loaded lazily, and loading it from the inspector can fail and end the app (Deno 2.9
         // on a cold cache: "Circular dependency detected"): only Node's own is evaluated.
-        // An inspector that does not answer `/json/version` keeps the listing's word.
-        let node = target.is_node() && probe_any(addr, timeout).is_none_or(|b| is_node(&b));
+        let node = target.is_node() && is_node(browser);
         let connect = |e| Error::Connect { addr, source: e };
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
         stream.set_read_timeout(Some(timeout)).map_err(connect)?;

@@ -38,8 +38,8 @@ use crate::code::AppPaths;
 pub use crate::code::SourceLocation;
 use crate::graph::{self, Collections};
 use crate::model::{Snapshot, StrId};
+use crate::view::Step;
 use crate::view::path_steps;
-pub use crate::view::{NodeRef, Step};
 
 /// What the leak analysis keeps of an earlier snapshot.
 #[derive(Debug, Clone)]

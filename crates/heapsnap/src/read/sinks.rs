@@ -85,14 +85,13 @@ impl NodeStore {
         layout: &Layout,
         stored: usize,
     ) -> Result<Nodes, ReadError> {
-        let expected = layout.node_count * layout.node_fields.len();
-        if stored != expected {
-            return Err(s.err(ErrorKind::Invalid(format!(
-                "\"nodes\" has {stored} numbers, but node_count × node fields is {} × {} = {expected}",
-                layout.node_count,
-                layout.node_fields.len(),
-            ))));
-        }
+        check_count(
+            s,
+            "node",
+            stored,
+            layout.node_count,
+            layout.node_fields.len(),
+        )?;
         let NodeStore {
             mut nodes,
             mut edge_counts,
@@ -190,6 +189,24 @@ fn by_field<F: Copy>(
     })
 }
 
+/// Checks that an array held the `count × fields` numbers the header announces (`what`: `node`
+/// or `edge`).
+fn check_count(
+    s: &Stream<'_>,
+    what: &str,
+    stored: usize,
+    count: usize,
+    fields: usize,
+) -> Result<(), ReadError> {
+    let expected = count * fields;
+    if stored == expected {
+        return Ok(());
+    }
+    Err(s.err(ErrorKind::Invalid(format!(
+        "\"{what}s\" has {stored} numbers, but {what}_count × {what} fields is {count} × {fields} = {expected}"
+    ))))
+}
+
 /// Calls `f` with each value and its index, failing with the index of the first it refuses.
 #[inline(always)]
 fn each<'a>(
@@ -279,14 +296,13 @@ impl EdgeStore {
         layout: &Layout,
         stored: usize,
     ) -> Result<Edges, ReadError> {
-        let expected = layout.edge_count * layout.edge_fields.len();
-        if stored != expected {
-            return Err(s.err(ErrorKind::Invalid(format!(
-                "\"edges\" has {stored} numbers, but edge_count × edge fields is {} × {} = {expected}",
-                layout.edge_count,
-                layout.edge_fields.len(),
-            ))));
-        }
+        check_count(
+            s,
+            "edge",
+            stored,
+            layout.edge_count,
+            layout.edge_fields.len(),
+        )?;
         Ok(self.edges)
     }
 }

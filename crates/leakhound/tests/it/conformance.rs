@@ -124,12 +124,7 @@ fn check_node(node: NodeBin) {
 /// only on built graphs.
 #[test]
 fn summary_matches_devtools_chromium_page() {
-    if let Err(e) = oracle_installed() {
-        panic!("conformance set-up failed: {e}");
-    }
-    let out_dir = Path::new(TMP_DIR).join("conformance").join("chromium");
-    let _ = std::fs::remove_dir_all(&out_dir);
-    std::fs::create_dir_all(&out_dir).unwrap();
+    let out_dir = fresh_dir("chromium");
     let page = conformance_dir().join("page.html");
     let mut browser = crate::browser::Browser::start(Some(&page));
     let addr = browser.devtools_address();
@@ -162,14 +157,7 @@ fn summary_matches_devtools_chromium_page() {
     );
     drop(browser);
     // The page's own leak: 200 detached <div>s, each with its text and a <ul> of 5 <li>.
-    let summary = run_leakhound(&path).unwrap();
-    let detached = summary["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "Detached <div>")
-        .unwrap_or_else(|| panic!("no Detached <div> row: {summary}"));
-    assert_eq!(detached["count"], 200);
+    assert_eq!(class_count(&path, "Detached <div>"), 200);
     check_snapshots("chromium", &version, &[("page".to_owned(), path)]);
     let _ = std::fs::remove_dir_all(&out_dir);
 }
@@ -179,12 +167,7 @@ fn summary_matches_devtools_chromium_page() {
 /// the DevTools worker's.
 #[test]
 fn summary_matches_devtools_deno() {
-    if let Err(e) = oracle_installed() {
-        panic!("conformance set-up failed: {e}");
-    }
-    let out_dir = Path::new(TMP_DIR).join("conformance").join("deno");
-    let _ = std::fs::remove_dir_all(&out_dir);
-    std::fs::create_dir_all(&out_dir).unwrap();
+    let out_dir = fresh_dir("deno");
     let mut deno = Command::new(deno())
         .args(["run", "--inspect=127.0.0.1:0"])
         .arg(conformance_dir().join("deno-app.js"))
@@ -228,16 +211,32 @@ fn summary_matches_devtools_deno() {
     let doc: Value = serde_json::from_str(&captured.unwrap()).unwrap();
     let version = doc["node"].as_str().unwrap_or_default().to_owned();
     assert!(version.starts_with("Deno/"), "{doc}");
-    let summary = run_leakhound(&path).unwrap();
-    let sessions = summary["classes"]
+    assert_eq!(class_count(&path, "Session"), 5000);
+    check_snapshots("deno", &version, &[("deno-app".to_owned(), path)]);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// An empty directory for a captured snapshot, once the oracle is installed.
+fn fresh_dir(label: &str) -> PathBuf {
+    if let Err(e) = oracle_installed() {
+        panic!("conformance set-up failed: {e}");
+    }
+    let dir = Path::new(TMP_DIR).join("conformance").join(label);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The count of the Summary's row for class `name` in the snapshot at `path`.
+fn class_count(path: &Path, name: &str) -> u64 {
+    let summary = run_leakhound(path).unwrap();
+    let row = summary["classes"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "Session")
-        .unwrap_or_else(|| panic!("no Session row: {summary}"));
-    assert_eq!(sessions["count"], 5000);
-    check_snapshots("deno", &version, &[("deno-app".to_owned(), path)]);
-    let _ = std::fs::remove_dir_all(&out_dir);
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} row: {summary}"));
+    row["count"].as_u64().unwrap()
 }
 
 fn deno() -> PathBuf {
