@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::analysis::{Analysis, NO_EDGE};
 use crate::bits::BitSet;
 use crate::graph;
-use crate::model::{Location, Snapshot, StrId};
+use crate::model::{EdgeIdx, Location, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// Who wrote a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,7 +73,7 @@ pub struct Code {
     /// Script id → (name, who wrote it, the snapshot's copy of the source's start).
     scripts: FxHashMap<u32, (String, Origin, Option<StrId>)>,
     /// Up to three closures of each context (`closure --context--> context`).
-    functions: FxHashMap<u32, Closures>,
+    functions: FxHashMap<NodeIdx, Closures>,
     context_names: Vec<StrId>,
     previous: Vec<StrId>,
 }
@@ -84,19 +84,19 @@ const FUNCTIONS_PER_CONTEXT: usize = 3;
 /// The first closures of one context, inline: there can be millions of contexts.
 #[derive(Default, Clone, Copy)]
 struct Closures {
-    ids: [u32; FUNCTIONS_PER_CONTEXT],
+    ids: [NodeIdx; FUNCTIONS_PER_CONTEXT],
     len: u8,
 }
 
 impl Closures {
-    fn push(&mut self, f: u32) {
+    fn push(&mut self, f: NodeIdx) {
         if usize::from(self.len) < FUNCTIONS_PER_CONTEXT {
             self.ids[usize::from(self.len)] = f;
             self.len += 1;
         }
     }
 
-    fn as_slice(&self) -> &[u32] {
+    fn as_slice(&self) -> &[NodeIdx] {
         &self.ids[..usize::from(self.len)]
     }
 }
@@ -115,10 +115,10 @@ impl Code {
         );
         // Only flat strings carry their text as their name; V8 names a concatenated or sliced
         // string `(concatenated string)`, `(sliced string)`.
-        let is_string = |v: u32| s.nodes.ty[v as usize] == t.string;
+        let is_string = |v: NodeIdx| s.nodes.ty[v] == t.string;
         let mut scripts = FxHashMap::default();
         for &(v, l) in &s.locations {
-            if s.nodes.ty[v as usize] != t.closure || scripts.contains_key(&l.script_id) {
+            if s.nodes.ty[v] != t.closure || scripts.contains_key(&l.script_id) {
                 continue;
             }
             let Some(scr) = graph::find_edge(s, v, t.e_internal, &shared)
@@ -131,10 +131,10 @@ impl Code {
             let string_of = |names: &[StrId]| {
                 let mut n = s.edges.to[graph::find_edge(s, scr, t.e_internal, names)?];
                 // Node slices a byte-order mark off a script's source: read the whole.
-                if s.nodes.ty[n as usize] == t.sliced_string {
+                if s.nodes.ty[n] == t.sliced_string {
                     n = s.edges.to[graph::find_edge(s, n, t.e_internal, &parent)?];
                 }
-                is_string(n).then(|| s.nodes.name[n as usize])
+                is_string(n).then(|| s.nodes.name[n])
             };
             let Some(text) = string_of(&name)
                 .map(|n| s.strings.get(n).into_owned())
@@ -146,9 +146,9 @@ impl Code {
             scripts.insert(l.script_id, (text, origin, string_of(&source)));
         }
         let context = ids(b"context");
-        let mut functions: FxHashMap<u32, Closures> = FxHashMap::default();
-        for v in 0..s.node_count() as u32 {
-            if s.nodes.ty[v as usize] == t.closure
+        let mut functions: FxHashMap<NodeIdx, Closures> = FxHashMap::default();
+        for v in s.nodes.all() {
+            if s.nodes.ty[v] == t.closure
                 && let Some(e) = graph::find_edge(s, v, t.e_internal, &context)
             {
                 functions.entry(s.edges.to[e]).or_default().push(v);
@@ -163,7 +163,7 @@ impl Code {
     }
 
     /// Up to three closures whose context is `context`.
-    pub fn functions_of(&self, context: u32) -> &[u32] {
+    pub fn functions_of(&self, context: NodeIdx) -> &[NodeIdx] {
         self.functions.get(&context).map_or(&[], Closures::as_slice)
     }
 
@@ -195,25 +195,25 @@ impl Code {
     }
 
     /// Who wrote closure `f` (`Unknown` for builtins and bound functions).
-    pub fn origin_of_function(&self, s: &Snapshot, f: u32) -> Origin {
+    pub fn origin_of_function(&self, s: &Snapshot, f: NodeIdx) -> Origin {
         s.location(f)
             .map_or(Origin::Unknown, |l| self.origin_of_script(l.script_id))
     }
 
     /// Who wrote the functions of a scope (a context), judged by its first closure.
-    pub fn origin_of_context(&self, s: &Snapshot, context: u32) -> Origin {
+    pub fn origin_of_context(&self, s: &Snapshot, context: NodeIdx) -> Origin {
         self.functions_of(context)
             .first()
             .map_or(Origin::Unknown, |&f| self.origin_of_function(s, f))
     }
 
     /// Whether `v` is a function's scope (`system / Context`).
-    pub fn is_context(&self, s: &Snapshot, v: u32) -> bool {
-        self.context_names.contains(&s.nodes.name[v as usize])
+    pub fn is_context(&self, s: &Snapshot, v: NodeIdx) -> bool {
+        self.context_names.contains(&s.nodes.name[v])
     }
 
     /// The scope that encloses context `v` (`previous`), if it is a function's scope too.
-    pub fn enclosing(&self, s: &Snapshot, v: u32) -> Option<u32> {
+    pub fn enclosing(&self, s: &Snapshot, v: NodeIdx) -> Option<NodeIdx> {
         let e = graph::find_edge(s, v, s.types.e_internal, &self.previous)?;
         let outer = s.edges.to[e];
         self.is_context(s, outer).then_some(outer)
@@ -221,7 +221,7 @@ impl Code {
 
     /// The outermost function scope around context `v`: a module's top-level scope (the
     /// one whose `previous` is the native or script context).
-    pub fn module_scope(&self, s: &Snapshot, v: u32) -> u32 {
+    pub fn module_scope(&self, s: &Snapshot, v: NodeIdx) -> NodeIdx {
         const MAX_DEPTH: usize = 256;
         let mut at = v;
         for _ in 0..MAX_DEPTH {
@@ -235,8 +235,8 @@ impl Code {
 }
 
 /// A closure's name, `(anonymous)` when it has none.
-pub fn function_name(s: &Snapshot, f: u32) -> String {
-    match s.strings.get(s.nodes.name[f as usize]) {
+pub fn function_name(s: &Snapshot, f: NodeIdx) -> String {
+    match s.strings.get(s.nodes.name[f]) {
         n if n.is_empty() => "(anonymous)".to_owned(),
         n => n.into_owned(),
     }
@@ -246,9 +246,9 @@ pub fn function_name(s: &Snapshot, f: u32) -> String {
 pub struct AppPaths {
     /// The edge by which the BFS reached each node ([`NO_EDGE`] for its sources and what it
     /// did not reach).
-    via: Vec<u32>,
+    via: NodeCol<EdgeIdx>,
     /// The app's scopes the BFS started from, sorted.
-    scopes: Vec<u32>,
+    scopes: Vec<NodeIdx>,
     /// What the app's scopes reach (not counting what only the global object does).
     app: BitSet,
 }
@@ -263,39 +263,36 @@ impl AppPaths {
     /// object; from the global object, not the runtime's functions either. What it reaches, it
     /// reaches through the app's variables, the objects they hold and the functions
     /// (listeners, callbacks) they hold.
-    pub fn new(s: &Snapshot, code: &Code, long_lived: impl Fn(u32) -> bool) -> AppPaths {
+    pub fn new(s: &Snapshot, code: &Code, long_lived: impl Fn(NodeIdx) -> bool) -> AppPaths {
         let t = &s.types;
         let n = s.node_count();
-        let app_contexts: Vec<u32> = code
+        let app_contexts: Vec<NodeIdx> = code
             .functions
             .par_iter()
             .filter(|&(_, fs)| code.origin_of_function(s, fs.as_slice()[0]) == Origin::App)
             .map(|(&context, _)| context)
             .collect();
-        let mut modules: Vec<u32> = app_contexts
+        let mut modules: Vec<NodeIdx> = app_contexts
             .par_iter()
             .map(|&c| code.module_scope(s, c))
             .filter(|&m| code.origin_of_context(s, m) == Origin::App)
             .collect();
         modules.sort_unstable();
         modules.dedup();
-        let mut functions: Vec<u32> = app_contexts
+        let mut functions: Vec<NodeIdx> = app_contexts
             .into_iter()
             .filter(|&c| modules.binary_search(&c).is_err() && long_lived(c))
             .collect();
         functions.sort_unstable();
         // The global objects' names, once: comparing ids is cheaper than text for every node.
-        let global_names: Vec<StrId> = (0..s.strings.len() as StrId)
+        let global_names: Vec<StrId> = (0..s.strings.len())
             .into_par_iter()
+            .map(StrId::from)
             .filter(|&id| graph::is_global_name(s.strings.bytes(id)))
             .collect();
-        let is_global = |v: u32| {
-            s.nodes.ty[v as usize] == t.object && global_names.contains(&s.nodes.name[v as usize])
-        };
-        let globals: Vec<u32> = (0..n as u32)
-            .into_par_iter()
-            .filter(|&v| is_global(v))
-            .collect();
+        let is_global =
+            |v: NodeIdx| s.nodes.ty[v] == t.object && global_names.contains(&s.nodes.name[v]);
+        let globals: Vec<NodeIdx> = s.nodes.par_all().filter(|&v| is_global(v)).collect();
         let blocked_names: Vec<StrId> = [&b"system / NativeContext"[..], b"system / ScriptContext"]
             .iter()
             .flat_map(|n| s.strings.ids_of(n))
@@ -309,48 +306,45 @@ impl AppPaths {
             .iter()
             .flat_map(|n| s.strings.ids_of(n))
             .collect();
-        let blocked = |v: u32| {
-            let ty = s.nodes.ty[v as usize];
+        let blocked = |v: NodeIdx| {
+            let ty = s.nodes.ty[v];
             v == s.root
                 || ty == t.synthetic
                 || graph::is_metadata(s, v)
-                || weak_collections.contains(&s.nodes.name[v as usize])
-                || blocked_names.contains(&s.nodes.name[v as usize])
+                || weak_collections.contains(&s.nodes.name[v])
+                || blocked_names.contains(&s.nodes.name[v])
                 || is_global(v)
                 || (code.is_context(s, v)
                     && code.enclosing(s, v).is_none()
                     && code.origin_of_context(s, v) == Origin::Runtime)
         };
         let mut reached = BitSet::new(n);
-        let marked: Vec<u32> = (0..n as u32)
-            .into_par_iter()
-            .filter(|&v| blocked(v))
-            .collect();
+        let marked: Vec<NodeIdx> = s.nodes.par_all().filter(|&v| blocked(v)).collect();
         for v in marked {
-            reached.set(v as usize);
+            reached.set(v.index());
         }
-        let runtime_functions: Vec<u32> = (0..n as u32)
-            .into_par_iter()
+        let runtime_functions: Vec<NodeIdx> = s
+            .nodes
+            .par_all()
             .filter(|&f| {
-                s.nodes.ty[f as usize] == t.closure
-                    && code.origin_of_function(s, f) == Origin::Runtime
+                s.nodes.ty[f] == t.closure && code.origin_of_function(s, f) == Origin::Runtime
             })
             .collect();
-        let mut via = vec![NO_EDGE; n];
-        let mut queue: Vec<u32> = Vec::new();
+        let mut via: NodeCol<EdgeIdx> = vec![NO_EDGE; n].into();
+        let mut queue: Vec<NodeIdx> = Vec::new();
         let mut app_end = 0;
         for (round, sources) in [&modules, &functions, &globals].into_iter().enumerate() {
             if round == 2 {
                 app_end = queue.len();
                 for &f in &runtime_functions {
-                    reached.set(f as usize);
+                    reached.set(f.index());
                 }
             }
             let mut head = queue.len();
             for &v in sources {
                 // A global object is marked as blocked, yet it starts the last round.
-                if !reached.get(v as usize) || round == 2 {
-                    reached.set(v as usize);
+                if !reached.get(v.index()) || round == 2 {
+                    reached.set(v.index());
                     queue.push(v);
                 }
             }
@@ -359,18 +353,18 @@ impl AppPaths {
                 head += 1;
                 for e in s.nodes.edges(v) {
                     let to = s.edges.to[e];
-                    if s.edges.ty[e] == t.e_weak || reached.get(to as usize) {
+                    if s.edges.ty[e] == t.e_weak || reached.get(to.index()) {
                         continue;
                     }
-                    reached.set(to as usize);
-                    via[to as usize] = e as u32;
+                    reached.set(to.index());
+                    via[to] = e;
                     queue.push(to);
                 }
             }
         }
         let mut app = BitSet::new(n);
         for &v in &queue[..app_end] {
-            app.set(v as usize);
+            app.set(v.index());
         }
         let mut scopes = modules;
         scopes.extend(functions);
@@ -379,8 +373,8 @@ impl AppPaths {
     }
 
     /// Whether the app's scopes reach `v` (the scopes themselves included).
-    pub fn reaches(&self, v: u32) -> bool {
-        self.app.get(v as usize)
+    pub fn reaches(&self, v: NodeIdx) -> bool {
+        self.app.get(v.index())
     }
 
     /// The edges of `v`'s path (see [`AppPaths::path`]) from `v` up to the root.
@@ -388,8 +382,8 @@ impl AppPaths {
         &'a self,
         s: &'a Snapshot,
         a: &'a Analysis,
-        v: u32,
-    ) -> impl Iterator<Item = u32> + 'a {
+        v: NodeIdx,
+    ) -> impl Iterator<Item = EdgeIdx> + 'a {
         // The BFS's edges back to where it started, then DevTools' path from there: never
         // back into the first part.
         let mut at = v;
@@ -400,16 +394,16 @@ impl AppPaths {
                 return None; // Cannot happen with BFS edges; guards a corrupt array.
             }
             steps += 1;
-            let e = if ours && self.via[at as usize] != NO_EDGE {
-                self.via[at as usize]
+            let e = if ours && self.via[at] != NO_EDGE {
+                self.via[at]
             } else {
                 ours = false;
-                a.path_edge[at as usize]
+                a.path_edge[at]
             };
             if e == NO_EDGE {
                 return None;
             }
-            at = graph::edge_source(s, e as usize);
+            at = graph::edge_source(s, e);
             Some(e)
         })
     }
@@ -417,21 +411,26 @@ impl AppPaths {
     /// A retaining path of `v`, root side first: DevTools' shortest path to where the BFS
     /// started (an app scope, or the global object), then the BFS's path from there to `v`;
     /// DevTools' shortest path when the BFS did not reach `v`.
-    pub fn path(&self, s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+    pub fn path(&self, s: &Snapshot, a: &Analysis, v: NodeIdx) -> Vec<EdgeIdx> {
         self.path_and_scope(s, a, v).0
     }
 
     /// [`AppPaths::path`], and the index of the step into the app's scope it starts from
     /// (`None` when it does not start at one, or DevTools' distance pass did not reach that
     /// scope).
-    pub fn path_and_scope(&self, s: &Snapshot, a: &Analysis, v: u32) -> (Vec<u32>, Option<usize>) {
+    pub fn path_and_scope(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        v: NodeIdx,
+    ) -> (Vec<EdgeIdx>, Option<usize>) {
         let mut tail = 0;
         let mut at = v;
-        while self.via[at as usize] != NO_EDGE && tail <= s.node_count() {
+        while self.via[at] != NO_EDGE && tail <= s.node_count() {
             tail += 1;
-            at = graph::edge_source(s, self.via[at as usize] as usize);
+            at = graph::edge_source(s, self.via[at]);
         }
-        let mut path: Vec<u32> = self.parent_edges(s, a, v).collect();
+        let mut path: Vec<EdgeIdx> = self.parent_edges(s, a, v).collect();
         path.reverse();
         let from_scope = self.scopes.binary_search(&at).is_ok();
         let scope = (from_scope && path.len() > tail).then(|| path.len() - tail - 1);

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, class_keys};
 use crate::leaks::{Census, Owner, OwnerFinder, Sources};
-use crate::model::{Location, Snapshot};
+use crate::model::{Location, NodeIdx, Snapshot};
 
 /// One row of the Comparison view. Objects whose id is in both snapshots under the same class
 /// key are not counted, even if their size changed; an object whose class key changed (a plain
@@ -51,12 +51,14 @@ pub fn compare(base: (&Snapshot, &Analysis), cur: (&Snapshot, &Analysis)) -> Vec
             })
             .collect();
         // DevTools' `allObjects` aggregates leave out zero-size objects.
-        let mut list: Vec<Entry> = (0..s.node_count())
+        let mut list: Vec<Entry> = s
+            .nodes
+            .all()
             .filter(|&v| s.nodes.self_size[v] != 0)
             .map(|v| {
                 let key = unified[keys.of_node[v] as usize];
                 (
-                    u64::from(key) << 32 | u64::from(s.nodes.id[v]),
+                    u64::from(key) << 32 | u64::from(s.nodes.id[v].0),
                     s.nodes.self_size[v],
                 )
             })
@@ -130,16 +132,16 @@ pub fn generic_owners(
         .filter(|r| r.new_count > 0 && is_generic(&r.name))
     {
         for id in s.strings.ids_of(r.name.as_bytes()) {
-            wanted[id as usize] = Some(r.name.as_str());
+            wanted[id.index()] = Some(r.name.as_str());
         }
     }
-    let mut new_objects: FxHashMap<&str, Vec<(u32, u32)>> = FxHashMap::default();
-    for v in 0..s.node_count() as u32 {
-        let size = s.nodes.self_size[v as usize];
-        let Some(name) = wanted[a.class[v as usize] as usize] else {
+    let mut new_objects: FxHashMap<&str, Vec<(u32, NodeIdx)>> = FxHashMap::default();
+    for v in s.nodes.all() {
+        let size = s.nodes.self_size[v];
+        let Some(name) = wanted[a.class[v].index()] else {
             continue;
         };
-        if size != 0 && !earlier[0].contains(s.nodes.id[v as usize]) {
+        if size != 0 && !earlier[0].contains(s.nodes.id[v]) {
             new_objects.entry(name).or_default().push((size, v));
         }
     }
@@ -154,11 +156,11 @@ pub fn generic_owners(
     for (name, objects) in new_objects {
         // Every new object of the class is attributed (no sampling); only the owner holding
         // the most bytes is described.
-        let located: Vec<(u32, u32, u32)> = objects
+        let located: Vec<(NodeIdx, u32, NodeIdx)> = objects
             .par_iter()
             .filter_map(|&(size, v)| Some((finder.grown_owner(s, a, &grown, v)?, size, v)))
             .collect();
-        let mut bytes: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
+        let mut bytes: FxHashMap<NodeIdx, (u64, NodeIdx)> = FxHashMap::default();
         for (owner, size, v) in located {
             bytes.entry(owner).or_insert((0, v)).0 += u64::from(size);
         }

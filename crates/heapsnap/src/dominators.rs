@@ -6,12 +6,20 @@
 //! tree of a graph is unique, so any correct algorithm gives DevTools' answer; this one is
 //! SEMI-NCA (Georgiadis, Tarjan, Werneck 2006) on flat `u32` arrays, iterative everywhere because
 //! heap chains run hundreds of thousands of nodes deep.
+//!
+//! The algorithm numbers the reached nodes in DFS preorder and works in that space: its `u32`s
+//! (`parent`, `semi`, `link`, …) are preorder numbers, not node positions. Only the input graph,
+//! `pre`, `order` and the answer are in node space, and typed as such.
+
+use typed_index_collections::TiSlice;
+
+use crate::model::{EdgeIdx, NodeCol, NodeIdx};
 
 /// A graph in CSR form: node `v`'s edges are `first[v]..first[v + 1]`, edge `e` goes to `to[e]`.
 #[derive(Clone, Copy)]
 pub struct Graph<'a> {
-    pub first: &'a [u32],
-    pub to: &'a [u32],
+    pub first: &'a TiSlice<NodeIdx, EdgeIdx>,
+    pub to: &'a TiSlice<EdgeIdx, NodeIdx>,
 }
 
 impl Graph<'_> {
@@ -19,61 +27,66 @@ impl Graph<'_> {
         self.first.len() - 1
     }
 
-    fn edges(&self, v: u32) -> std::ops::Range<usize> {
-        self.first[v as usize] as usize..self.first[v as usize + 1] as usize
+    fn edges(&self, v: NodeIdx) -> impl DoubleEndedIterator<Item = EdgeIdx> + use<> {
+        (self.first[v].index()..self.first[NodeIdx(v.0 + 1)].index()).map(EdgeIdx::from)
     }
 }
 
 /// The dominator tree.
 pub struct DomTree {
     /// The immediate dominator of each node; the root's is itself.
-    pub idom: Vec<u32>,
+    pub idom: NodeCol<NodeIdx>,
     /// Every node, each after its dominator: the reached ones in DFS preorder, then the rest.
-    pub order: Vec<u32>,
+    pub order: Vec<NodeIdx>,
 }
 
+/// No preorder number (a node the DFS has not reached).
 const NONE: u32 = u32::MAX;
 
 /// Computes dominators from `root` over the edges for which `keep(edge)` holds.
-pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + Sync)) -> DomTree {
+pub fn dominators(
+    graph: Graph<'_>,
+    root: NodeIdx,
+    keep: &(impl Fn(EdgeIdx) -> bool + Sync),
+) -> DomTree {
     let n = graph.node_count();
     // Nodes with a kept in-edge; the others hang from the root like DevTools' orphans.
     let mut has_in = crate::bits::BitSet::new(n);
-    for e in 0..graph.to.len() {
+    for (e, &to) in graph.to.iter_enumerated() {
         if keep(e) {
-            has_in.set(graph.to[e] as usize);
+            has_in.set(to.index());
         }
     }
 
     // Preorder numbering; `parent` is in preorder space.
-    let mut pre = vec![NONE; n];
-    let mut order: Vec<u32> = Vec::with_capacity(n);
+    let mut pre: NodeCol<u32> = vec![NONE; n].into();
+    let mut order: Vec<NodeIdx> = Vec::with_capacity(n);
     let mut parent: Vec<u32> = Vec::with_capacity(n);
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut dfs = |start: u32, from: u32, pre: &mut [u32]| {
-        pre[start as usize] = order.len() as u32;
+    let mut stack: Vec<(NodeIdx, EdgeIdx)> = Vec::new();
+    let mut dfs = |start: NodeIdx, from: u32, pre: &mut NodeCol<u32>| {
+        pre[start] = order.len() as u32;
         order.push(start);
         parent.push(from);
-        stack.push((start, graph.first[start as usize]));
+        stack.push((start, graph.first[start]));
         while let Some((v, cursor)) = stack.last_mut() {
-            let end = graph.first[*v as usize + 1];
+            let end = graph.first[NodeIdx(v.0 + 1)];
             let mut next = None;
             while *cursor < end {
-                let e = *cursor as usize;
-                *cursor += 1;
+                let e = *cursor;
+                cursor.0 += 1;
                 let w = graph.to[e];
-                if pre[w as usize] == NONE && keep(e) {
+                if pre[w] == NONE && keep(e) {
                     next = Some(w);
                     break;
                 }
             }
             match next {
                 Some(w) => {
-                    let p = pre[*v as usize];
-                    pre[w as usize] = order.len() as u32;
+                    let p = pre[*v];
+                    pre[w] = order.len() as u32;
                     order.push(w);
                     parent.push(p);
-                    stack.push((w, graph.first[w as usize]));
+                    stack.push((w, graph.first[w]));
                 }
                 None => {
                     stack.pop();
@@ -82,20 +95,24 @@ pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + 
         }
     };
     dfs(root, 0, &mut pre);
-    for v in 0..n as u32 {
-        if pre[v as usize] == NONE && !has_in.get(v as usize) {
+    for v in (0..n).map(NodeIdx::from) {
+        if pre[v] == NONE && !has_in.get(v.index()) {
             dfs(v, 0, &mut pre);
         }
     }
     drop(has_in);
     let reached = order.len();
-    let unreached: Vec<u32> = (0..n as u32).filter(|&v| pre[v as usize] == NONE).collect();
+    let unreached: Vec<NodeIdx> = pre
+        .iter_enumerated()
+        .filter(|&(_, &p)| p == NONE)
+        .map(|(v, _)| v)
+        .collect();
 
     // Predecessors in preorder space, for the reached nodes only. An edge from the DFS parent
     // is left out: the parent is every vertex's starting semidominator anyway, and leaving it out
     // saves a word per node.
-    let is_pred = |i: u32, e: usize| {
-        let w = pre[graph.to[e] as usize];
+    let is_pred = |i: u32, e: EdgeIdx| {
+        let w = pre[graph.to[e]];
         (w != NONE && parent[w as usize] != i && keep(e)).then_some(w)
     };
     // `link[i]` first holds the end of vertex i's predecessor slice (its start is the previous
@@ -159,11 +176,11 @@ pub fn dominators(graph: Graph<'_>, root: u32, keep: &(impl Fn(usize) -> bool + 
     }
     drop(semi);
 
-    let mut idom = vec![root; n];
+    let mut idom: NodeCol<NodeIdx> = vec![root; n].into();
     for (i, &v) in order.iter().enumerate() {
-        idom[v as usize] = order[idom_pre[i] as usize];
+        idom[v] = order[idom_pre[i] as usize];
     }
-    idom[root as usize] = root;
+    idom[root] = root;
     order.extend(unreached);
     DomTree { idom, order }
 }
@@ -201,59 +218,59 @@ fn eval(
 
 /// A slow, obviously correct reference: iterative dominator sets over the same augmented graph.
 /// For tests and fuzzing on small graphs only (quadratic memory).
-pub fn dominators_naive(graph: Graph<'_>, root: u32, keep: &impl Fn(usize) -> bool) -> Vec<u32> {
+pub fn dominators_naive(
+    graph: Graph<'_>,
+    root: NodeIdx,
+    keep: &impl Fn(EdgeIdx) -> bool,
+) -> NodeCol<NodeIdx> {
+    // Plain `usize` positions throughout: this is the reference, kept as simple as it can be.
     let n = graph.node_count();
-    let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for v in 0..n as u32 {
-        for e in graph.edges(v) {
+    let root = root.index();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for v in 0..n {
+        for e in graph.edges(NodeIdx::from(v)) {
             if keep(e) {
-                preds[graph.to[e] as usize].push(v);
+                preds[graph.to[e].index()].push(v);
             }
         }
     }
     for (v, p) in preds.iter_mut().enumerate() {
-        if p.is_empty() && v as u32 != root {
+        if p.is_empty() && v != root {
             p.push(root);
         }
     }
     // Reachability in the augmented graph.
-    let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (v, p) in preds.iter().enumerate() {
         for &u in p {
-            succ[u as usize].push(v as u32);
+            succ[u].push(v);
         }
     }
     let mut reached = vec![false; n];
     let mut todo = vec![root];
-    reached[root as usize] = true;
+    reached[root] = true;
     while let Some(v) = todo.pop() {
-        for &w in &succ[v as usize] {
-            if !reached[w as usize] {
-                reached[w as usize] = true;
+        for &w in &succ[v] {
+            if !reached[w] {
+                reached[w] = true;
                 todo.push(w);
             }
         }
     }
     let all: Vec<bool> = reached.clone();
     let mut dom: Vec<Vec<bool>> = (0..n)
-        .map(|v| {
-            if v as u32 == root {
-                one(n, v)
-            } else {
-                all.clone()
-            }
-        })
+        .map(|v| if v == root { one(n, v) } else { all.clone() })
         .collect();
     let mut changed = true;
     while changed {
         changed = false;
         for v in 0..n {
-            if v as u32 == root || !reached[v] {
+            if v == root || !reached[v] {
                 continue;
             }
             let mut next = all.clone();
-            for &p in preds[v].iter().filter(|&&p| reached[p as usize]) {
-                for (x, d) in next.iter_mut().zip(&dom[p as usize]) {
+            for &p in preds[v].iter().filter(|&&p| reached[p]) {
+                for (x, d) in next.iter_mut().zip(&dom[p]) {
                     *x &= *d;
                 }
             }
@@ -266,14 +283,14 @@ pub fn dominators_naive(graph: Graph<'_>, root: u32, keep: &impl Fn(usize) -> bo
     }
     (0..n)
         .map(|v| {
-            if v as u32 == root || !reached[v] {
-                return root;
+            if v == root || !reached[v] {
+                return NodeIdx::from(root);
             }
             // The immediate dominator is the strict dominator with the most dominators itself.
-            (0..n)
+            let d = (0..n)
                 .filter(|&d| d != v && dom[v][d])
-                .max_by_key(|&d| dom[d].iter().filter(|&&b| b).count())
-                .map_or(root, |d| d as u32)
+                .max_by_key(|&d| dom[d].iter().filter(|&&b| b).count());
+            NodeIdx::from(d.unwrap_or(root))
         })
         .collect()
 }
@@ -286,6 +303,8 @@ fn one(n: usize, v: usize) -> Vec<bool> {
 
 #[cfg(test)]
 mod tests {
+    use typed_index_collections::TiVec;
+
     use super::*;
 
     /// A small deterministic generator, so the test needs no crate and reproduces exactly.
@@ -309,19 +328,19 @@ mod tests {
             for _ in 0..m {
                 adj[rng.next(n) as usize].push(rng.next(n));
             }
-            let mut first = vec![0u32];
-            let mut to = Vec::new();
+            let mut first: NodeCol<EdgeIdx> = vec![EdgeIdx(0)].into();
+            let mut to: TiVec<EdgeIdx, NodeIdx> = TiVec::new();
             for a in &adj {
-                to.extend_from_slice(a);
-                first.push(to.len() as u32);
+                to.extend(a.iter().map(|&t| NodeIdx(t)));
+                first.push(EdgeIdx::from(to.len()));
             }
             let dropped: Vec<bool> = (0..to.len()).map(|_| rng.next(5) == 0).collect();
-            let keep = |e: usize| !dropped[e];
+            let keep = |e: EdgeIdx| !dropped[e.index()];
             let graph = Graph {
                 first: &first,
                 to: &to,
             };
-            let root = rng.next(n);
+            let root = NodeIdx(rng.next(n));
             let fast = dominators(graph, root, &keep);
             let slow = dominators_naive(graph, root, &keep);
             assert_eq!(
@@ -335,16 +354,16 @@ mod tests {
     #[test]
     fn deep_chain_does_not_overflow_the_stack() {
         let n = 300_000u32;
-        let first: Vec<u32> = (0..=n).map(|v| v.min(n - 1)).collect();
-        let to: Vec<u32> = (1..n).collect();
+        let first: NodeCol<EdgeIdx> = (0..=n).map(|v| EdgeIdx(v.min(n - 1))).collect();
+        let to: TiVec<EdgeIdx, NodeIdx> = (1..n).map(NodeIdx).collect();
         let tree = dominators(
             Graph {
                 first: &first,
                 to: &to,
             },
-            0,
+            NodeIdx(0),
             &|_| true,
         );
-        assert_eq!(tree.idom[n as usize - 1], n - 2);
+        assert_eq!(tree.idom[NodeIdx(n - 1)], NodeIdx(n - 2));
     }
 }

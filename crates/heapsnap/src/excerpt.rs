@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::analysis::Analysis;
 use crate::bits::BitSet;
 use crate::graph;
-use crate::model::Snapshot;
+use crate::model::{EdgeIdx, NodeId, NodeIdx, Snapshot};
 
 /// How far an excerpt reaches.
 #[derive(Debug, Clone, Copy)]
@@ -49,32 +49,37 @@ pub struct Node {
 pub struct Links {
     pub edge_count: usize,
     /// `[label, edge type, id of the target]`, largest target (retained size) first.
-    pub edges: Vec<(String, String, u32)>,
+    pub edges: Vec<(String, String, NodeId)>,
     pub retainer_count: usize,
     /// `[label, edge type, id of the retainer]`, nearest to the root first.
-    pub retainers: Vec<(String, String, u32)>,
+    pub retainers: Vec<(String, String, NodeId)>,
 }
 
 /// Objects by node id (ordered, so the excerpt serializes the same every time).
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(transparent)]
 pub struct Excerpt {
-    pub nodes: BTreeMap<u32, Node>,
+    pub nodes: BTreeMap<NodeId, Node>,
 }
 
 /// The `k` outgoing edges of `v` with the largest targets (retained size), largest first, ties
 /// in edge order.
-pub fn largest_edges(s: &Snapshot, a: &Analysis, v: u32, k: usize) -> Vec<usize> {
+pub fn largest_edges(s: &Snapshot, a: &Analysis, v: NodeIdx, k: usize) -> Vec<EdgeIdx> {
     first_k(s.nodes.edges(v).collect(), k, |&e| {
-        (std::cmp::Reverse(a.retained[s.edges.to[e] as usize]), e)
+        (std::cmp::Reverse(a.retained[s.edges.to[e]]), e)
     })
 }
 
 /// The `k` of `incoming` (edges into one node) whose retainers are nearest to the root,
 /// nearest first (unreachable ones last), ties in edge order.
-pub fn nearest_retainers(s: &Snapshot, a: &Analysis, incoming: Vec<u32>, k: usize) -> Vec<u32> {
+pub fn nearest_retainers(
+    s: &Snapshot,
+    a: &Analysis,
+    incoming: Vec<EdgeIdx>,
+    k: usize,
+) -> Vec<EdgeIdx> {
     first_k(incoming, k, |&e| {
-        let d = a.distance[graph::edge_source(s, e as usize) as usize];
+        let d = a.distance[graph::edge_source(s, e)];
         (if d < 0 { i32::MAX } else { d }, e)
     })
 }
@@ -97,15 +102,16 @@ fn first_k<T, K: Ord>(items: Vec<T>, k: usize, key: impl Fn(&T) -> K) -> Vec<T> 
 
 /// The edges into each of `nodes`, in edge order: one pass over the edges, which costs less
 /// than the whole retainer index ([`graph::Retainers`], 8 bytes an edge) for a few nodes.
-fn incoming(s: &Snapshot, nodes: &[u32]) -> HashMap<u32, Vec<u32>> {
+fn incoming(s: &Snapshot, nodes: &[NodeIdx]) -> HashMap<NodeIdx, Vec<EdgeIdx>> {
     let mut wanted = BitSet::new(s.node_count());
     for &v in nodes {
-        wanted.set(v as usize);
+        wanted.set(v.index());
     }
-    let mut found: HashMap<u32, Vec<u32>> = nodes.iter().map(|&v| (v, Vec::new())).collect();
-    for (e, &to) in s.edges.to.iter().enumerate() {
-        if wanted.get(to as usize) {
-            found.get_mut(&to).expect("wanted").push(e as u32);
+    let mut found: HashMap<NodeIdx, Vec<EdgeIdx>> =
+        nodes.iter().map(|&v| (v, Vec::new())).collect();
+    for (e, &to) in s.edges.to.iter_enumerated() {
+        if wanted.get(to.index()) {
+            found.get_mut(&to).expect("wanted").push(e);
         }
     }
     found
@@ -116,19 +122,19 @@ impl Excerpt {
     /// clusters, the most important first), breadth first; each group adds at most
     /// `limits.nodes` objects and the excerpt holds at most `limits.total`. One pass over the
     /// edges per level, for all groups at once.
-    pub fn add(&mut self, s: &Snapshot, a: &Analysis, groups: &[Vec<u32>], limits: Limits) {
+    pub fn add(&mut self, s: &Snapshot, a: &Analysis, groups: &[Vec<NodeIdx>], limits: Limits) {
         let mut added: Vec<usize> = groups
             .iter()
             .map(|starts| starts.iter().filter(|&&v| self.leaf(s, a, v)).count())
             .collect();
-        let mut levels: Vec<Vec<u32>> = groups.to_vec();
+        let mut levels: Vec<Vec<NodeIdx>> = groups.to_vec();
         for _ in 0..limits.depth {
-            let all: Vec<u32> = levels.iter().flatten().copied().collect();
+            let all: Vec<NodeIdx> = levels.iter().flatten().copied().collect();
             let mut into = incoming(s, &all);
             for (g, level) in levels.iter_mut().enumerate() {
                 let mut next = Vec::new();
                 for &v in level.iter() {
-                    let id = s.nodes.id[v as usize];
+                    let id = s.nodes.id[v];
                     if self.nodes[&id].links.is_some() {
                         continue;
                     }
@@ -142,19 +148,19 @@ impl Excerpt {
                     let incoming = into.remove(&v).unwrap_or_default();
                     let retainer_count = incoming.len();
                     let retainers = nearest_retainers(s, a, incoming, limits.links);
-                    let mut link = |e: usize, other: u32| {
+                    let mut link = |e: EdgeIdx, other: NodeIdx| {
                         added[g] += usize::from(self.leaf(s, a, other));
                         next.push(other);
                         (
                             graph::edge_label(s, e),
                             graph::edge_type_name(s, e).to_owned(),
-                            s.nodes.id[other as usize],
+                            s.nodes.id[other],
                         )
                     };
                     let edges = edges.iter().map(|&e| link(e, s.edges.to[e])).collect();
                     let retainers = retainers
                         .iter()
-                        .map(|&e| link(e as usize, graph::edge_source(s, e as usize)))
+                        .map(|&e| link(e, graph::edge_source(s, e)))
                         .collect();
                     self.nodes.get_mut(&id).expect("added as a leaf").links = Some(Links {
                         edge_count,
@@ -169,14 +175,14 @@ impl Excerpt {
     }
 
     /// Adds `v` unexpanded; whether it was new.
-    fn leaf(&mut self, s: &Snapshot, a: &Analysis, v: u32) -> bool {
-        let id = s.nodes.id[v as usize];
+    fn leaf(&mut self, s: &Snapshot, a: &Analysis, v: NodeIdx) -> bool {
+        let id = s.nodes.id[v];
         if self.nodes.contains_key(&id) {
             return false;
         }
         self.nodes.insert(id, {
-            let name = s.strings.get(s.nodes.name[v as usize]);
-            let class = s.strings.get(a.class[v as usize]);
+            let name = s.strings.get(s.nodes.name[v]);
+            let class = s.strings.get(a.class[v]);
             Node {
                 // A name is kept only where the class does not already say it.
                 name: if name == class {
@@ -186,9 +192,9 @@ impl Excerpt {
                 },
                 class: shorten(&class, 200),
                 ty: graph::node_type_name(s, v).to_owned(),
-                self_size: u64::from(s.nodes.self_size[v as usize]),
-                retained_size: a.retained[v as usize],
-                distance: Some(a.distance[v as usize])
+                self_size: u64::from(s.nodes.self_size[v]),
+                retained_size: a.retained[v],
+                distance: Some(a.distance[v])
                     .filter(|d| (0..crate::analysis::BASE_SYSTEM_DISTANCE).contains(d)),
                 links: None,
             }
@@ -215,18 +221,19 @@ mod tests {
         let mut s = crate::read(json.as_bytes(), "test").unwrap();
         let a = crate::analyze(&mut s);
         let ordinal = |name: &str| {
-            (0..s.node_count() as u32)
-                .find(|&v| s.strings.get(s.nodes.name[v as usize]) == name)
+            s.nodes
+                .all()
+                .find(|&v| s.strings.get(s.nodes.name[v]) == name)
                 .unwrap()
         };
-        let starts: Vec<u32> = starts.iter().map(|n| ordinal(n)).collect();
+        let starts: Vec<NodeIdx> = starts.iter().map(|n| ordinal(n)).collect();
         let mut x = Excerpt::default();
         x.add(&s, &a, &[starts], limits);
         let mut text = String::new();
         for (id, n) in &x.nodes {
             text.push_str(&format!("@{id} {} r={}", n.class, n.retained_size));
             if let Some(l) = &n.links {
-                let show = |v: &[(String, String, u32)]| {
+                let show = |v: &[(String, String, NodeId)]| {
                     v.iter()
                         .map(|(e, _, to)| format!("{e}:@{to}"))
                         .collect::<Vec<_>>()

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::analysis::Analysis;
 use crate::code::{Code, SourceLocation, function_name};
 use crate::graph::{self, Collections, Kind};
-use crate::model::{Snapshot, StrId};
+use crate::model::{NodeId, NodeIdx, Snapshot, StrId};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -29,7 +29,7 @@ pub struct Finding {
     /// Bytes involved (retained or wasted), for ranking.
     pub bytes: u64,
     /// Node ids to look at with `leakhound show`.
-    pub ids: Vec<u32>,
+    pub ids: Vec<NodeId>,
     pub location: Option<SourceLocation>,
 }
 
@@ -103,7 +103,9 @@ fn text(s: &Snapshot, id: StrId) -> String {
 }
 
 fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
-    let mut found: Vec<u32> = (0..s.node_count() as u32)
+    let mut found: Vec<NodeIdx> = s
+        .nodes
+        .all()
         .filter(|&v| s.nodes.edges(v).len() >= limits.fan_out.max(1))
         .collect();
     found.sort_by_key(|&v| std::cmp::Reverse(s.nodes.edges(v).len()));
@@ -111,14 +113,14 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
     found
         .into_iter()
         .map(|v| {
-            let edges = s.nodes.edges(v);
-            let total = edges.len();
-            let (top, count) = majority(&s.edges.to[edges]);
-            let synthetic = s.nodes.ty[v as usize] == s.types.synthetic;
+            let edges = s.nodes.edge_range(v);
+            let total = s.nodes.edges(v).len();
+            let (top, count) = majority(&s.edges.to[edges].raw);
+            let synthetic = s.nodes.ty[v] == s.types.synthetic;
             let name = if synthetic {
-                text(s, s.nodes.name[v as usize])
+                text(s, s.nodes.name[v])
             } else {
-                text(s, a.class[v as usize])
+                text(s, a.class[v])
             };
             let share = count as f64 * 100.0 / total as f64;
             // Say where the edges point only when one target dominates (story 1: 99% to
@@ -126,8 +128,8 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
             let target = if share >= 50.0 {
                 format!(
                     "; {count} ({share:.1}%) point at {} @{}",
-                    text(s, a.class[top as usize]),
-                    s.nodes.id[top as usize]
+                    text(s, a.class[top]),
+                    s.nodes.id[top]
                 )
             } else {
                 String::new()
@@ -148,15 +150,15 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
                 kind: FindingKind::HandleFanOut,
                 title: format!(
                     "{name} @{} has {total} edges{target}",
-                    s.nodes.id[v as usize],
+                    s.nodes.id[v],
                 ),
                 meaning,
-                bytes: a.retained[v as usize],
+                bytes: a.retained[v],
                 // The target only when it is half or more: below that, `majority` names
                 // some target, not the most frequent.
                 ids: std::iter::once(v)
                     .chain((share >= 50.0).then_some(top))
-                    .map(|n| s.nodes.id[n as usize])
+                    .map(|n| s.nodes.id[n])
                     .collect(),
                 location: None,
             }
@@ -167,9 +169,11 @@ fn fan_out(s: &Snapshot, a: &Analysis, limits: &Thresholds) -> Vec<Finding> {
 /// The most frequent of `targets` with its count, exact whenever it is half of them or more
 /// (the smaller on a tie); below half, some target with its count. Misra–Gries with two
 /// counters keeps every target above a third, in place of a map over millions of edges.
-fn majority(targets: &[u32]) -> (u32, usize) {
+fn majority(targets: &[NodeIdx]) -> (NodeIdx, usize) {
     // Two distinct non-ordinals to start from.
-    let (mut c1, mut n1, mut c2, mut n2) = (u32::MAX, 0usize, u32::MAX - 1, 0usize);
+    const NONE_1: NodeIdx = NodeIdx(u32::MAX);
+    const NONE_2: NodeIdx = NodeIdx(u32::MAX - 1);
+    let (mut c1, mut n1, mut c2, mut n2) = (NONE_1, 0usize, NONE_2, 0usize);
     for &t in targets {
         if t == c1 {
             n1 += 1;
@@ -184,7 +188,7 @@ fn majority(targets: &[u32]) -> (u32, usize) {
             n2 -= 1;
         }
     }
-    let count = |t: u32| targets.iter().filter(|&&x| x == t).count();
+    let count = |t: NodeIdx| targets.iter().filter(|&&x| x == t).count();
     let (a, b) = ((c1, count(c1)), (c2, count(c2)));
     if (b.1, std::cmp::Reverse(b.0)) > (a.1, std::cmp::Reverse(a.0)) {
         b
@@ -197,7 +201,7 @@ fn dangling(s: &Snapshot) -> Vec<Finding> {
     if s.dangling.is_empty() {
         return Vec::new();
     }
-    let mut by_source: FxHashMap<u32, usize> = FxHashMap::default();
+    let mut by_source: FxHashMap<NodeIdx, usize> = FxHashMap::default();
     for d in &s.dangling {
         *by_source.entry(d.from).or_default() += 1;
     }
@@ -212,8 +216,8 @@ fn dangling(s: &Snapshot) -> Vec<Finding> {
             "{} edge(s) point outside the node array and were left out; {count} of them come from \
              {} @{} (first: edge {} with to_node {})",
             s.dangling.len(),
-            text(s, s.nodes.name[from as usize]),
-            s.nodes.id[from as usize],
+            text(s, s.nodes.name[from]),
+            s.nodes.id[from],
             first.edge,
             first.to_node,
         ),
@@ -222,7 +226,7 @@ fn dangling(s: &Snapshot) -> Vec<Finding> {
                   a snapshot truncated and repaired. The rest of the analysis ignores these edges."
             .to_owned(),
         bytes: 0,
-        ids: vec![s.nodes.id[from as usize]],
+        ids: vec![s.nodes.id[from]],
         location: None,
     }]
 }
@@ -233,8 +237,9 @@ fn large_collections(
     known: &Collections,
     limits: &Thresholds,
 ) -> Vec<Finding> {
-    let mut found: Vec<(u32, Kind, u32)> = (0..s.node_count() as u32)
-        .into_par_iter()
+    let mut found: Vec<(NodeIdx, Kind, u32)> = s
+        .nodes
+        .par_all()
         .filter_map(|v| {
             let (kind, n) = known.entries(s, v)?;
             (kind != Kind::Context && n >= limits.collection_entries).then_some((v, kind, n))
@@ -248,21 +253,21 @@ fn large_collections(
             let path = graph::path_to(s, a, v);
             let name = path
                 .last()
-                .map_or_else(String::new, |&e| graph::edge_label(s, e as usize));
+                .map_or_else(String::new, |&e| graph::edge_label(s, e));
             Finding {
                 kind: FindingKind::LargeCollection,
                 title: format!(
                     "{name} ({}) @{} has {n} entries and retains {}",
-                    text(s, a.class[v as usize]),
-                    s.nodes.id[v as usize],
-                    human_size(a.retained[v as usize])
+                    text(s, a.class[v]),
+                    s.nodes.id[v],
+                    human_size(a.retained[v])
                 ),
                 meaning: "A collection this large is often a cache without a bound or a registry \
                           whose entries are never removed; `leakhound leaks` on several snapshots \
                           tells whether it keeps growing."
                     .to_owned(),
-                bytes: a.retained[v as usize],
-                ids: vec![s.nodes.id[v as usize]],
+                bytes: a.retained[v],
+                ids: vec![s.nodes.id[v]],
                 location: None,
             }
         })
@@ -274,25 +279,25 @@ fn large_collections(
 /// rebuilding it from the parts costs more than it tells.)
 fn duplicate_strings(s: &Snapshot, limits: &Thresholds) -> Vec<Finding> {
     let t = &s.types;
-    let is_flat = |v: usize| s.nodes.ty[v] == t.string && s.nodes.self_size[v] > 0;
+    let is_flat = |v: NodeIdx| s.nodes.ty[v] == t.string && s.nodes.self_size[v] > 0;
     // How many flat strings have each text, in an array by string id: a hash map over millions
     // of distinct texts measured several times slower. Only texts seen twice are then summed.
     let mut copies = vec![0u8; s.strings.len()];
-    for v in (0..s.node_count()).filter(|&v| is_flat(v)) {
-        let c = &mut copies[s.nodes.name[v] as usize];
+    for v in s.nodes.all().filter(|&v| is_flat(v)) {
+        let c = &mut copies[s.nodes.name[v].index()];
         *c = c.saturating_add(1);
     }
-    let mut groups: FxHashMap<StrId, (u64, u64, u32)> = FxHashMap::default();
-    for v in (0..s.node_count()).filter(|&v| is_flat(v)) {
+    let mut groups: FxHashMap<StrId, (u64, u64, NodeIdx)> = FxHashMap::default();
+    for v in s.nodes.all().filter(|&v| is_flat(v)) {
         let name = s.nodes.name[v];
-        if copies[name as usize] >= 2 {
-            let g = groups.entry(name).or_insert((0, 0, v as u32));
+        if copies[name.index()] >= 2 {
+            let g = groups.entry(name).or_insert((0, 0, v));
             g.0 += 1;
             g.1 += u64::from(s.nodes.self_size[v]);
         }
     }
     drop(copies);
-    let mut wasted: Vec<(StrId, u64, u64, u32)> = groups
+    let mut wasted: Vec<(StrId, u64, u64, NodeIdx)> = groups
         .into_iter()
         .map(|(name, (count, size, v))| (name, count, size - size / count, v))
         .filter(|&(_, _, waste, _)| waste >= limits.duplicate_bytes)
@@ -313,7 +318,7 @@ fn duplicate_strings(s: &Snapshot, limits: &Thresholds) -> Vec<Finding> {
                           intern it, keep one copy, or stop retaining the copies."
                     .to_owned(),
                 bytes: waste,
-                ids: vec![s.nodes.id[v as usize]],
+                ids: vec![s.nodes.id[v]],
                 location: None,
             }
         })
@@ -322,11 +327,10 @@ fn duplicate_strings(s: &Snapshot, limits: &Thresholds) -> Vec<Finding> {
 
 fn detached_dom(s: &Snapshot, a: &Analysis) -> Vec<Finding> {
     let t = &s.types;
-    let detached: Vec<u32> = (0..s.node_count() as u32)
-        .filter(|&v| {
-            s.nodes.ty[v as usize] == t.native
-                && is_detached_dom(s.strings.bytes(s.nodes.name[v as usize]))
-        })
+    let detached: Vec<NodeIdx> = s
+        .nodes
+        .all()
+        .filter(|&v| s.nodes.ty[v] == t.native && is_detached_dom(s.strings.bytes(s.nodes.name[v])))
         .collect();
     let Some(&first) = detached.first() else {
         return Vec::new();
@@ -334,7 +338,7 @@ fn detached_dom(s: &Snapshot, a: &Analysis) -> Vec<Finding> {
     let count = detached.len();
     // A detached subtree's nodes dominate each other: each byte once.
     let bytes = graph::retained_union(a, &detached);
-    let first = Some(s.nodes.id[first as usize]);
+    let first = Some(s.nodes.id[first]);
     vec![Finding {
         kind: FindingKind::DetachedDom,
         title: format!("{count} detached DOM nodes"),
@@ -372,12 +376,12 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
     let context = s.strings.ids_of(b"context");
     // Closures grouped by function (name and location): their count, contexts and first one.
     type Function = (StrId, Option<crate::model::Location>);
-    let mut groups: FxHashMap<Function, (usize, Vec<u32>, u32)> = FxHashMap::default();
-    for v in 0..s.node_count() as u32 {
-        if s.nodes.ty[v as usize] != t.closure {
+    let mut groups: FxHashMap<Function, (usize, Vec<NodeIdx>, NodeIdx)> = FxHashMap::default();
+    for v in s.nodes.all() {
+        if s.nodes.ty[v] != t.closure {
             continue;
         }
-        let key = (s.nodes.name[v as usize], s.location(v));
+        let key = (s.nodes.name[v], s.location(v));
         let g = groups.entry(key).or_insert((0, Vec::new(), v));
         g.0 += 1;
         if let Some(e) = graph::find_edge(s, v, t.e_internal, &context) {
@@ -386,7 +390,7 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
     }
     // Functions whose closures live in the same scopes (three listeners made by one call)
     // are one finding: their scopes counted once.
-    let mut by_scopes: FxHashMap<Vec<u32>, (usize, Vec<u32>)> = FxHashMap::default();
+    let mut by_scopes: FxHashMap<Vec<NodeIdx>, (usize, Vec<NodeIdx>)> = FxHashMap::default();
     for (_, (count, mut contexts, v)) in groups {
         if count < limits.closures {
             continue;
@@ -439,7 +443,7 @@ fn closures(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds) -> Ve
                         .to_owned()
                 },
                 bytes,
-                ids: functions.iter().map(|&f| s.nodes.id[f as usize]).collect(),
+                ids: functions.iter().map(|&f| s.nodes.id[f]).collect(),
                 location: location.map(|l| names.source(l)),
             }
         })
@@ -451,7 +455,7 @@ fn listeners(s: &Snapshot, a: &Analysis, known: &Collections, limits: &Threshold
     let t = &s.types;
     let events = s.strings.ids_of(b"_events");
     let mut found = Vec::new();
-    for v in 0..s.node_count() as u32 {
+    for v in s.nodes.all() {
         let Some(e) = graph::find_edge(s, v, t.e_property, &events) else {
             continue;
         };
@@ -477,14 +481,14 @@ fn listeners(s: &Snapshot, a: &Analysis, known: &Collections, limits: &Threshold
             kind: FindingKind::ListenerBuildUp,
             title: format!(
                 "{} @{} has {n} listeners for {event:?}",
-                text(s, a.class[v as usize]),
-                s.nodes.id[v as usize]
+                text(s, a.class[v]),
+                s.nodes.id[v]
             ),
             meaning: "A listener is added again and again (per request, per connection) and never \
                       removed: use once(), remove it when done, or add it once at start-up."
                 .to_owned(),
-            bytes: a.retained[list as usize],
-            ids: vec![s.nodes.id[v as usize]],
+            bytes: a.retained[list],
+            ids: vec![s.nodes.id[v]],
             location: None,
         })
         .collect()
@@ -499,13 +503,13 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds
     let previous = s.strings.ids_of(b"previous");
     // A module's top-level variables live in a context whose `previous` is the native context;
     // they are meant to live as long as the module. Only nested scopes can share by accident.
-    let nested = |v: u32| {
+    let nested = |v: NodeIdx| {
         graph::find_edge(s, v, t.e_internal, &previous)
-            .is_some_and(|e| contexts.contains(&s.nodes.name[s.edges.to[e] as usize]))
+            .is_some_and(|e| contexts.contains(&s.nodes.name[s.edges.to[e]]))
     };
     let mut found = Vec::new();
-    for v in 0..s.node_count() as u32 {
-        if !contexts.contains(&s.nodes.name[v as usize]) || !nested(v) {
+    for v in s.nodes.all() {
+        if !contexts.contains(&s.nodes.name[v]) || !nested(v) {
             continue;
         }
         for e in s.nodes.edges(v) {
@@ -514,15 +518,13 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds
             }
             let value = s.edges.to[e];
             // Only what this context alone keeps alive.
-            if a.idom[value as usize] != v
-                || a.retained[value as usize] < limits.shared_context_bytes
-            {
+            if a.idom[value] != v || a.retained[value] < limits.shared_context_bytes {
                 continue;
             }
             found.push((v, e, value));
         }
     }
-    found.sort_by_key(|&(_, _, value)| std::cmp::Reverse(a.retained[value as usize]));
+    found.sort_by_key(|&(_, _, value)| std::cmp::Reverse(a.retained[value]));
     found.truncate(PER_KIND);
     found
         .into_iter()
@@ -534,8 +536,8 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds
                 kind: FindingKind::SharedContext,
                 title: format!(
                     "variable {variable} ({}) keeps {} alive in a context shared by {}",
-                    text(s, a.class[value as usize]),
-                    human_size(a.retained[value as usize]),
+                    text(s, a.class[value]),
+                    human_size(a.retained[value]),
                     if list.is_empty() {
                         "no live function".to_owned()
                     } else {
@@ -552,8 +554,8 @@ fn shared_contexts(s: &Snapshot, a: &Analysis, names: &Code, limits: &Thresholds
                         list.join(", ")
                     }
                 ),
-                bytes: a.retained[value as usize],
-                ids: vec![s.nodes.id[value as usize], s.nodes.id[context as usize]],
+                bytes: a.retained[value],
+                ids: vec![s.nodes.id[value], s.nodes.id[context]],
                 location: functions
                     .first()
                     .and_then(|&f| s.location(f))
@@ -593,7 +595,14 @@ pub fn human_size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::majority;
+    use crate::model::NodeIdx;
+
+    /// `super::majority` on plain numbers.
+    fn majority(targets: &[u32]) -> (u32, usize) {
+        let targets: Vec<NodeIdx> = targets.iter().map(|&t| NodeIdx(t)).collect();
+        let (t, n) = super::majority(&targets);
+        (t.0, n)
+    }
 
     #[test]
     fn the_majority_target_is_exact_from_half_up() {

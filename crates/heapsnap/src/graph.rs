@@ -2,54 +2,54 @@
 //! entry counts. Shared by the leak analysis, the findings and the `show`/`retainers` views.
 
 use crate::analysis::Analysis;
-use crate::model::{Snapshot, StrId};
+use crate::model::{EdgeIdx, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// The node that owns edge `e` (edges are stored in CSR order, so this is a binary search).
-pub fn edge_source(s: &Snapshot, e: usize) -> u32 {
-    (s.nodes.first_edge.partition_point(|&f| f as usize <= e) - 1) as u32
+pub fn edge_source(s: &Snapshot, e: EdgeIdx) -> NodeIdx {
+    NodeIdx(s.nodes.first_edge.partition_point(|&f| f <= e).0 - 1)
 }
 
 /// Incoming edges of every node, in CSR form (built on demand: it costs 8 bytes per edge).
 pub struct Retainers {
-    first: Vec<u32>,
-    edges: Vec<u32>,
+    /// Where each node's retainers start in `edges`; one entry more than there are nodes.
+    first: NodeCol<u32>,
+    edges: Vec<EdgeIdx>,
 }
 
 impl Retainers {
     pub fn new(s: &Snapshot) -> Retainers {
         let n = s.node_count();
-        let mut first = vec![0u32; n + 1];
+        let mut first: NodeCol<u32> = vec![0u32; n + 1].into();
         for &t in &s.edges.to {
-            first[t as usize + 1] += 1;
+            first[NodeIdx(t.0 + 1)] += 1;
         }
         for i in 0..n {
-            first[i + 1] += first[i];
+            first.raw[i + 1] += first.raw[i];
         }
         let mut fill = first.clone();
-        let mut edges = vec![0u32; s.edge_count()];
-        for e in 0..s.edge_count() {
-            let t = s.edges.to[e] as usize;
-            edges[fill[t] as usize] = e as u32;
+        let mut edges = vec![EdgeIdx(0); s.edge_count()];
+        for (e, &t) in s.edges.to.iter_enumerated() {
+            edges[fill[t] as usize] = e;
             fill[t] += 1;
         }
         Retainers { first, edges }
     }
 
     /// The edges pointing at `v`, in edge order.
-    pub fn of(&self, v: u32) -> &[u32] {
-        &self.edges[self.first[v as usize] as usize..self.first[v as usize + 1] as usize]
+    pub fn of(&self, v: NodeIdx) -> &[EdgeIdx] {
+        &self.edges[self.first[v] as usize..self.first[NodeIdx(v.0 + 1)] as usize]
     }
 }
 
 /// The shortest retaining path of `v` that DevTools' distance pass found, as edges from the
 /// root's side to `v`. Empty for the root and for nodes no path reaches.
-pub fn path_to(s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+pub fn path_to(s: &Snapshot, a: &Analysis, v: NodeIdx) -> Vec<EdgeIdx> {
     let mut path = Vec::new();
     let mut at = v;
-    while a.path_edge[at as usize] != crate::analysis::NO_EDGE {
-        let e = a.path_edge[at as usize];
+    while a.path_edge[at] != crate::analysis::NO_EDGE {
+        let e = a.path_edge[at];
         path.push(e);
-        at = edge_source(s, e as usize);
+        at = edge_source(s, e);
         if path.len() > s.node_count() {
             break; // Cannot happen with BFS edges; guards against a corrupt array.
         }
@@ -60,7 +60,7 @@ pub fn path_to(s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
 
 /// How an edge is shown in a path: `.name` for properties, `[3]` for elements,
 /// `name` for context variables, `(internal name)` for internal and hidden edges.
-pub fn edge_label(s: &Snapshot, e: usize) -> String {
+pub fn edge_label(s: &Snapshot, e: EdgeIdx) -> String {
     let t = &s.types;
     let ty = s.edges.ty[e];
     let name = s.edge_name(e);
@@ -89,9 +89,8 @@ pub fn display_class(name: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whether `v` is a global object: `global` in Node (`global (global*)` from newest V8),
 /// `Window …` in browsers.
-pub fn is_global_object(s: &Snapshot, v: u32) -> bool {
-    s.nodes.ty[v as usize] == s.types.object
-        && is_global_name(s.strings.bytes(s.nodes.name[v as usize]))
+pub fn is_global_object(s: &Snapshot, v: NodeIdx) -> bool {
+    s.nodes.ty[v] == s.types.object && is_global_name(s.strings.bytes(s.nodes.name[v]))
 }
 
 /// Whether a node name is a global object's (see [`is_global_object`]).
@@ -105,56 +104,56 @@ pub fn is_global_name(name: &[u8]) -> bool {
 /// Whether `v` is V8's metadata: code, or a hidden class (`object shape`; older snapshots
 /// write it as a `hidden` node named `system / Map`). Shared by design between unrelated
 /// objects; its edges lead to constructors and back pointers, not to data.
-pub fn is_metadata(s: &Snapshot, v: u32) -> bool {
+pub fn is_metadata(s: &Snapshot, v: NodeIdx) -> bool {
     let t = &s.types;
-    let ty = s.nodes.ty[v as usize];
+    let ty = s.nodes.ty[v];
     ty == t.code
         || ty == t.object_shape
-        || (ty == t.hidden && s.strings.bytes(s.nodes.name[v as usize]) == b"system / Map")
+        || (ty == t.hidden && s.strings.bytes(s.nodes.name[v]) == b"system / Map")
 }
 
 /// Whether `v` is a string (flat, concatenated or sliced).
-pub fn is_string(s: &Snapshot, v: u32) -> bool {
+pub fn is_string(s: &Snapshot, v: NodeIdx) -> bool {
     let t = &s.types;
-    let ty = s.nodes.ty[v as usize];
+    let ty = s.nodes.ty[v];
     ty == t.string || ty == t.cons_string || ty == t.sliced_string
 }
 
 /// Whether `v` is one of V8's stores (an object's property or element array, a Map's table).
-pub fn is_store(s: &Snapshot, v: u32) -> bool {
-    let ty = s.nodes.ty[v as usize];
+pub fn is_store(s: &Snapshot, v: NodeIdx) -> bool {
+    let ty = s.nodes.ty[v];
     ty == s.types.array || ty == s.types.hidden
 }
 
 /// The edge type's name (`property`, `element`, …).
-pub fn edge_type_name(s: &Snapshot, e: usize) -> &str {
+pub fn edge_type_name(s: &Snapshot, e: EdgeIdx) -> &str {
     let ty = s.edges.ty[e] as usize;
     s.types.edge_names.get(ty).map_or("?", String::as_str)
 }
 
 /// The node type's name (`object`, `closure`, …).
-pub fn node_type_name(s: &Snapshot, v: u32) -> &str {
-    let ty = s.nodes.ty[v as usize] as usize;
+pub fn node_type_name(s: &Snapshot, v: NodeIdx) -> &str {
+    let ty = s.nodes.ty[v] as usize;
     s.types.node_names.get(ty).map_or("?", String::as_str)
 }
 
 /// The first edge of `v` of type `ty` whose name is one of `names`.
-pub fn find_edge(s: &Snapshot, v: u32, ty: u8, names: &[StrId]) -> Option<usize> {
+pub fn find_edge(s: &Snapshot, v: NodeIdx, ty: u8, names: &[StrId]) -> Option<EdgeIdx> {
     s.nodes
         .edges(v)
-        .find(|&e| s.edges.ty[e] == ty && names.contains(&s.edges.name_or_index[e]))
+        .find(|&e| s.edges.ty[e] == ty && names.contains(&s.edges.name(e)))
 }
 
 /// The retained size of a set of nodes with each byte counted once: a node that another node
 /// of the set dominates adds nothing (a shared scope counts once, not once per closure).
-pub fn retained_union(a: &Analysis, nodes: &[u32]) -> u64 {
-    let set: rustc_hash::FxHashSet<u32> = nodes.iter().copied().collect();
+pub fn retained_union(a: &Analysis, nodes: &[NodeIdx]) -> u64 {
+    let set: rustc_hash::FxHashSet<NodeIdx> = nodes.iter().copied().collect();
     // Whether a node has a strict dominator in the set; each node on a walk is answered once.
-    let mut covered: rustc_hash::FxHashMap<u32, bool> = rustc_hash::FxHashMap::default();
+    let mut covered: rustc_hash::FxHashMap<NodeIdx, bool> = rustc_hash::FxHashMap::default();
     let mut chain = Vec::new();
     let mut total = 0;
     for &v in &set {
-        let mut u = a.idom[v as usize];
+        let mut u = a.idom[v];
         let answer = loop {
             if set.contains(&u) {
                 break true;
@@ -166,13 +165,13 @@ pub fn retained_union(a: &Analysis, nodes: &[u32]) -> u64 {
                 break false;
             }
             chain.push(u);
-            u = a.idom[u as usize];
+            u = a.idom[u];
         };
         for w in chain.drain(..) {
             covered.insert(w, answer);
         }
         if !answer {
-            total += a.retained[v as usize];
+            total += a.retained[v];
         }
     }
     total
@@ -182,7 +181,7 @@ pub fn retained_union(a: &Analysis, nodes: &[u32]) -> u64 {
 /// names every edge of the table by its slot; it writes no edge to a small integer. So an entry
 /// is one or two edges (a string key and its value are two), in slots `i` and `i + 1` of one
 /// entry: the slot pairs show where entries start, and each entry counts once.
-fn map_entries(s: &Snapshot, table: u32) -> u32 {
+fn map_entries(s: &Snapshot, table: NodeIdx) -> u32 {
     let mut slots: Vec<u32> = s
         .nodes
         .edges(table)
@@ -191,7 +190,7 @@ fn map_entries(s: &Snapshot, table: u32) -> u32 {
             if s.types.edge_name_is_index(s.edges.ty[e]) {
                 Some(s.edges.name_or_index[e])
             } else {
-                std::str::from_utf8(s.strings.bytes(s.edges.name_or_index[e]))
+                std::str::from_utf8(s.strings.bytes(s.edges.name(e)))
                     .ok()?
                     .parse()
                     .ok()
@@ -261,9 +260,9 @@ impl Collections {
         }
     }
 
-    pub fn kind(&self, s: &Snapshot, v: u32) -> Option<Kind> {
+    pub fn kind(&self, s: &Snapshot, v: NodeIdx) -> Option<Kind> {
         let t = &s.types;
-        let (ty, name) = (s.nodes.ty[v as usize], s.nodes.name[v as usize]);
+        let (ty, name) = (s.nodes.ty[v], s.nodes.name[v]);
         if self.context.contains(&name) && (ty == t.object || ty == t.hidden) {
             return Some(Kind::Context);
         }
@@ -285,10 +284,10 @@ impl Collections {
     /// table slots that hold objects (V8 records no edge to a small integer), an array's
     /// elements, an object's properties and elements, a context's variables. `None` if `v` is
     /// not a collection.
-    pub fn entries(&self, s: &Snapshot, v: u32) -> Option<(Kind, u32)> {
+    pub fn entries(&self, s: &Snapshot, v: NodeIdx) -> Option<(Kind, u32)> {
         let t = &s.types;
         let kind = self.kind(s, v)?;
-        let count_elements = |store: u32| -> u32 {
+        let count_elements = |store: NodeIdx| -> u32 {
             s.nodes
                 .edges(store)
                 .filter(|&e| {
@@ -298,7 +297,7 @@ impl Collections {
                 .count() as u32
         };
         let n = match kind {
-            Kind::Map if self.plain_map.contains(&s.nodes.name[v as usize]) => {
+            Kind::Map if self.plain_map.contains(&s.nodes.name[v]) => {
                 find_edge(s, v, t.e_internal, &self.table)
                     .map_or(0, |e| map_entries(s, s.edges.to[e]))
             }
@@ -322,8 +321,7 @@ impl Collections {
                 .filter(|&e| {
                     let ty = s.edges.ty[e];
                     ty == t.e_element
-                        || (ty == t.e_property
-                            && !self.proto_like.contains(&s.edges.name_or_index[e]))
+                        || (ty == t.e_property && !self.proto_like.contains(&s.edges.name(e)))
                 })
                 .count() as u32,
             Kind::Context => s
@@ -337,13 +335,12 @@ impl Collections {
 
     /// Whether `v` is a WeakMap or WeakSet: it keeps nothing alive (its entries live as long
     /// as their keys), so it is never a leak's owner.
-    pub fn is_weak(&self, s: &Snapshot, v: u32) -> bool {
-        s.nodes.ty[v as usize] == s.types.object && self.weak.contains(&s.nodes.name[v as usize])
+    pub fn is_weak(&self, s: &Snapshot, v: NodeIdx) -> bool {
+        s.nodes.ty[v] == s.types.object && self.weak.contains(&s.nodes.name[v])
     }
 
     /// Whether `v` is a plain `Object` (for dictionary detection).
-    pub fn is_plain_object(&self, s: &Snapshot, v: u32) -> bool {
-        s.nodes.ty[v as usize] == s.types.object
-            && self.object_like.contains(&s.nodes.name[v as usize])
+    pub fn is_plain_object(&self, s: &Snapshot, v: NodeIdx) -> bool {
+        s.nodes.ty[v] == s.types.object && self.object_like.contains(&s.nodes.name[v])
     }
 }

@@ -22,6 +22,7 @@ mod error;
 pub mod excerpt;
 pub mod findings;
 pub mod graph;
+mod handle;
 pub mod leaks;
 pub mod model;
 pub mod paths;
@@ -33,5 +34,5 @@ pub use analysis::{
     Analysis, ClassRow, Interfaces, Statistics, analyze, analyze_with, statistics, summary,
 };
 pub use error::{ErrorKind, ReadError};
-pub use model::{Location, Snapshot, StrId};
+pub use model::{EdgeCol, EdgeIdx, Location, NodeCol, NodeId, NodeIdx, Snapshot, StrId};
 pub use read::{read, read_path, read_with_chunk_size};

@@ -1,14 +1,11 @@
 //! The in-memory snapshot: struct-of-arrays columns indexed by node ordinal, edges in CSR form,
 //! and one string arena.
 //!
-//! Handles (`u32` node ordinals, edge indexes and string ids) are valid only for the snapshot that
-//! made them.
+//! Handles ([`NodeIdx`], [`EdgeIdx`], [`StrId`]) are valid only for the snapshot that made them.
 
 use serde::Deserialize;
 
-/// A string id: an index into [`Strings`]. Ids below the snapshot's string count are the file's
-/// own strings; analyses append derived names (class names) after them.
-pub type StrId = u32;
+pub use crate::handle::{EdgeCol, EdgeIdx, NodeCol, NodeId, NodeIdx, StrId};
 
 /// The strings of a snapshot, in one byte arena.
 ///
@@ -31,7 +28,7 @@ impl Strings {
 
     /// The raw (WTF-8) bytes of string `id`.
     pub fn bytes(&self, id: StrId) -> &[u8] {
-        let id = id as usize;
+        let id = id.index();
         let start = if id == 0 {
             0
         } else {
@@ -47,7 +44,8 @@ impl Strings {
 
     /// Every id whose text is `text` (V8 writes each text once, but nothing forces a file to).
     pub fn ids_of(&self, text: &[u8]) -> Vec<StrId> {
-        (0..self.len() as StrId)
+        (0..self.len())
+            .map(StrId::from)
             .filter(|&id| self.bytes(id) == text)
             .collect()
     }
@@ -56,7 +54,7 @@ impl Strings {
     pub fn push(&mut self, s: &[u8]) -> StrId {
         self.bytes.extend_from_slice(s);
         self.ends.push(self.bytes.len() as u64);
-        (self.ends.len() - 1) as StrId
+        StrId::from(self.ends.len() - 1)
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {
@@ -149,15 +147,15 @@ fn find(names: &[String], name: &str) -> u8 {
 /// The node columns. `first_edge` has `count + 1` entries.
 #[derive(Debug, Default, Clone)]
 pub struct Nodes {
-    pub ty: Vec<u8>,
-    pub name: Vec<StrId>,
-    pub id: Vec<u32>,
-    pub self_size: Vec<u32>,
-    pub first_edge: Vec<u32>,
+    pub ty: NodeCol<u8>,
+    pub name: NodeCol<StrId>,
+    pub id: NodeCol<NodeId>,
+    pub self_size: NodeCol<u32>,
+    pub first_edge: NodeCol<EdgeIdx>,
     /// Present when some node has a non-zero `trace_node_id` (allocation tracking was on).
-    pub trace_node_id: Option<Vec<u32>>,
+    pub trace_node_id: Option<NodeCol<u32>>,
     /// Present when the file has the `detachedness` field (0 unknown, 1 attached, 2 detached).
-    pub detachedness: Option<Vec<u8>>,
+    pub detachedness: Option<NodeCol<u8>>,
 }
 
 impl Nodes {
@@ -169,9 +167,31 @@ impl Nodes {
         self.ty.is_empty()
     }
 
-    /// The edge indexes of node `n`.
-    pub fn edges(&self, n: u32) -> std::ops::Range<usize> {
-        self.first_edge[n as usize] as usize..self.first_edge[n as usize + 1] as usize
+    /// Every node, in order.
+    pub fn all(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = NodeIdx> + ExactSizeIterator + Clone + use<> {
+        (0..self.len()).map(NodeIdx::from)
+    }
+
+    /// Every node, for rayon.
+    pub fn par_all(&self) -> impl rayon::iter::IndexedParallelIterator<Item = NodeIdx> + use<> {
+        use rayon::prelude::*;
+        (0..self.len()).into_par_iter().map(NodeIdx::from)
+    }
+
+    /// The edges of node `n`.
+    pub fn edges(
+        &self,
+        n: NodeIdx,
+    ) -> impl DoubleEndedIterator<Item = EdgeIdx> + ExactSizeIterator + Clone + use<> {
+        let range = self.edge_range(n);
+        (range.start.index()..range.end.index()).map(EdgeIdx::from)
+    }
+
+    /// The edges of node `n`, to slice edge columns with.
+    pub fn edge_range(&self, n: NodeIdx) -> std::ops::Range<EdgeIdx> {
+        self.first_edge[n]..self.first_edge[NodeIdx(n.0 + 1)]
     }
 }
 
@@ -179,15 +199,29 @@ impl Nodes {
 /// `to_node` field (which is ordinal × node field count).
 #[derive(Debug, Default, Clone)]
 pub struct Edges {
-    pub ty: Vec<u8>,
-    /// A string id, or a plain number for element and hidden edges.
-    pub name_or_index: Vec<u32>,
-    pub to: Vec<u32>,
+    pub ty: EdgeCol<u8>,
+    /// A string id, or a plain number for element and hidden edges (see
+    /// [`Snapshot::edge_name_id`]).
+    pub name_or_index: EdgeCol<u32>,
+    pub to: EdgeCol<NodeIdx>,
 }
 
 impl Edges {
     pub fn len(&self) -> usize {
         self.ty.len()
+    }
+
+    /// The string id that names edge `e`, for the edge types named by strings (check the type
+    /// first, or use [`Snapshot::edge_name_id`]).
+    pub fn name(&self, e: EdgeIdx) -> StrId {
+        StrId(self.name_or_index[e])
+    }
+
+    /// Every edge, in order.
+    pub fn all(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = EdgeIdx> + ExactSizeIterator + Clone + use<> {
+        (0..self.len()).map(EdgeIdx::from)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -240,13 +274,13 @@ pub struct Snapshot {
     pub nodes: Nodes,
     pub edges: Edges,
     pub strings: Strings,
-    /// The ordinal of the root node (0 unless the header says otherwise).
-    pub root: u32,
+    /// The root node (the first unless the header says otherwise).
+    pub root: NodeIdx,
     /// Embedder memory not attached to any node (newest V8), 0 when absent.
     pub extra_native_bytes: u64,
     /// Location records sorted by node ordinal; a later record for the same node wins, as in
     /// DevTools.
-    pub locations: Vec<(u32, Location)>,
+    pub locations: Vec<(NodeIdx, Location)>,
     pub samples: Vec<Sample>,
     pub trace_functions: Vec<TraceFunction>,
     pub trace_tree: Vec<TraceNode>,
@@ -261,7 +295,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dangling {
     /// The node that had the edge.
-    pub from: u32,
+    pub from: NodeIdx,
     /// The edge's index in the file's `edges` array.
     pub edge: u64,
     pub ty: u8,
@@ -281,17 +315,21 @@ impl Snapshot {
 
     /// The name of edge `e` as DevTools shows it: the number for element and hidden edges,
     /// the string otherwise.
-    pub fn edge_name(&self, e: usize) -> std::borrow::Cow<'_, str> {
-        let v = self.edges.name_or_index[e];
-        if self.types.edge_name_is_index(self.edges.ty[e]) {
-            v.to_string().into()
-        } else {
-            self.strings.get(v)
+    pub fn edge_name(&self, e: EdgeIdx) -> std::borrow::Cow<'_, str> {
+        match self.edge_name_id(e) {
+            Some(id) => self.strings.get(id),
+            None => self.edges.name_or_index[e].to_string().into(),
         }
     }
 
+    /// The string that names edge `e`; `None` for element and hidden edges, which are named by
+    /// a number.
+    pub fn edge_name_id(&self, e: EdgeIdx) -> Option<StrId> {
+        (!self.types.edge_name_is_index(self.edges.ty[e])).then(|| self.edges.name(e))
+    }
+
     /// The location of node `n`, if the file recorded one.
-    pub fn location(&self, n: u32) -> Option<Location> {
+    pub fn location(&self, n: NodeIdx) -> Option<Location> {
         let i = self.locations.partition_point(|&(node, _)| node <= n);
         (i > 0 && self.locations[i - 1].0 == n).then(|| self.locations[i - 1].1)
     }

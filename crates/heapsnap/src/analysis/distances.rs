@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet;
 
 use super::flags::is_user_root;
 use super::weakmap::Ephemerons;
-use crate::model::{Snapshot, StrId};
+use crate::model::{EdgeIdx, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// An unreached node's distance.
 pub const NO_DISTANCE: i32 = -5;
@@ -14,21 +14,21 @@ pub const NO_DISTANCE: i32 = -5;
 pub const BASE_SYSTEM_DISTANCE: i32 = 100_000_000;
 
 /// No path edge: the root, and nodes the BFS never reached.
-pub const NO_EDGE: u32 = u32::MAX;
+pub const NO_EDGE: EdgeIdx = EdgeIdx(u32::MAX);
 
 /// Distances, and for each node the edge by which the BFS first reached it: following these
 /// edges back gives a shortest retaining path of exactly the node's distance, through the same
 /// edges DevTools' distance pass follows.
-pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> (Vec<i32>, Vec<u32>) {
+pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> (NodeCol<i32>, NodeCol<EdgeIdx>) {
     let n = s.node_count();
-    let mut dist = vec![NO_DISTANCE; n];
-    let mut via = vec![NO_EDGE; n];
-    let mut queue: Vec<u32> = Vec::with_capacity(n);
+    let mut dist: NodeCol<i32> = vec![NO_DISTANCE; n].into();
+    let mut via: NodeCol<EdgeIdx> = vec![NO_EDGE; n].into();
+    let mut queue: Vec<NodeIdx> = Vec::with_capacity(n);
     for e in s.nodes.edges(s.root) {
         let t = s.edges.to[e];
-        if is_user_root(s, t) && dist[t as usize] == NO_DISTANCE {
-            dist[t as usize] = 1;
-            via[t as usize] = e as u32;
+        if is_user_root(s, t) && dist[t] == NO_DISTANCE {
+            dist[t] = 1;
+            via[t] = e;
             queue.push(t);
         }
     }
@@ -42,7 +42,7 @@ pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> (Vec<i32>, Vec
     };
     let user_roots = !queue.is_empty();
     bfs(s, &mut queue, &mut dist, &mut via, &mut filter);
-    dist[s.root as usize] = if user_roots { BASE_SYSTEM_DISTANCE } else { 0 };
+    dist[s.root] = if user_roots { BASE_SYSTEM_DISTANCE } else { 0 };
     queue.clear();
     queue.push(s.root);
     bfs(s, &mut queue, &mut dist, &mut via, &mut filter);
@@ -51,27 +51,27 @@ pub(crate) fn distances(s: &Snapshot, ephemerons: &Ephemerons) -> (Vec<i32>, Vec
 
 fn bfs(
     s: &Snapshot,
-    queue: &mut Vec<u32>,
-    dist: &mut [i32],
-    via: &mut [u32],
+    queue: &mut Vec<NodeIdx>,
+    dist: &mut NodeCol<i32>,
+    via: &mut NodeCol<EdgeIdx>,
     filter: &mut Filter<'_>,
 ) {
     let mut head = 0;
     while head < queue.len() {
         let v = queue[head];
         head += 1;
-        let d = dist[v as usize] + 1;
+        let d = dist[v] + 1;
         for e in s.nodes.edges(v) {
             if s.edges.ty[e] == s.types.e_weak {
                 continue;
             }
             let t = s.edges.to[e];
             // The "already reached" check comes before the filter, which has state.
-            if dist[t as usize] != NO_DISTANCE || !filter.accepts(v, e) {
+            if dist[t] != NO_DISTANCE || !filter.accepts(v, e) {
                 continue;
             }
-            dist[t as usize] = d;
-            via[t as usize] = e as u32;
+            dist[t] = d;
+            via[t] = e;
             queue.push(t);
         }
     }
@@ -89,14 +89,14 @@ struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn accepts(&mut self, v: u32, e: usize) -> bool {
+    fn accepts(&mut self, v: NodeIdx, e: EdgeIdx) -> bool {
         let s = self.s;
         let t = &s.types;
-        let ty = s.nodes.ty[v as usize];
+        let ty = s.nodes.ty[v];
         let edge_ty = s.edges.ty[e];
         let named = !t.edge_name_is_index(edge_ty);
-        let name_id = s.edges.name_or_index[e];
-        let node_name = s.nodes.name[v as usize];
+        let name_id = s.edges.name(e);
+        let node_name = s.nodes.name[v];
         if ty == t.hidden
             && named
             && self.sloppy_function_map.contains(&name_id)
@@ -109,7 +109,7 @@ impl Filter<'_> {
             let index = if named {
                 js_parse_int(s.strings.bytes(name_id))
             } else {
-                Some(i64::from(name_id))
+                Some(i64::from(s.edges.name_or_index[e]))
             };
             return match index {
                 Some(i) => i < 2 || i % 3 != 1,

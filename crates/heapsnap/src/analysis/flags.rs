@@ -4,18 +4,18 @@
 use rustc_hash::FxHashMap;
 
 use crate::bits::BitSet;
-use crate::model::Snapshot;
+use crate::model::{EdgeIdx, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// Whether `n` is a user root when it is a child of the root: any non-synthetic node, or the
 /// synthetic `(Document DOM trees)` node.
-pub(crate) fn is_user_root(s: &Snapshot, n: u32) -> bool {
-    let ty = s.nodes.ty[n as usize];
+pub(crate) fn is_user_root(s: &Snapshot, n: NodeIdx) -> bool {
+    let ty = s.nodes.ty[n];
     ty != s.types.synthetic || is_document_dom_trees(s, n)
 }
 
-fn is_document_dom_trees(s: &Snapshot, n: u32) -> bool {
-    s.nodes.ty[n as usize] == s.types.synthetic
-        && s.strings.bytes(s.nodes.name[n as usize]) == b"(Document DOM trees)"
+fn is_document_dom_trees(s: &Snapshot, n: NodeIdx) -> bool {
+    s.nodes.ty[n] == s.types.synthetic
+        && s.strings.bytes(s.nodes.name[n]) == b"(Document DOM trees)"
 }
 
 /// Whether the root has a user root among its children. Snapshots from newest V8 have none.
@@ -39,30 +39,30 @@ pub(crate) fn propagate_dom_state(s: &mut Snapshot) {
         detached: Vec::new(),
         renamed: FxHashMap::default(),
     };
-    for v in 0..n {
+    for v in (0..n).map(NodeIdx::from) {
         let known = dom.state[v];
         if known != 0 {
             dom.process(s, v, known);
         }
     }
-    let spreads = |s: &Snapshot, e: usize| {
+    let spreads = |s: &Snapshot, e: EdgeIdx| {
         let t = s.edges.ty[e];
         t != s.types.e_hidden && t != s.types.e_weak
     };
     while let Some(v) = dom.attached.pop() {
         for e in s.nodes.edges(v) {
             if spreads(s, e) {
-                dom.process(s, s.edges.to[e] as usize, 1);
+                dom.process(s, s.edges.to[e], 1);
             }
         }
     }
     while let Some(v) = dom.detached.pop() {
-        if dom.state[v as usize] == 1 {
+        if dom.state[v] == 1 {
             continue;
         }
         for e in s.nodes.edges(v) {
             if spreads(s, e) {
-                dom.process(s, s.edges.to[e] as usize, 2);
+                dom.process(s, s.edges.to[e], 2);
             }
         }
     }
@@ -71,25 +71,25 @@ pub(crate) fn propagate_dom_state(s: &mut Snapshot) {
 
 struct DomState {
     visited: BitSet,
-    state: Vec<u8>,
-    attached: Vec<u32>,
-    detached: Vec<u32>,
+    state: NodeCol<u8>,
+    attached: Vec<NodeIdx>,
+    detached: Vec<NodeIdx>,
     /// Old name → `Detached <name>`.
-    renamed: FxHashMap<u32, u32>,
+    renamed: FxHashMap<StrId, StrId>,
 }
 
 impl DomState {
-    fn process(&mut self, s: &mut Snapshot, v: usize, new: u8) {
-        if self.visited.get(v) {
+    fn process(&mut self, s: &mut Snapshot, v: NodeIdx, new: u8) {
+        if self.visited.get(v.index()) {
             return;
         }
-        self.visited.set(v);
+        self.visited.set(v.index());
         if s.nodes.ty[v] != s.types.native {
             return;
         }
         self.state[v] = new;
         if new == 1 {
-            self.attached.push(v as u32);
+            self.attached.push(v);
         } else if new == 2 {
             let old = s.nodes.name[v];
             let name = *self.renamed.entry(old).or_insert_with(|| {
@@ -98,7 +98,7 @@ impl DomState {
                 s.strings.push(&text)
             });
             s.nodes.name[v] = name;
-            self.detached.push(v as u32);
+            self.detached.push(v);
         }
     }
 }
@@ -118,16 +118,16 @@ pub(crate) fn page_owned(s: &Snapshot) -> BitSet {
         };
         if seed {
             todo.push(t);
-            owned.set(t as usize);
+            owned.set(t.index());
         }
     }
     while let Some(v) = todo.pop() {
         for e in s.nodes.edges(v) {
             let t = s.edges.to[e];
-            if owned.get(t as usize) || s.edges.ty[e] == s.types.e_weak {
+            if owned.get(t.index()) || s.edges.ty[e] == s.types.e_weak {
                 continue;
             }
-            owned.set(t as usize);
+            owned.set(t.index());
             todo.push(t);
         }
     }

@@ -18,21 +18,21 @@ pub use summary::{
     ClassKeys, ClassRow, Native, Statistics, V8Heap, class_keys, statistics, summary,
 };
 
-use crate::model::{Snapshot, StrId};
+use crate::model::{EdgeIdx, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// Per-node results, indexed by node ordinal.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    pub root: u32,
+    pub root: NodeIdx,
     /// Class name of each node (a string id of the analysed snapshot).
-    pub class: Vec<StrId>,
-    pub distance: Vec<i32>,
+    pub class: NodeCol<StrId>,
+    pub distance: NodeCol<i32>,
     /// The edge by which the distance BFS first reached each node ([`NO_EDGE`] for the root and
     /// unreached nodes): a shortest retaining path, read backwards.
-    pub path_edge: Vec<u32>,
+    pub path_edge: NodeCol<EdgeIdx>,
     /// Immediate dominator; the root's is itself.
-    pub idom: Vec<u32>,
-    pub retained: Vec<u64>,
+    pub idom: NodeCol<NodeIdx>,
+    pub retained: NodeCol<u64>,
     /// DevTools' total: the root's retained size plus `extra_native_bytes`.
     pub total_size: u64,
     /// The `{a, b}` interface definitions inferred from this snapshot's plain objects.
@@ -50,7 +50,7 @@ pub fn analyze(s: &mut Snapshot) -> Analysis {
 
 /// Only the class names (with DOM state and the snapshot's own interface definitions), for when
 /// a snapshot is only counted, not explored: no sizes, dominators or distances.
-pub fn class_names(s: &mut Snapshot) -> Vec<StrId> {
+pub fn class_names(s: &mut Snapshot) -> NodeCol<StrId> {
     flags::propagate_dom_state(s);
     let (class, derived, _) = names::class_names(s, None);
     for text in &derived.texts {
@@ -115,7 +115,7 @@ pub fn analyze_with(s: &mut Snapshot, interfaces: Option<&Interfaces>) -> Analys
     for text in &derived.texts {
         s.strings.push(text);
     }
-    let total_size = retained[s.root as usize].saturating_add(s.extra_native_bytes);
+    let total_size = retained[s.root].saturating_add(s.extra_native_bytes);
     Analysis {
         root: s.root,
         class,

@@ -6,7 +6,10 @@ use std::cmp::Ordering;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Snapshot, StrId};
+use crate::model::{NodeCol, NodeIdx, Snapshot, StrId};
+
+/// No string: a placeholder that no real id equals.
+const NO_STR: StrId = StrId(u32::MAX);
 
 /// Names derived by the analysis, numbered after the snapshot's own strings; the caller appends
 /// them to the snapshot's strings in order, as DevTools appends them to its string table.
@@ -31,7 +34,7 @@ impl Derived {
     /// A new id for `text`, even if it was added before.
     fn push(&mut self, text: &[u8]) -> StrId {
         self.texts.push(text.to_vec());
-        self.base + self.texts.len() as StrId - 1
+        StrId(self.base.0 + self.texts.len() as u32 - 1)
     }
 }
 
@@ -40,9 +43,9 @@ impl Derived {
 pub(crate) fn class_names(
     s: &Snapshot,
     interfaces: Option<&Interfaces>,
-) -> (Vec<StrId>, Derived, Interfaces) {
+) -> (NodeCol<StrId>, Derived, Interfaces) {
     let mut derived = Derived {
-        base: s.strings.len() as StrId,
+        base: StrId::from(s.strings.len()),
         ..Derived::default()
     };
     let t = &s.types;
@@ -58,8 +61,8 @@ pub(crate) fn class_names(
         .collect();
 
     let n = s.node_count();
-    let mut class = Vec::with_capacity(n);
-    for v in 0..n {
+    let mut class = NodeCol::with_capacity(n);
+    for v in s.nodes.all() {
         let ty = s.nodes.ty[v];
         let id = if ty == t.hidden {
             system
@@ -118,7 +121,7 @@ const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
 
 /// Whether node `v` is a plain JS object (`object` type named `Object`); `object_names` holds the
 /// ids whose text is `Object` (compared by id: the string arena is far away).
-fn is_plain_object(s: &Snapshot, object_names: &[StrId], v: usize) -> bool {
+fn is_plain_object(s: &Snapshot, object_names: &[StrId], v: NodeIdx) -> bool {
     s.nodes.ty[v] == s.types.object && object_names.contains(&s.nodes.name[v])
 }
 
@@ -163,12 +166,12 @@ impl Interfaces {
         let wanted: FxHashMap<&[u8], StrId> = self
             .definitions
             .iter()
-            .flat_map(|(_, props)| props.iter().map(|p| (p.as_slice(), StrId::MAX)))
+            .flat_map(|(_, props)| props.iter().map(|p| (p.as_slice(), NO_STR)))
             .collect();
         let mut found = wanted;
-        for id in 0..s.file_string_count {
+        for id in (0..s.file_string_count).map(StrId) {
             if let Some(slot) = found.get_mut(s.strings.bytes(id))
-                && *slot == StrId::MAX
+                && *slot == NO_STR
             {
                 *slot = id;
             }
@@ -178,7 +181,7 @@ impl Interfaces {
             .map(|(name, props)| {
                 let ids: Option<Vec<StrId>> = props
                     .iter()
-                    .map(|p| Some(found[p.as_slice()]).filter(|&id| id != StrId::MAX))
+                    .map(|p| Some(found[p.as_slice()]).filter(|&id| id != NO_STR))
                     .collect();
                 Definition {
                     name: name.clone(),
@@ -194,7 +197,7 @@ impl Interfaces {
 fn apply_interfaces(
     s: &Snapshot,
     interfaces: &Interfaces,
-    class: &mut [StrId],
+    class: &mut NodeCol<StrId>,
     derived: &mut Derived,
 ) {
     if interfaces.is_empty() {
@@ -206,16 +209,16 @@ fn apply_interfaces(
     let mut properties = Vec::new();
     let mut states = Vec::new();
     let object_names = s.strings.ids_of(b"Object");
-    for (v, class) in class.iter_mut().enumerate() {
+    for (v, class) in class.iter_mut_enumerated() {
         if !is_plain_object(s, &object_names, v) {
             continue;
         }
         properties.clear();
         properties.extend(
             s.nodes
-                .edges(v as u32)
+                .edges(v)
                 .filter(|&e| s.edges.ty[e] == s.types.e_property)
-                .map(|e| s.edges.name_or_index[e]),
+                .map(|e| s.edges.name(e)),
         );
         properties.sort_by(|&a, &b| cmp_utf16(s.strings.bytes(a), s.strings.bytes(b)));
         if let Some(found) = trie.best_match(s, &properties, &mut states) {
@@ -231,7 +234,7 @@ fn infer(s: &Snapshot) -> Vec<Definition> {
     let mut name = Vec::new();
     let mut properties = Vec::new();
     let object_names = s.strings.ids_of(b"Object");
-    for v in 0..s.node_count() {
+    for v in s.nodes.all() {
         if !is_plain_object(s, &object_names, v) {
             continue;
         }
@@ -240,11 +243,11 @@ fn infer(s: &Snapshot) -> Vec<Definition> {
         name.push(b'{');
         let mut name_len = 1; // In UTF-16 units, as JavaScript counts.
         properties.clear();
-        for e in s.nodes.edges(v as u32) {
+        for e in s.nodes.edges(v) {
             if s.edges.ty[e] != s.types.e_property {
                 continue;
             }
-            let id = s.edges.name_or_index[e];
+            let id = s.edges.name(e);
             let prop = s.strings.bytes(id);
             if prop == b"__proto__" {
                 continue;

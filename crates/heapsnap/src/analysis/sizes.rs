@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use super::weakmap::Ephemerons;
 use crate::bits::BitSet;
 use crate::dominators::{DomTree, Graph, dominators};
-use crate::model::Snapshot;
+use crate::model::{EdgeIdx, NodeCol, NodeIdx, Snapshot};
 
 /// DevTools' shallow-size reassignment (`calculateShallowSizes`, DevTools ≥ 128): internal arrays
 /// and hidden nodes owned by exactly one object fold their size into it. It runs only when the
@@ -14,17 +14,17 @@ use crate::model::Snapshot;
 /// Returns the new sizes, or `None` when the rule does not apply; the caller stores them in
 /// `nodes.self_size`, as DevTools rewrites its node array. Sums are kept in `u32` with
 /// wrap-around, as DevTools keeps them in a `Uint32Array`.
-pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Option<Vec<u32>> {
+pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Option<NodeCol<u32>> {
     if !has_user_roots {
         return None;
     }
-    const UNVISITED: u32 = u32::MAX;
-    const MULTIPLE: u32 = u32::MAX - 1;
+    const UNVISITED: NodeIdx = NodeIdx(u32::MAX);
+    const MULTIPLE: NodeIdx = NodeIdx(u32::MAX - 1);
     let n = s.node_count();
     let t = &s.types;
-    let mut owners = vec![0u32; n];
+    let mut owners: NodeCol<NodeIdx> = vec![NodeIdx(0); n].into();
     let mut work = Vec::new();
-    for (i, owner) in owners.iter_mut().enumerate() {
+    for (i, owner) in owners.iter_mut_enumerated() {
         let ty = s.nodes.ty[i];
         let ownable = ty == t.hidden
             || ty == t.array
@@ -33,39 +33,39 @@ pub(crate) fn shallow_sizes(s: &Snapshot, has_user_roots: bool) -> Option<Vec<u3
         if ownable {
             *owner = UNVISITED;
         } else {
-            *owner = i as u32;
-            work.push(i as u32);
+            *owner = i;
+            work.push(i);
         }
     }
     while let Some(id) = work.pop() {
-        let owner = owners[id as usize];
+        let owner = owners[id];
         for e in s.nodes.edges(id) {
             if s.edges.ty[e] == t.e_weak {
                 continue;
             }
             let target = s.edges.to[e];
-            let current = owners[target as usize];
+            let current = owners[target];
             if current == UNVISITED {
-                owners[target as usize] = owner;
+                owners[target] = owner;
                 work.push(target);
             } else if current != target && current != owner && current != MULTIPLE {
-                owners[target as usize] = MULTIPLE;
+                owners[target] = MULTIPLE;
                 work.push(target);
             }
         }
     }
     let mut sizes = s.nodes.self_size.clone();
-    for i in 0..n {
+    for i in s.nodes.all() {
         let owner = owners[i];
-        if owner == UNVISITED || owner == MULTIPLE || owner == i as u32 {
+        if owner == UNVISITED || owner == MULTIPLE || owner == i {
             continue;
         }
-        if s.nodes.ty[owner as usize] == t.synthetic || owner == s.root {
+        if s.nodes.ty[owner] == t.synthetic || owner == s.root {
             continue;
         }
         let moved = sizes[i];
         sizes[i] = 0;
-        sizes[owner as usize] = sizes[owner as usize].wrapping_add(moved);
+        sizes[owner] = sizes[owner].wrapping_add(moved);
     }
     Some(sizes)
 }
@@ -86,16 +86,16 @@ pub(crate) fn essential_edges(
     words.par_iter_mut().enumerate().for_each(|(w, word)| {
         let start = w * 64;
         // The source of the word's first edge, then walk forward.
-        let mut from = (first.partition_point(|&f| f as usize <= start) - 1) as u32;
-        for e in start..(start + 64).min(m) {
-            while first[from as usize + 1] as usize <= e {
-                from += 1;
+        let mut from = NodeIdx(first.partition_point(|&f| f.index() <= start).0 - 1);
+        for e in (start..(start + 64).min(m)).map(EdgeIdx::from) {
+            while first[NodeIdx(from.0 + 1)] <= e {
+                from.0 += 1;
             }
             let to = s.edges.to[e];
             let ty = s.edges.ty[e];
             if ty == t.e_internal
-                && let Some(eph) = ephemerons.get(s.edges.name_or_index[e])
-                && u64::from(s.nodes.id[from as usize]) == eph.table_id
+                && let Some(eph) = ephemerons.get(s.edges.name(e))
+                && u64::from(s.nodes.id[from].0) == eph.table_id
             {
                 continue;
             }
@@ -104,11 +104,11 @@ pub(crate) fn essential_edges(
             }
             if from != s.root
                 && (ty == t.e_shortcut
-                    || (page_owned.get(to as usize) && !page_owned.get(from as usize)))
+                    || (page_owned.get(to.index()) && !page_owned.get(from.index())))
             {
                 continue;
             }
-            *word |= 1 << (e - start);
+            *word |= 1 << (e.index() - start);
         }
     });
     BitSet::from_words(words)
@@ -120,15 +120,15 @@ pub(crate) fn dominator_tree(s: &Snapshot, essential: &BitSet) -> DomTree {
         first: &s.nodes.first_edge,
         to: &s.edges.to,
     };
-    dominators(graph, s.root, &|e| essential.get(e))
+    dominators(graph, s.root, &|e| essential.get(e.index()))
 }
 
 /// Retained sizes: each node's shallow size plus those of the nodes it dominates.
-pub(crate) fn retained_sizes(tree: &DomTree, shallow: &[u32]) -> Vec<u64> {
-    let mut retained: Vec<u64> = shallow.iter().map(|&s| u64::from(s)).collect();
+pub(crate) fn retained_sizes(tree: &DomTree, shallow: &NodeCol<u32>) -> NodeCol<u64> {
+    let mut retained: NodeCol<u64> = shallow.iter().map(|&s| u64::from(s)).collect();
     for &v in tree.order[1..].iter().rev() {
-        let d = tree.idom[v as usize];
-        retained[d as usize] += retained[v as usize];
+        let d = tree.idom[v];
+        retained[d] += retained[v];
     }
     retained
 }

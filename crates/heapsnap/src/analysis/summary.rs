@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::Analysis;
 use crate::bits::BitSet;
-use crate::model::{Location, Snapshot, StrId};
+use typed_index_collections::{TiSlice, TiVec};
+
+use crate::model::{Location, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// One row of the Summary view: the nodes of one class key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +50,8 @@ pub struct Native {
 
 /// Each node's class key, densely numbered, and what each key is.
 pub struct ClassKeys {
-    pub of_node: Vec<u32>,
+    /// The key of each node: an index into `keys`.
+    pub of_node: NodeCol<u32>,
     pub keys: Vec<(StrId, Option<Location>)>,
 }
 
@@ -56,13 +59,13 @@ pub struct ClassKeys {
 /// that have one.
 pub fn class_keys(s: &Snapshot, a: &Analysis) -> ClassKeys {
     const NONE: u32 = u32::MAX;
-    let mut by_name = vec![NONE; s.strings.len()];
+    let mut by_name: TiVec<StrId, u32> = vec![NONE; s.strings.len()].into();
     let mut by_location: FxHashMap<(StrId, Location), u32> = FxHashMap::default();
     let mut keys = Vec::new();
-    let mut of_node = Vec::with_capacity(s.node_count());
+    let mut of_node = NodeCol::with_capacity(s.node_count());
     let mut locations = s.locations.iter().peekable();
-    for v in 0..s.node_count() as u32 {
-        let class = a.class[v as usize];
+    for v in s.nodes.all() {
+        let class = a.class[v];
         let mut location = None;
         while let Some(&&(n, l)) = locations.peek() {
             if n > v {
@@ -73,13 +76,13 @@ pub fn class_keys(s: &Snapshot, a: &Analysis) -> ClassKeys {
             }
             locations.next();
         }
-        let key = match location.filter(|_| s.nodes.ty[v as usize] == s.types.object) {
+        let key = match location.filter(|_| s.nodes.ty[v] == s.types.object) {
             Some(l) => *by_location.entry((class, l)).or_insert_with(|| {
                 keys.push((class, Some(l)));
                 keys.len() as u32 - 1
             }),
             None => {
-                let slot = &mut by_name[class as usize];
+                let slot = &mut by_name[class];
                 if *slot == NONE {
                     keys.push((class, None));
                     *slot = keys.len() as u32 - 1;
@@ -107,7 +110,7 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
             distance: i32::MAX,
         })
         .collect();
-    for v in 0..s.node_count() {
+    for v in s.nodes.all() {
         let size = s.nodes.self_size[v];
         if size == 0 {
             continue;
@@ -130,55 +133,62 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
 
 /// A class's retained size counts an instance only when no dominator-tree ancestor is a counted
 /// instance of the same class (so nothing is counted twice).
-fn class_retained_sizes(a: &Analysis, shallow: &[u32], key_of: &[u32], rows: &mut [ClassRow]) {
+fn class_retained_sizes(
+    a: &Analysis,
+    shallow: &TiSlice<NodeIdx, u32>,
+    key_of: &TiSlice<NodeIdx, u32>,
+    rows: &mut [ClassRow],
+) {
     let n = a.idom.len();
-    let root = a.root as usize;
-    // The dominator tree's children, in CSR form.
-    let mut first = vec![0u32; n + 1];
-    for (v, &d) in a.idom.iter().enumerate() {
+    let root = a.root;
+    let after = |v: NodeIdx| NodeIdx(v.0 + 1);
+    // The dominator tree's children, in CSR form: `first` has one entry more than there are
+    // nodes, and holds positions in `children`.
+    let mut first: NodeCol<u32> = vec![0u32; n + 1].into();
+    for (v, &d) in a.idom.iter_enumerated() {
         if v != root {
-            first[d as usize + 1] += 1;
+            first[after(d)] += 1;
         }
     }
     for i in 0..n {
-        first[i + 1] += first[i];
+        first.raw[i + 1] += first.raw[i];
     }
     // Filled from the back of each slot, so that `first` ends up as the slots' starts.
     for i in 0..n {
-        first[i] = first[i + 1];
+        first.raw[i] = first.raw[i + 1];
     }
-    let mut children = vec![0u32; n.saturating_sub(1)];
-    for (v, &d) in a.idom.iter().enumerate().rev() {
+    let mut children = vec![NodeIdx(0); n.saturating_sub(1)];
+    for (v, &d) in a.idom.iter_enumerated().rev() {
         if v != root {
-            first[d as usize] -= 1;
-            children[first[d as usize] as usize] = v as u32;
+            first[d] -= 1;
+            children[first[d] as usize] = v;
         }
     }
 
     let mut on_path = BitSet::new(rows.len());
     // (node, next child, whether this node put its key on the path)
-    let mut stack: Vec<(u32, u32, bool)> = Vec::new();
-    let mut enter = |v: u32, on_path: &mut BitSet, stack: &mut Vec<(u32, u32, bool)>| {
-        let key = key_of[v as usize] as usize;
+    let mut stack: Vec<(NodeIdx, u32, bool)> = Vec::new();
+    let mut enter = |v: NodeIdx, on_path: &mut BitSet, stack: &mut Vec<(NodeIdx, u32, bool)>| {
+        let key = key_of[v] as usize;
         let mut marks = false;
-        if shallow[v as usize] != 0 && !on_path.get(key) {
-            rows[key].retained_size += a.retained[v as usize];
-            if first[v as usize] != first[v as usize + 1] {
+        if shallow[v] != 0 && !on_path.get(key) {
+            rows[key].retained_size += a.retained[v];
+            if first[v] != first[after(v)] {
                 on_path.set(key);
                 marks = true;
             }
         }
-        stack.push((v, first[v as usize], marks));
+        stack.push((v, first[v], marks));
     };
-    enter(root as u32, &mut on_path, &mut stack);
+    enter(root, &mut on_path, &mut stack);
     while let Some((v, next, marks)) = stack.last_mut() {
-        if *next < first[*v as usize + 1] {
+        if *next < first[after(*v)] {
             let child = children[*next as usize];
             *next += 1;
             enter(child, &mut on_path, &mut stack);
         } else {
             if *marks {
-                on_path.clear(key_of[*v as usize] as usize);
+                on_path.clear(key_of[*v] as usize);
             }
             stack.pop();
         }
@@ -192,13 +202,13 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
     let mut native = s.extra_native_bytes;
     let (mut typed_arrays, mut code, mut strings, mut system) = (0, 0, 0, 0);
     // Arrays count their `elements` store when they are its only retainer.
-    let mut arrays: Vec<(u32, Option<u32>)> = Vec::new();
+    let mut arrays: Vec<(NodeIdx, Option<NodeIdx>)> = Vec::new();
     let mut elements = BitSet::new(s.node_count());
     // Names compared by id: looking text up per node is a random access into the arena.
     let array_names = s.strings.ids_of(b"Array");
     let buffer_names = s.strings.ids_of(b"system / JSArrayBufferData");
     let elements_names = s.strings.ids_of(b"elements");
-    for v in 0..s.node_count() {
+    for v in s.nodes.all() {
         let size = u64::from(s.nodes.self_size[v]);
         let ty = s.nodes.ty[v];
         let name = s.nodes.name[v];
@@ -216,23 +226,22 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
         } else if array_names.contains(&name) {
             let store = s
                 .nodes
-                .edges(v as u32)
+                .edges(v)
                 .find(|&e| {
-                    s.edges.ty[e] == t.e_internal
-                        && elements_names.contains(&s.edges.name_or_index[e])
+                    s.edges.ty[e] == t.e_internal && elements_names.contains(&s.edges.name(e))
                 })
                 .map(|e| s.edges.to[e]);
             if let Some(store) = store {
-                elements.set(store as usize);
+                elements.set(store.index());
             }
-            arrays.push((v as u32, store));
+            arrays.push((v, store));
         }
     }
     // Which stores have one retainer: two bits per node instead of a map of counts (millions
     // of arrays made the map the slow part).
     let (mut once, mut twice) = (BitSet::new(s.node_count()), BitSet::new(s.node_count()));
     for &to in &s.edges.to {
-        let to = to as usize;
+        let to = to.index();
         if elements.get(to) {
             if once.get(to) {
                 twice.set(to);
@@ -244,9 +253,9 @@ pub fn statistics(s: &Snapshot, a: &Analysis) -> Statistics {
     let js_arrays = arrays
         .iter()
         .map(|&(v, store)| {
-            let own = u64::from(s.nodes.self_size[v as usize]);
+            let own = u64::from(s.nodes.self_size[v]);
             match store {
-                Some(e) if !twice.get(e as usize) => own + u64::from(s.nodes.self_size[e as usize]),
+                Some(e) if !twice.get(e.index()) => own + u64::from(s.nodes.self_size[e]),
                 _ => own,
             }
         })

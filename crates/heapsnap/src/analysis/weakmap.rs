@@ -36,7 +36,7 @@ impl Ephemerons {
         let mut candidates = BitSet::new(strings.len());
         let mut parsed = FxHashMap::default();
         let mut pairs: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
-        for id in 0..strings.len() as StrId {
+        for id in (0..strings.len()).map(StrId::from) {
             let text = strings.bytes(id);
             if finder.find(text).is_none() {
                 continue;
@@ -49,7 +49,7 @@ impl Ephemerons {
             let table_id = caps["table"].iter().fold(0u64, |v, &d| {
                 v.saturating_mul(10).saturating_add(u64::from(d - b'0'))
             });
-            candidates.set(id as usize);
+            candidates.set(id.index());
             parsed.insert(id, Ephemeron { pair, table_id });
         }
         Ephemerons {
@@ -61,7 +61,7 @@ impl Ephemerons {
 
     #[inline]
     pub(crate) fn get(&self, name: StrId) -> Option<Ephemeron> {
-        if (name as usize) < self.len && self.candidates.get(name as usize) {
+        if name.index() < self.len && self.candidates.get(name.index()) {
             self.parsed.get(&name).copied()
         } else {
             None

@@ -9,7 +9,7 @@ use super::{
 use crate::analysis::Analysis;
 use crate::code::{self, Origin};
 use crate::graph;
-use crate::model::Snapshot;
+use crate::model::{EdgeIdx, NodeIdx, Snapshot};
 
 /// What a cluster's description needs.
 pub(super) struct Describe<'a> {
@@ -26,7 +26,7 @@ impl Describe<'_> {
         g: &group::Group,
         inside: group::Inside,
         leaks: &group::Leaks,
-        owners: &[u32],
+        owners: &[NodeIdx],
     ) -> Cluster {
         let (s, a, finder) = (self.s, self.a, self.finder);
         let parts = group::parts(s, a, (&finder.paths, &finder.code), g, leaks);
@@ -37,7 +37,7 @@ impl Describe<'_> {
             finder
                 .paths
                 .parent_edges(s, a, p.members[0])
-                .map(|e| graph::edge_source(s, e as usize))
+                .map(|e| graph::edge_source(s, e))
                 .find(|&u| !graph::is_store(s, u))
                 .is_some_and(|u| grown_owners.binary_search(&u).is_ok())
         };
@@ -54,7 +54,7 @@ impl Describe<'_> {
         // scope is reached from the root is Node's business (and changes from run to run).
         let after_scope = |index: usize| owner.as_ref().is_none_or(|o| o.path_index > index);
         let scope = scope.filter(|&index| after_scope(index)).map(|index| {
-            let context = s.edges.to[path_edges[index] as usize];
+            let context = s.edges.to[path_edges[index]];
             path_edges.drain(..=index);
             if let Some(o) = &mut owner {
                 o.path_index -= index + 1;
@@ -93,8 +93,8 @@ impl Describe<'_> {
         let main_function = main.function.zip(s.location(rep));
         Cluster {
             headline,
-            class: s.strings.get(a.class[rep as usize]).into_owned(),
-            name: s.strings.get(s.nodes.name[rep as usize]).into_owned(),
+            class: s.strings.get(a.class[rep]).into_owned(),
+            name: s.strings.get(s.nodes.name[rep]).into_owned(),
             count,
             retained_size: g.retained,
             native_size: inside.native_size,
@@ -102,7 +102,7 @@ impl Describe<'_> {
             shallow_size: g
                 .members
                 .iter()
-                .map(|&i| u64::from(s.nodes.self_size[leaks.leaked[i as usize] as usize]))
+                .map(|&i| u64::from(s.nodes.self_size[leaks.leaked[i as usize]]))
                 .sum(),
             suspect: false,
             path: path_steps(s, a, &path_edges),
@@ -115,7 +115,7 @@ impl Describe<'_> {
                 .members
                 .iter()
                 .take(10)
-                .map(|&v| s.nodes.id[v as usize])
+                .map(|&v| s.nodes.id[v])
                 .collect(),
             parts: parts
                 .iter()
@@ -174,9 +174,9 @@ impl Describe<'_> {
 
     /// What holds several owners: the deepest node their shown paths share, named as the code
     /// names it (`Sink._events` for listener arrays `error`, `close`…).
-    fn common_holder(&self, owners: &[u32]) -> Option<String> {
+    fn common_holder(&self, owners: &[NodeIdx]) -> Option<String> {
         let (s, a, finder) = (self.s, self.a, self.finder);
-        let paths: Vec<Vec<u32>> = owners
+        let paths: Vec<Vec<EdgeIdx>> = owners
             .iter()
             .take(16)
             .map(|&o| finder.path(s, a, o))
@@ -185,8 +185,8 @@ impl Describe<'_> {
         let shared = (0..first.len())
             .take_while(|&i| paths.iter().all(|p| p.get(i) == Some(&first[i])))
             .count();
-        let node = s.edges.to[first[shared.checked_sub(1)?] as usize];
-        let class = s.strings.get(a.class[node as usize]);
+        let node = s.edges.to[first[shared.checked_sub(1)?]];
+        let class = s.strings.get(a.class[node]);
         // A class instance holds them all: it is what people know (`InterceptorManager`).
         if !code::is_generic(&class)
             && !finder.code.is_context(s, node)

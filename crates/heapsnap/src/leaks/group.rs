@@ -14,39 +14,41 @@ use super::NativePart;
 use crate::analysis::Analysis;
 use crate::code::{self, AppPaths, Code, Origin};
 use crate::graph;
-use crate::model::{Location, Snapshot, StrId};
+use crate::model::{Location, NodeCol, NodeIdx, Snapshot, StrId};
 
-/// No leaked object, no owner.
+/// No leaked object (an index into [`Leaks::leaked`]), no group.
 pub(super) const NONE: u32 = u32::MAX;
+/// No owner (a node).
+pub(super) const NO_OWNER: NodeIdx = NodeIdx(u32::MAX);
 
 /// The leaked objects, and for every node the leaked object it is inside.
 pub(super) struct Leaks {
     /// Node ordinals, sorted.
-    pub leaked: Vec<u32>,
+    pub leaked: Vec<NodeIdx>,
     /// For every node, the index in `leaked` of its nearest dominator-tree ancestor-or-self
     /// that is a leaked object ([`NONE`] if none).
-    pub root_of: Vec<u32>,
+    pub root_of: NodeCol<u32>,
 }
 
 impl Leaks {
     /// Each node's answer is found once (a memoised walk up the dominator tree), so the cost
     /// is linear whatever the tree's depth.
-    pub fn new(a: &Analysis, leaked: Vec<u32>) -> Leaks {
+    pub fn new(a: &Analysis, leaked: Vec<NodeIdx>) -> Leaks {
         const UNKNOWN: u32 = u32::MAX - 1;
         let n = a.idom.len();
-        let mut root_of = vec![UNKNOWN; n];
+        let mut root_of: NodeCol<u32> = vec![UNKNOWN; n].into();
         for (i, &v) in leaked.iter().enumerate() {
-            root_of[v as usize] = i as u32;
+            root_of[v] = i as u32;
         }
-        if root_of[a.root as usize] == UNKNOWN {
-            root_of[a.root as usize] = NONE;
+        if root_of[a.root] == UNKNOWN {
+            root_of[a.root] = NONE;
         }
         let mut chain = Vec::new();
-        for v in 0..n {
+        for v in a.idom.keys() {
             let mut u = v;
             while root_of[u] == UNKNOWN {
                 chain.push(u);
-                u = a.idom[u] as usize;
+                u = a.idom[u];
             }
             let answer = root_of[u];
             for w in chain.drain(..) {
@@ -59,14 +61,14 @@ impl Leaks {
     /// Whether leaked object `i` is inside no other leaked object: its retained size is then
     /// counted for it (and for no other).
     pub fn top_level(&self, a: &Analysis, i: u32) -> bool {
-        self.root_of[a.idom[self.leaked[i as usize] as usize] as usize] == NONE
+        self.root_of[a.idom[self.leaked[i as usize]]] == NONE
     }
 
     /// The outermost leaked object around leaked object `i` (`i` itself if it is top-level):
     /// its bytes are counted there.
     fn outermost(&self, a: &Analysis, mut i: u32) -> u32 {
         loop {
-            match self.root_of[a.idom[self.leaked[i as usize] as usize] as usize] {
+            match self.root_of[a.idom[self.leaked[i as usize]]] {
                 NONE => return i,
                 outer => i = outer,
             }
@@ -88,34 +90,35 @@ pub(super) struct Group {
 pub(super) fn clusters(
     s: &Snapshot,
     a: &Analysis,
-    (leaks, bridges): (&Leaks, &[u32]),
-    owners: &[u32],
+    (leaks, bridges): (&Leaks, &[NodeIdx]),
+    owners: &[NodeIdx],
     keys: &[u64],
 ) -> Vec<Group> {
     let l = leaks.leaked.len();
     let mut sets = UnionFind::new(l + bridges.len());
     let mut first: FxHashMap<(bool, u64), u32> = FxHashMap::default();
     for i in 0..l {
-        let key = if owners[i] == NONE {
+        let key = if owners[i] == NO_OWNER {
             (false, keys[i])
         } else {
-            (true, u64::from(owners[i]))
+            (true, u64::from(owners[i].0))
         };
         let j = *first.entry(key).or_insert(i as u32);
         sets.union(i as u32, j);
     }
     // The set element a node belongs to: the leaked object it is inside, or itself if it is
     // a bridge.
-    let element = |v: u32| -> Option<u32> {
-        match leaks.root_of[v as usize] {
+    let element = |v: NodeIdx| -> Option<u32> {
+        match leaks.root_of[v] {
             NONE => bridges.binary_search(&v).ok().map(|i| (l + i) as u32),
             root => Some(root),
         }
     };
     let t = &s.types;
     let previous = s.strings.ids_of(b"previous");
-    let links: Vec<(u32, u32)> = (0..s.node_count() as u32)
-        .into_par_iter()
+    let links: Vec<(u32, u32)> = s
+        .nodes
+        .par_all()
         .filter_map(|x| element(x).map(|from| (x, from)))
         .flat_map_iter(|(x, from)| {
             let previous = &previous;
@@ -125,8 +128,7 @@ pub(super) fn clusters(
                 // scope (`previous`) is shared by every call: neither links two leaks.
                 let link = s.edges.ty[e] != t.e_weak
                     && !graph::is_metadata(s, y)
-                    && !(s.edges.ty[e] == t.e_internal
-                        && previous.contains(&s.edges.name_or_index[e]));
+                    && !(s.edges.ty[e] == t.e_internal && previous.contains(&s.edges.name(e)));
                 link.then(|| element(y))
                     .flatten()
                     .filter(|&to| to != from)
@@ -148,7 +150,7 @@ pub(super) fn clusters(
             let retained = members
                 .iter()
                 .filter(|&&i| leaks.top_level(a, i))
-                .map(|&i| a.retained[leaks.leaked[i as usize] as usize])
+                .map(|&i| a.retained[leaks.leaked[i as usize]])
                 .sum();
             Group { members, retained }
         })
@@ -159,10 +161,10 @@ pub(super) fn clusters(
 
 /// The sort key of a set of objects: most retained first, then most objects, then the first
 /// object (for a stable order).
-fn largest_first(
+fn largest_first<T: Copy>(
     retained: u64,
-    members: &[u32],
-) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<usize>, u32) {
+    members: &[T],
+) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<usize>, T) {
     (
         std::cmp::Reverse(retained),
         std::cmp::Reverse(members.len()),
@@ -171,24 +173,24 @@ fn largest_first(
 }
 
 /// The class most of `members` have.
-pub(super) fn most_common_class(a: &Analysis, members: &[u32]) -> StrId {
+pub(super) fn most_common_class(a: &Analysis, members: &[NodeIdx]) -> StrId {
     let mut counts: FxHashMap<StrId, u32> = FxHashMap::default();
     for &v in members {
-        *counts.entry(a.class[v as usize]).or_default() += 1;
+        *counts.entry(a.class[v]).or_default() += 1;
     }
     counts
         .into_iter()
         .max_by_key(|&(class, n)| (n, std::cmp::Reverse(class)))
-        .map_or(0, |(class, _)| class)
+        .map_or(StrId(0), |(class, _)| class)
 }
 
 /// The distinct owners of a group's objects, sorted.
-pub(super) fn distinct_owners(g: &Group, owners: &[u32]) -> Vec<u32> {
-    let mut found: Vec<u32> = g
+pub(super) fn distinct_owners(g: &Group, owners: &[NodeIdx]) -> Vec<NodeIdx> {
+    let mut found: Vec<NodeIdx> = g
         .members
         .iter()
         .map(|&i| owners[i as usize])
-        .filter(|&o| o != NONE)
+        .filter(|&o| o != NO_OWNER)
         .collect();
     found.sort_unstable();
     found.dedup();
@@ -203,7 +205,7 @@ pub(super) struct PartMembers {
     pub function: Option<StrId>,
     pub origin: Origin,
     /// Node ordinals, largest retained first.
-    pub members: Vec<u32>,
+    pub members: Vec<NodeIdx>,
     pub retained: u64,
 }
 
@@ -218,17 +220,16 @@ pub(super) fn parts(
     leaks: &Leaks,
 ) -> Vec<PartMembers> {
     let t = &s.types;
-    let mut by_kind: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+    let mut by_kind: FxHashMap<String, Vec<NodeIdx>> = FxHashMap::default();
     for &i in &g.members {
         let v = leaks.leaked[i as usize];
         // A dictionary's keys sit in its property store, reached by V8's internal edges; its
         // values by property edges. Both are strings in a string-to-string dictionary.
         let key = graph::is_string(s, v)
             && paths.parent_edges(s, a, v).next().is_some_and(|e| {
-                s.edges.ty[e as usize] == t.e_internal
-                    && graph::is_store(s, graph::edge_source(s, e as usize))
+                s.edges.ty[e] == t.e_internal && graph::is_store(s, graph::edge_source(s, e))
             });
-        let mut label = label(s, code, a.class[v as usize], v);
+        let mut label = label(s, code, a.class[v], v);
         if key {
             label.push_str(" keys");
         }
@@ -237,18 +238,17 @@ pub(super) fn parts(
     let mut parts: Vec<PartMembers> = by_kind
         .into_iter()
         .map(|(label, mut members)| {
-            members.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
+            members.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v]), v));
             let rep = members[0];
             PartMembers {
                 label,
-                class: a.class[rep as usize],
-                function: (s.nodes.ty[rep as usize] == t.closure)
-                    .then(|| s.nodes.name[rep as usize]),
+                class: a.class[rep],
+                function: (s.nodes.ty[rep] == t.closure).then(|| s.nodes.name[rep]),
                 origin: origin(s, code, rep),
                 retained: members
                     .iter()
-                    .filter(|&&v| leaks.root_of[a.idom[v as usize] as usize] == NONE)
-                    .map(|&v| a.retained[v as usize])
+                    .filter(|&&v| leaks.root_of[a.idom[v]] == NONE)
+                    .map(|&v| a.retained[v])
                     .sum(),
                 members,
             }
@@ -274,7 +274,7 @@ pub(super) struct InsideFunction {
     pub location: Location,
     pub count: u64,
     /// One of the closures.
-    pub first: u32,
+    pub first: NodeIdx,
 }
 
 /// Instances of one class that is not generic inside a group (its leaked objects included).
@@ -308,11 +308,11 @@ pub(super) fn contents(
     // Kinds by the name people read (two DevTools names can read the same).
     let mut labels: FxHashMap<StrId, Option<String>> = FxHashMap::default();
     let mut native: Vec<FxHashMap<String, u64>> = vec![FxHashMap::default(); groups.len()];
-    let mut classes: Vec<FxHashMap<String, (u64, u64, u32)>> =
+    let mut classes: Vec<FxHashMap<String, (u64, u64, NodeIdx)>> =
         vec![FxHashMap::default(); groups.len()];
-    let mut functions: Vec<FxHashMap<(StrId, Location), (u64, u32)>> =
+    let mut functions: Vec<FxHashMap<(StrId, Location), (u64, NodeIdx)>> =
         vec![FxHashMap::default(); groups.len()];
-    for (x, &root) in leaks.root_of.iter().enumerate() {
+    for (x, &root) in leaks.root_of.iter_enumerated() {
         if root == NONE {
             continue;
         }
@@ -328,13 +328,10 @@ pub(super) fn contents(
             continue;
         }
         if ty == t.closure {
-            if let Some(l) = s.location(x as u32)
+            if let Some(l) = s.location(x)
                 && code.origin_of_script(l.script_id) == Origin::App
             {
-                functions[k]
-                    .entry((s.nodes.name[x], l))
-                    .or_insert((0, x as u32))
-                    .0 += 1;
+                functions[k].entry((s.nodes.name[x], l)).or_insert((0, x)).0 += 1;
             }
             continue;
         }
@@ -344,7 +341,7 @@ pub(super) fn contents(
             (!code::is_generic(&text)).then(|| graph::display_class(&text).into_owned())
         });
         if let Some(name) = named {
-            let c = classes[k].entry(name.clone()).or_insert((0, 0, x as u32));
+            let c = classes[k].entry(name.clone()).or_insert((0, 0, x));
             c.0 += 1;
             c.1 += a.retained[x];
         }
@@ -412,11 +409,11 @@ fn native_name(name: &str) -> &str {
 
 /// How people name objects of `class` (like `v`): `function onunpipe`, `bound function`,
 /// `closure scope`, `ZlibContext (native)`, `CallContext`.
-fn label(s: &Snapshot, code: &Code, class: StrId, v: u32) -> String {
+fn label(s: &Snapshot, code: &Code, class: StrId, v: NodeIdx) -> String {
     let t = &s.types;
-    let ty = s.nodes.ty[v as usize];
+    let ty = s.nodes.ty[v];
     if ty == t.closure {
-        let name = s.strings.get(s.nodes.name[v as usize]);
+        let name = s.strings.get(s.nodes.name[v]);
         return if name == "native_bind" {
             "bound function".to_owned()
         } else {
@@ -430,7 +427,7 @@ fn label(s: &Snapshot, code: &Code, class: StrId, v: u32) -> String {
 }
 
 /// Who wrote the code that made `v`: its function's script, or its constructor's.
-fn origin(s: &Snapshot, code: &Code, v: u32) -> Origin {
+fn origin(s: &Snapshot, code: &Code, v: NodeIdx) -> Origin {
     if code.is_context(s, v) {
         return code.origin_of_context(s, v);
     }

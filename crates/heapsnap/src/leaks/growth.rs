@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 
 use super::{Census, CollectionGrowth, Growth, OwnerFinder, Settings};
 use crate::analysis::Analysis;
-use crate::model::Snapshot;
+use crate::model::{NodeIdx, Snapshot};
 
 /// Classes and collections that grew at every step of the series.
 pub(super) fn growth(
@@ -14,7 +14,7 @@ pub(super) fn growth(
     (s, a): (&Snapshot, &Analysis),
     final_classes: &FxHashMap<&[u8], u64>,
     finder: &OwnerFinder,
-    entries_now: &[(u32, u32)],
+    entries_now: &[(NodeIdx, u32)],
     settings: &Settings,
 ) -> (Vec<Growth>, Vec<CollectionGrowth>) {
     let top = settings.top;
@@ -46,10 +46,10 @@ pub(super) fn growth(
     });
     classes.truncate(top);
 
-    let mut grown: Vec<(u32, Vec<u32>, bool)> = entries_now
+    let mut grown: Vec<(NodeIdx, Vec<u32>, bool)> = entries_now
         .par_iter()
         .filter_map(|&(v, now)| {
-            let id = s.nodes.id[v as usize];
+            let id = s.nodes.id[v];
             // Most collections did not grow by the noise floor: no series for them.
             let first = earlier[0].entries(id)?;
             if u64::from(now.saturating_sub(first)) < settings.min_count {
@@ -76,7 +76,7 @@ pub(super) fn growth(
         } else {
             finder.holder(s, a, &path, path.len() - 1).name
         };
-        let class = s.strings.get(a.class[v as usize]).into_owned();
+        let class = s.strings.get(a.class[v]).into_owned();
         let full = collections.len() >= top;
         match collections
             .iter_mut()
@@ -86,7 +86,7 @@ pub(super) fn growth(
             None if !full => collections.push(CollectionGrowth {
                 name,
                 class,
-                id: s.nodes.id[v as usize],
+                id: s.nodes.id[v],
                 entries,
                 app,
                 instances: 1,

@@ -37,32 +37,33 @@ use crate::analysis::Analysis;
 use crate::code::AppPaths;
 pub use crate::code::SourceLocation;
 use crate::graph::{self, Collections};
-use crate::model::{Snapshot, StrId};
+use crate::model::{EdgeIdx, NodeCol, NodeId, NodeIdx, Snapshot, StrId};
 use crate::view::Step;
 use crate::view::path_steps;
+use typed_index_collections::{TiSlice, TiVec};
 
 /// What the leak analysis keeps of an earlier snapshot.
 #[derive(Debug, Clone)]
 pub struct Census {
     pub name: String,
     /// Every node id, sorted.
-    ids: Vec<u32>,
+    ids: Vec<NodeId>,
     /// Instances per class name.
     classes: FxHashMap<Vec<u8>, u64>,
     /// (id, entry count) of every collection, sorted by id.
-    collections: Vec<(u32, u32)>,
+    collections: Vec<(NodeId, u32)>,
 }
 
 /// Instances per class name text (different string ids can carry the same name).
-fn class_counts<'s>(s: &'s Snapshot, class: &[StrId]) -> FxHashMap<&'s [u8], u64> {
-    let mut counts = vec![0u64; s.strings.len()];
+fn class_counts<'s>(s: &'s Snapshot, class: &TiSlice<NodeIdx, StrId>) -> FxHashMap<&'s [u8], u64> {
+    let mut counts: TiVec<StrId, u64> = vec![0u64; s.strings.len()].into();
     for &c in class {
-        counts[c as usize] += 1;
+        counts[c] += 1;
     }
     let mut by_name: FxHashMap<&[u8], u64> = FxHashMap::default();
-    for (c, &n) in counts.iter().enumerate() {
+    for (c, &n) in counts.iter_enumerated() {
         if n > 0 {
-            *by_name.entry(s.strings.bytes(c as StrId)).or_default() += n;
+            *by_name.entry(s.strings.bytes(c)).or_default() += n;
         }
     }
     by_name
@@ -70,19 +71,20 @@ fn class_counts<'s>(s: &'s Snapshot, class: &[StrId]) -> FxHashMap<&'s [u8], u64
 
 impl Census {
     /// `class` is each node's class name (from a full or a names-only analysis).
-    pub fn new(name: &str, s: &Snapshot, class: &[StrId]) -> Census {
-        let mut ids = s.nodes.id.clone();
+    pub fn new(name: &str, s: &Snapshot, class: &TiSlice<NodeIdx, StrId>) -> Census {
+        let mut ids = s.nodes.id.raw.clone();
         ids.par_sort_unstable();
         let classes = class_counts(s, class)
             .into_iter()
             .map(|(k, v)| (k.to_vec(), v))
             .collect();
         let known = Collections::new(s);
-        let mut collections: Vec<(u32, u32)> = (0..s.node_count() as u32)
-            .into_par_iter()
+        let mut collections: Vec<(NodeId, u32)> = s
+            .nodes
+            .par_all()
             .filter_map(|v| {
                 let (_, n) = known.entries(s, v)?;
-                (n > 0).then(|| (s.nodes.id[v as usize], n))
+                (n > 0).then(|| (s.nodes.id[v], n))
             })
             .collect();
         collections.par_sort_unstable();
@@ -94,13 +96,13 @@ impl Census {
         }
     }
 
-    pub fn contains(&self, id: u32) -> bool {
+    pub fn contains(&self, id: NodeId) -> bool {
         self.ids.binary_search(&id).is_ok()
     }
 
     /// Entries of the collection with this id: `None` if no such node, 0 if it is empty or
     /// not a collection.
-    pub fn entries(&self, id: u32) -> Option<u32> {
+    pub fn entries(&self, id: NodeId) -> Option<u32> {
         if !self.contains(id) {
             return None;
         }
@@ -203,7 +205,7 @@ pub struct Cluster {
     /// Allocation stack of the largest object, innermost first (allocation tracking only).
     pub allocation_stack: Vec<Frame>,
     /// Node ids of the main part's largest objects (at most 10).
-    pub sample_ids: Vec<u32>,
+    pub sample_ids: Vec<NodeId>,
     /// The app's own functions among the leaked objects' closures (callbacks, listeners,
     /// timers' functions), most copies first (at most [`MAX_FUNCTIONS`]; the main part's own
     /// function is not repeated).
@@ -276,7 +278,7 @@ pub struct CollectionGrowth {
     /// As the code names it (`NodeCache.data`, `handleMap`).
     pub name: String,
     pub class: String,
-    pub id: u32,
+    pub id: NodeId,
     pub entries: Vec<u32>,
     /// Whether the app's own scopes reach it (else only Node's internals or the global object
     /// do).
@@ -306,13 +308,15 @@ pub fn find(
         .first()
         .expect("leaks::find needs a baseline census");
     let later = &earlier[1..];
-    let candidate: Vec<bool> = (0..n)
-        .into_par_iter()
+    let candidate: NodeCol<bool> = s
+        .nodes
+        .par_all()
         .map(|v| {
             let id = s.nodes.id[v];
-            v as u32 != s.root && !baseline.contains(id) && later.iter().all(|c| c.contains(id))
+            v != s.root && !baseline.contains(id) && later.iter().all(|c| c.contains(id))
         })
-        .collect();
+        .collect::<Vec<bool>>()
+        .into();
     let candidate_count = candidate.iter().filter(|&&c| c).count() as u64;
     let mut warnings = Vec::new();
     // V8 keeps ids for an object's lifetime, so most objects of a process outlive a few
@@ -326,32 +330,34 @@ pub fn find(
     }
 
     let internal = Internal::new(s);
-    let leaked: Vec<u32> = (0..n as u32)
-        .into_par_iter()
+    let leaked: Vec<NodeIdx> = s
+        .nodes
+        .par_all()
         .filter(|&v| {
-            candidate[v as usize]
-                && internal.reportable(s, v)
-                && !candidate[anchor(s, a, &internal, v) as usize]
+            candidate[v] && internal.reportable(s, v) && !candidate[anchor(s, a, &internal, v)]
         })
         .collect();
     let leaks = group::Leaks::new(a, leaked);
     let finder = OwnerFinder::new(s, baseline);
-    let bridges: Vec<u32> = (0..n as u32)
-        .into_par_iter()
+    let bridges: Vec<NodeIdx> = s
+        .nodes
+        .par_all()
         .filter(|&v| {
-            candidate[v as usize]
-                && leaks.root_of[v as usize] == group::NONE
-                && finder.code.is_context(s, v)
+            candidate[v] && leaks.root_of[v] == group::NONE && finder.code.is_context(s, v)
         })
         .collect();
     drop(candidate);
 
     let entries_now = finder.entries_now(s);
     let grown = finder.grown(s, baseline, &entries_now);
-    let owners: Vec<u32> = leaks
+    let owners: Vec<NodeIdx> = leaks
         .leaked
         .par_iter()
-        .map(|&v| finder.grown_owner(s, a, &grown, v).unwrap_or(group::NONE))
+        .map(|&v| {
+            finder
+                .grown_owner(s, a, &grown, v)
+                .unwrap_or(group::NO_OWNER)
+        })
         .collect();
     let shapes = Shapes::new(s, &finder.collections);
     let keys: Vec<u64> = leaks
@@ -359,7 +365,7 @@ pub fn find(
         .par_iter()
         .zip(&owners)
         .map(|(&v, &o)| {
-            if o == group::NONE {
+            if o == group::NO_OWNER {
                 shapes.key(s, a, &finder.paths, v)
             } else {
                 0
@@ -379,21 +385,20 @@ pub fn find(
     // The verdict is over every cluster, not only those shown: `--top` changes what is
     // printed, never the exit code.
     let suspect_beyond_top = clusters.iter().skip(settings.top).any(|g| {
-        let members: Vec<u32> = g
+        let members: Vec<NodeIdx> = g
             .members
             .iter()
             .map(|&i| leaks.leaked[i as usize])
             .collect();
         members.len() as u64 >= settings.min_count
             && (group::distinct_owners(g, &owners).iter().any(|&o| {
-                let id = s.nodes.id[o as usize];
+                let id = s.nodes.id[o];
                 let mut entries: Vec<Option<u32>> = earlier.iter().map(|c| c.entries(id)).collect();
                 entries.push(finder.collections.entries(s, o).map(|(_, n)| n));
                 grew_every_step(&entries)
             }) || (series_len >= 3
                 && rising(&class_series(
-                    s.strings
-                        .bytes(a.class[group::most_common_class(a, &members) as usize]),
+                    s.strings.bytes(group::most_common_class(a, &members)),
                 ))))
     });
     if suspect_beyond_top {
@@ -474,27 +479,27 @@ fn grew_every_step(entries: &[Option<u32>]) -> bool {
 /// V8's internal stores and bookkeeping objects: looked through when deciding what a leaked
 /// object belongs to, and never reported as leaked objects themselves.
 pub(crate) struct Internal {
-    system_prefix: Vec<bool>,
+    system_prefix: TiVec<StrId, bool>,
 }
 
 impl Internal {
     pub(crate) fn new(s: &Snapshot) -> Internal {
-        let system_prefix = (0..s.strings.len() as StrId)
-            .map(|id| s.strings.bytes(id).starts_with(b"system / "))
+        let system_prefix = (0..s.strings.len())
+            .map(|id| s.strings.bytes(StrId::from(id)).starts_with(b"system / "))
             .collect();
         Internal { system_prefix }
     }
 
-    pub(crate) fn is_internal(&self, s: &Snapshot, v: u32) -> bool {
+    pub(crate) fn is_internal(&self, s: &Snapshot, v: NodeIdx) -> bool {
         let t = &s.types;
-        let ty = s.nodes.ty[v as usize];
-        ty == t.array || ty == t.hidden || self.system_prefix[s.nodes.name[v as usize] as usize]
+        let ty = s.nodes.ty[v];
+        ty == t.array || ty == t.hidden || self.system_prefix[s.nodes.name[v]]
     }
 
     /// Objects a user can act on: not internal, not code, not synthetic, not a number.
-    fn reportable(&self, s: &Snapshot, v: u32) -> bool {
+    fn reportable(&self, s: &Snapshot, v: NodeIdx) -> bool {
         let t = &s.types;
-        let ty = s.nodes.ty[v as usize];
+        let ty = s.nodes.ty[v];
         !self.is_internal(s, v)
             && ty != t.code
             && ty != t.synthetic
@@ -503,14 +508,14 @@ impl Internal {
 }
 
 /// The nearest dominator of `v` that is not an internal store (the root if none).
-fn anchor(s: &Snapshot, a: &Analysis, internal: &Internal, v: u32) -> u32 {
+fn anchor(s: &Snapshot, a: &Analysis, internal: &Internal, v: NodeIdx) -> NodeIdx {
     const MAX_STORES: usize = 64;
-    let mut u = a.idom[v as usize];
+    let mut u = a.idom[v];
     for _ in 0..MAX_STORES {
         if u == a.root || !internal.is_internal(s, u) {
             break;
         }
-        u = a.idom[u as usize];
+        u = a.idom[u];
     }
     u
 }
@@ -518,7 +523,7 @@ fn anchor(s: &Snapshot, a: &Analysis, internal: &Internal, v: u32) -> u32 {
 /// Path shapes: a hash of the classes and edge names along a shortest retaining path.
 struct Shapes {
     /// Objects with at least this many properties are dictionaries: their keys are data.
-    dictionary: rustc_hash::FxHashSet<u32>,
+    dictionary: rustc_hash::FxHashSet<NodeIdx>,
 }
 
 const DICTIONARY_MIN: usize = 32;
@@ -526,8 +531,9 @@ const DICTIONARY_MIN: usize = 32;
 impl Shapes {
     fn new(s: &Snapshot, collections: &Collections) -> Shapes {
         // Dictionaries are rare; find them once rather than per path.
-        let dictionary = (0..s.node_count() as u32)
-            .into_par_iter()
+        let dictionary = s
+            .nodes
+            .par_all()
             .filter(|&v| {
                 collections.is_plain_object(s, v)
                     && s.nodes.edges(v).len() >= DICTIONARY_MIN
@@ -542,18 +548,13 @@ impl Shapes {
     }
 
     /// The shape of `v`'s shown path (see [`AppPaths::parent_edges`]).
-    fn key(&self, s: &Snapshot, a: &Analysis, paths: &AppPaths, v: u32) -> u64 {
+    fn key(&self, s: &Snapshot, a: &Analysis, paths: &AppPaths, v: NodeIdx) -> u64 {
         let mut h = FxHasher::default();
-        a.class[v as usize].hash(&mut h);
+        a.class[v].hash(&mut h);
         let mut previous = None;
         for e in paths.parent_edges(s, a, v) {
-            let e = e as usize;
             let from = graph::edge_source(s, e);
-            let step = (
-                s.edges.ty[e],
-                self.edge_key(s, e, from),
-                a.class[from as usize],
-            );
+            let step = (s.edges.ty[e], self.edge_key(s, e, from), a.class[from]);
             // A linked list (`next.next.next…`) has one shape whatever its length.
             if previous != Some(step) {
                 step.hash(&mut h);
@@ -565,13 +566,13 @@ impl Shapes {
 
     /// The edge's name, or `u32::MAX` where the name is data: indexes, numeric names,
     /// dictionary keys.
-    fn edge_key(&self, s: &Snapshot, e: usize, from: u32) -> u32 {
-        const DATA: u32 = u32::MAX;
+    fn edge_key(&self, s: &Snapshot, e: EdgeIdx, from: NodeIdx) -> StrId {
+        const DATA: StrId = StrId(u32::MAX);
         let ty = s.edges.ty[e];
         if s.types.edge_name_is_index(ty) {
             return DATA;
         }
-        let name = s.edges.name_or_index[e];
+        let name = s.edges.name(e);
         let text = s.strings.bytes(name);
         if !text.is_empty() && text.iter().all(u8::is_ascii_digit) {
             return DATA;
@@ -584,11 +585,11 @@ impl Shapes {
 }
 
 /// The allocation stack of `v` from the trace tree, innermost frame first.
-fn allocation_stack(s: &Snapshot, v: u32) -> Vec<Frame> {
+fn allocation_stack(s: &Snapshot, v: NodeIdx) -> Vec<Frame> {
     let Some(trace) = &s.nodes.trace_node_id else {
         return Vec::new();
     };
-    let id = trace[v as usize];
+    let id = trace[v];
     if id == 0 {
         return Vec::new();
     }

@@ -9,7 +9,7 @@ use crate::analysis::Analysis;
 use crate::bits::BitSet;
 use crate::code::{self, AppPaths, Code, SourceLocation};
 use crate::graph::{self, Collections, Kind};
-use crate::model::Snapshot;
+use crate::model::{EdgeIdx, NodeId, NodeIdx, Snapshot};
 use rayon::prelude::*;
 
 /// The collection (or named variable) that holds a cluster.
@@ -25,7 +25,7 @@ pub struct Owner {
     pub variable: bool,
     pub class: String,
     pub kind: Option<Kind>,
-    pub id: u32,
+    pub id: NodeId,
     /// Entry counts in each snapshot (`null` where it did not exist).
     pub entries: Vec<Option<u32>>,
     /// Whether its entry count grew from the baseline to the final snapshot.
@@ -92,7 +92,7 @@ pub struct OwnerAt {
     /// Index into the path: `path[index]` is the edge into the owner.
     pub index: usize,
     /// The owner's node ordinal.
-    pub node: u32,
+    pub node: NodeIdx,
     pub grew: bool,
 }
 
@@ -110,13 +110,13 @@ impl OwnerFinder {
         let code = Code::new(s);
         OwnerFinder {
             collections: Collections::new(s),
-            paths: AppPaths::new(s, &code, |v| baseline.contains(s.nodes.id[v as usize])),
+            paths: AppPaths::new(s, &code, |v| baseline.contains(s.nodes.id[v])),
             code,
         }
     }
 
     /// The retaining path of `v` shown to people: through the app's code when it can be.
-    pub fn path(&self, s: &Snapshot, a: &Analysis, v: u32) -> Vec<u32> {
+    pub fn path(&self, s: &Snapshot, a: &Analysis, v: NodeIdx) -> Vec<EdgeIdx> {
         self.paths.path(s, a, v)
     }
 
@@ -127,7 +127,7 @@ impl OwnerFinder {
         s: &Snapshot,
         a: &Analysis,
         earlier: &[Census],
-        v: u32,
+        v: NodeIdx,
         sources: &dyn Sources,
     ) -> Option<Owner> {
         let (path, scope) = self.paths.path_and_scope(s, a, v);
@@ -144,20 +144,20 @@ impl OwnerFinder {
         s: &Snapshot,
         a: &Analysis,
         baseline: &Census,
-        path: &[u32],
+        path: &[EdgeIdx],
     ) -> Option<OwnerAt> {
-        let leaked_class = a.class[s.edges.to[*path.last()? as usize] as usize];
+        let leaked_class = a.class[s.edges.to[*path.last()?]];
         let mut fallback = None;
         // path[i] leads to node i; skip the leaked object itself (the last step).
         for index in (0..path.len() - 1).rev() {
-            let node = s.edges.to[path[index] as usize];
+            let node = s.edges.to[path[index]];
             let Some((kind, now)) = self.collections.entries(s, node) else {
                 continue;
             };
             if self.collections.is_weak(s, node) {
                 continue;
             }
-            let Some(before) = baseline.entries(s.nodes.id[node as usize]) else {
+            let Some(before) = baseline.entries(s.nodes.id[node]) else {
                 continue; // New since the baseline: part of the leak, not its owner.
             };
             let at = OwnerAt {
@@ -168,8 +168,7 @@ impl OwnerFinder {
             if at.grew {
                 return Some(at);
             }
-            if fallback.is_none() && kind != Kind::Context && a.class[node as usize] != leaked_class
-            {
+            if fallback.is_none() && kind != Kind::Context && a.class[node] != leaked_class {
                 fallback = Some(at);
             }
         }
@@ -179,9 +178,9 @@ impl OwnerFinder {
     /// Every collection's entry count, for those with entries: `(node, entries)`, by node.
     /// Scopes (their variables never change in number) and weak collections (they keep
     /// nothing alive) are left out.
-    pub fn entries_now(&self, s: &Snapshot) -> Vec<(u32, u32)> {
-        (0..s.node_count() as u32)
-            .into_par_iter()
+    pub fn entries_now(&self, s: &Snapshot) -> Vec<(NodeIdx, u32)> {
+        s.nodes
+            .par_all()
             .filter_map(|v| match self.collections.entries(s, v)? {
                 (Kind::Context, _) | (_, 0) => None,
                 _ if self.collections.is_weak(s, v) => None,
@@ -192,29 +191,35 @@ impl OwnerFinder {
 
     /// Of `now` (see [`OwnerFinder::entries_now`]), the collections that existed in the
     /// baseline and have more entries now.
-    pub fn grown(&self, s: &Snapshot, baseline: &Census, now: &[(u32, u32)]) -> BitSet {
-        let grown: Vec<u32> = now
+    pub fn grown(&self, s: &Snapshot, baseline: &Census, now: &[(NodeIdx, u32)]) -> BitSet {
+        let grown: Vec<NodeIdx> = now
             .par_iter()
             .filter(|&&(v, n)| {
                 baseline
-                    .entries(s.nodes.id[v as usize])
+                    .entries(s.nodes.id[v])
                     .is_some_and(|before| n > before)
             })
             .map(|&(v, _)| v)
             .collect();
         let mut set = BitSet::new(s.node_count());
         for v in grown {
-            set.set(v as usize);
+            set.set(v.index());
         }
         set
     }
 
     /// The nearest collection in `grown` above `v` on its shown path; `None` if none.
-    pub fn grown_owner(&self, s: &Snapshot, a: &Analysis, grown: &BitSet, v: u32) -> Option<u32> {
+    pub fn grown_owner(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        grown: &BitSet,
+        v: NodeIdx,
+    ) -> Option<NodeIdx> {
         self.paths
             .parent_edges(s, a, v)
-            .map(|e| graph::edge_source(s, e as usize))
-            .find(|&u| grown.get(u as usize))
+            .map(|e| graph::edge_source(s, e))
+            .find(|&u| grown.get(u.index()))
     }
 
     /// The owner found by [`OwnerFinder::locate`] on `path` (with the index of its step into
@@ -224,12 +229,12 @@ impl OwnerFinder {
         s: &Snapshot,
         a: &Analysis,
         earlier: &[Census],
-        (path, scope): (&[u32], Option<usize>),
+        (path, scope): (&[EdgeIdx], Option<usize>),
         at: OwnerAt,
         sources: &dyn Sources,
     ) -> Owner {
         let v = at.node;
-        let id = s.nodes.id[v as usize];
+        let id = s.nodes.id[v];
         let (kind, now) = self
             .collections
             .entries(s, v)
@@ -248,17 +253,17 @@ impl OwnerFinder {
                 .and_then(|o| s.location(o))
                 .map(|l| self.code.source(l)),
         };
-        let from = graph::edge_source(s, path[at.index] as usize);
+        let from = graph::edge_source(s, path[at.index]);
         Owner {
             name: owner_name(s, path, at.index),
             variable: holder.scope.is_some(),
             holder: holder.name,
-            class: s.strings.get(a.class[v as usize]).into_owned(),
+            class: s.strings.get(a.class[v]).into_owned(),
             kind: Some(kind),
             id,
             entries,
             grew: at.grew,
-            held_by: s.strings.get(a.class[from as usize]).into_owned(),
+            held_by: s.strings.get(a.class[from]).into_owned(),
             functions: in_scope
                 .iter()
                 .map(|&f| code::function_name(s, f))
@@ -274,15 +279,21 @@ impl OwnerFinder {
     /// until a class instance (`NodeCache.data`) or a scope's variable (`openExports`).
     /// V8's internal stores on the way (a Map's table, an object's property store) are looked
     /// through.
-    pub(crate) fn holder(&self, s: &Snapshot, a: &Analysis, path: &[u32], index: usize) -> Holder {
+    pub(crate) fn holder(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        path: &[EdgeIdx],
+        index: usize,
+    ) -> Holder {
         let mut fields: Vec<String> = Vec::new();
         for j in (0..=index).rev() {
-            let e = path[j] as usize;
+            let e = path[j];
             let from = graph::edge_source(s, e);
             if let Some(field) = field_name(s, e) {
                 fields.push(field);
             }
-            let class = s.strings.get(a.class[from as usize]);
+            let class = s.strings.get(a.class[from]);
             let base = if self.code.is_context(s, from) {
                 Some((None, Some(from)))
             } else if graph::is_global_object(s, from) {
@@ -313,16 +324,16 @@ impl OwnerFinder {
         &self,
         s: &Snapshot,
         a: &Analysis,
-        path: &[u32],
+        path: &[EdgeIdx],
         (scope, to): (usize, usize),
         sources: &dyn Sources,
     ) -> Option<Binding> {
         let first = scope + 1;
-        let e = *path.get(first)? as usize;
+        let e = *path.get(first)?;
         if first > to || s.edges.ty[e] != s.types.e_context {
             return None;
         }
-        let context = s.edges.to[path[scope] as usize];
+        let context = s.edges.to[path[scope]];
         let name = s.edge_name(e).into_owned();
         let script = self
             .code
@@ -345,7 +356,7 @@ impl OwnerFinder {
 
     /// Steps `from..=to` of `path` as code would reach them, a segment per variable or class
     /// instance crossed: `get → stringToPath.cache → MapCache.__data__.string → Hash.__data__`.
-    fn via(&self, s: &Snapshot, a: &Analysis, path: &[u32], from: usize, to: usize) -> String {
+    fn via(&self, s: &Snapshot, a: &Analysis, path: &[EdgeIdx], from: usize, to: usize) -> String {
         let mut segments: Vec<String> = Vec::new();
         let mut current: Vec<String> = Vec::new();
         let mut base: Option<String> = None;
@@ -357,7 +368,6 @@ impl OwnerFinder {
                 *base = None;
             };
         for (j, &e) in path.iter().enumerate().take(to + 1).skip(from) {
-            let e = e as usize;
             if s.edges.ty[e] == s.types.e_context && !(current.is_empty() && base.is_none()) {
                 // Another scope's variable: a new segment.
                 flush(&mut base, &mut current, &mut segments);
@@ -366,11 +376,11 @@ impl OwnerFinder {
                 current.push(field);
             }
             let node = s.edges.to[e];
-            let class = s.strings.get(a.class[node as usize]);
+            let class = s.strings.get(a.class[node]);
             let instance = !code::is_generic(&class)
                 && !graph::is_store(s, node)
                 && !self.code.is_context(s, node)
-                && s.nodes.ty[node as usize] != s.types.closure;
+                && s.nodes.ty[node] != s.types.closure;
             if j < to && instance {
                 flush(&mut base, &mut current, &mut segments);
                 base = Some(graph::display_class(&class).into_owned());
@@ -389,7 +399,7 @@ impl OwnerFinder {
     fn declared(
         &self,
         s: &Snapshot,
-        context: u32,
+        context: NodeIdx,
         name: &str,
         sources: &dyn Sources,
     ) -> Option<SourceLocation> {
@@ -428,26 +438,25 @@ impl OwnerFinder {
 pub(crate) struct Holder {
     pub name: String,
     /// The scope whose variable it is.
-    pub scope: Option<u32>,
+    pub scope: Option<NodeIdx>,
     /// The class instance whose field it is.
-    pub object: Option<u32>,
+    pub object: Option<NodeIdx>,
 }
 
 /// The linked list that `path` follows after node `owner`: two steps in a row through the same
 /// named field to nodes of one class (`next.next`), with the number of nodes that follow from
 /// where it starts (each counted once: timer lists are circular).
-fn linked_list(s: &Snapshot, path: &[u32], owner: usize) -> Option<LinkedList> {
+fn linked_list(s: &Snapshot, path: &[EdgeIdx], owner: usize) -> Option<LinkedList> {
     const MAX_LENGTH: u64 = 100_000_000;
     let steps = path.get(owner + 1..)?;
-    let same = |x: u32, y: u32| {
-        let (x, y) = (x as usize, y as usize);
+    let same = |x: EdgeIdx, y: EdgeIdx| {
         s.edges.ty[x] == s.edges.ty[y]
             && !s.types.edge_name_is_index(s.edges.ty[x])
-            && s.edges.name_or_index[x] == s.edges.name_or_index[y]
-            && s.nodes.name[s.edges.to[x] as usize] == s.nodes.name[s.edges.to[y] as usize]
+            && s.edges.name(x) == s.edges.name(y)
+            && s.nodes.name[s.edges.to[x]] == s.nodes.name[s.edges.to[y]]
     };
-    let first = steps.windows(2).find(|w| same(w[0], w[1]))?[0] as usize;
-    let (ty, name) = (s.edges.ty[first], s.edges.name_or_index[first]);
+    let first = steps.windows(2).find(|w| same(w[0], w[1]))?[0];
+    let (ty, name) = (s.edges.ty[first], s.edges.name(first));
     let start = graph::edge_source(s, first);
     let mut seen = rustc_hash::FxHashSet::default();
     seen.insert(start);
@@ -456,7 +465,7 @@ fn linked_list(s: &Snapshot, path: &[u32], owner: usize) -> Option<LinkedList> {
     while let Some(e) = s
         .nodes
         .edges(at)
-        .find(|&e| s.edges.ty[e] == ty && s.edges.name_or_index[e] == name)
+        .find(|&e| s.edges.ty[e] == ty && s.edges.name(e) == name)
     {
         at = s.edges.to[e];
         if !seen.insert(at) || length >= MAX_LENGTH {
@@ -472,7 +481,7 @@ fn linked_list(s: &Snapshot, path: &[u32], owner: usize) -> Option<LinkedList> {
 
 /// The field an edge stands for in code: a property or variable name, an index; `None` for
 /// V8's internal links (`table`, `properties`, `elements`), which code does not name.
-fn field_name(s: &Snapshot, e: usize) -> Option<String> {
+fn field_name(s: &Snapshot, e: EdgeIdx) -> Option<String> {
     let t = &s.types;
     let ty = s.edges.ty[e];
     if ty == t.e_element || ty == t.e_hidden {
@@ -511,10 +520,10 @@ fn join_fields(base: Option<&str>, reversed: &[String]) -> String {
 
 /// The name of the edge into path node `i`; an index or key is shown after the nearest named
 /// edge before it (`timerListMap[60000]`).
-pub(crate) fn owner_name(s: &Snapshot, path: &[u32], i: usize) -> String {
+pub(crate) fn owner_name(s: &Snapshot, path: &[EdgeIdx], i: usize) -> String {
     let mut suffix = String::new();
     for j in (0..=i).rev() {
-        let e = path[j] as usize;
+        let e = path[j];
         let name = s.edge_name(e);
         let is_index = s.types.edge_name_is_index(s.edges.ty[e])
             || name.is_empty()
@@ -526,7 +535,7 @@ pub(crate) fn owner_name(s: &Snapshot, path: &[u32], i: usize) -> String {
             suffix = format!("[{name}]");
         }
     }
-    graph::edge_label(s, path[i] as usize)
+    graph::edge_label(s, path[i])
 }
 
 #[cfg(test)]

@@ -434,10 +434,18 @@ fn nth_number_offset(text: &[u8], n: usize) -> usize {
     text.len()
 }
 
-/// Integer types whose all-zero bit pattern is a valid value.
-pub(crate) trait Zero: Copy {}
-impl Zero for u8 {}
-impl Zero for u32 {}
+/// Types whose all-zero bit pattern is a valid value.
+///
+/// # Safety
+/// Implement only for integers and `#[repr(transparent)]` wrappers of them.
+pub(crate) unsafe trait Zero: Copy {}
+// SAFETY (each): integers, or the handles, which are `#[repr(transparent)]` over `u32`.
+unsafe impl Zero for u8 {}
+unsafe impl Zero for u32 {}
+unsafe impl Zero for crate::model::StrId {}
+unsafe impl Zero for crate::model::NodeId {}
+unsafe impl Zero for crate::model::NodeIdx {}
+unsafe impl Zero for crate::model::EdgeIdx {}
 
 /// `vec![0; n]`, but failing with an error instead of aborting when the memory cannot be had:
 /// the counts come from the file's header, and a damaged one can announce anything. The pages

@@ -15,8 +15,8 @@ use std::io::{Cursor, Read};
 
 use crate::error::{ErrorKind, ReadError};
 use crate::model::{
-    Dangling, Edges, Header, Location, Nodes, Sample, Snapshot, Strings, TraceFunction, TraceNode,
-    Types,
+    Dangling, EdgeIdx, Edges, Header, Location, NodeIdx, Nodes, Sample, Snapshot, StrId, Strings,
+    TraceFunction, TraceNode, Types,
 };
 use layout::{
     EDGE_FIELDS, EdgeField, Layout, NODE_FIELDS, NodeField, REQUIRED_NODE_FIELDS, field_roles,
@@ -272,7 +272,7 @@ impl Parser {
         let mut nodes = match self.nodes {
             Some(n) => n,
             None if layout.node_count == 0 => Nodes {
-                first_edge: vec![0],
+                first_edge: vec![EdgeIdx(0)].into(),
                 ..Nodes::default()
             },
             None => return Err(missing("nodes")),
@@ -287,7 +287,7 @@ impl Parser {
         let node_fields = layout.node_fields.len() as u64;
 
         // The sum of the nodes' edge counts must cover the edges exactly.
-        let edge_total = u64::from(*nodes.first_edge.last().unwrap_or(&0));
+        let edge_total = u64::from(nodes.first_edge.last().map_or(0, |e| e.0));
         if edge_total != edges.len() as u64 {
             return Err(err(
                 "edges",
@@ -300,12 +300,12 @@ impl Parser {
         check_string_ids(&nodes, &edges, &layout.types, strings.len())?;
 
         let root = match layout.header.root_index {
-            None | Some(0) => 0,
+            None | Some(0) => NodeIdx(0),
             Some(i)
                 if i % node_fields == 0
                     && (i / node_fields == 0 || i / node_fields + 1 == n as u64) =>
             {
-                (i / node_fields) as u32
+                NodeIdx((i / node_fields) as u32)
             }
             Some(i) => {
                 return Err(err(
@@ -349,7 +349,7 @@ impl Parser {
                     line: r.at32(line)?,
                     column: r.at32(column)?,
                 };
-                Ok(((index / node_fields) as u32, location))
+                Ok((NodeIdx((index / node_fields) as u32), location))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let samples = records(&self.samples, &meta.sample_fields, "samples")?
@@ -364,9 +364,9 @@ impl Parser {
             "trace_function_infos",
         )?
         .map(|r| {
-            let string = |field: &str| -> Result<u32, ReadError> {
-                let id = r.get32(field)?;
-                if id as usize >= strings.len() {
+            let string = |field: &str| -> Result<StrId, ReadError> {
+                let id = StrId(r.get32(field)?);
+                if id.index() >= strings.len() {
                     return Err(err(
                         "trace_function_infos",
                         ErrorKind::Invalid(format!(
@@ -416,10 +416,10 @@ fn drop_dangling(nodes: &mut Nodes, edges: &mut Edges, bad: &[(usize, u64)]) -> 
     let dangling: Vec<Dangling> = bad
         .iter()
         .map(|&(e, to_node)| Dangling {
-            from: (nodes.first_edge.partition_point(|&f| f as usize <= e) - 1) as u32,
+            from: NodeIdx(nodes.first_edge.partition_point(|&f| f.index() <= e).0 - 1),
             edge: e as u64,
-            ty: edges.ty[e],
-            name_or_index: edges.name_or_index[e],
+            ty: edges.ty.raw[e],
+            name_or_index: edges.name_or_index.raw[e],
             to_node,
         })
         .collect();
@@ -430,9 +430,9 @@ fn drop_dangling(nodes: &mut Nodes, edges: &mut Edges, bad: &[(usize, u64)]) -> 
             next_bad.next();
             continue;
         }
-        edges.ty[kept] = edges.ty[e];
-        edges.name_or_index[kept] = edges.name_or_index[e];
-        edges.to[kept] = edges.to[e];
+        edges.ty.raw[kept] = edges.ty.raw[e];
+        edges.name_or_index.raw[kept] = edges.name_or_index.raw[e];
+        edges.to.raw[kept] = edges.to.raw[e];
         kept += 1;
     }
     edges.ty.truncate(kept);
@@ -442,17 +442,17 @@ fn drop_dangling(nodes: &mut Nodes, edges: &mut Edges, bad: &[(usize, u64)]) -> 
     let mut removed = 0;
     let mut bad = dangling.iter().map(|d| d.edge as usize).peekable();
     for f in nodes.first_edge.iter_mut() {
-        while bad.peek().is_some_and(|&e| e < *f as usize) {
+        while bad.peek().is_some_and(|&e| e < f.index()) {
             bad.next();
             removed += 1;
         }
-        *f -= removed;
+        f.0 -= removed;
     }
     dangling
 }
 
 /// Sorts location records by node, keeping the last record of a node, as DevTools' map does.
-fn last_per_node(mut locations: Vec<(u32, Location)>) -> Vec<(u32, Location)> {
+fn last_per_node(mut locations: Vec<(NodeIdx, Location)>) -> Vec<(NodeIdx, Location)> {
     // V8 writes them in node order, one per node: nothing to do then.
     if locations.is_sorted_by(|a, b| a.0 < b.0) {
         return locations;
@@ -525,7 +525,13 @@ fn check_string_ids(
 ) -> Result<(), ReadError> {
     use rayon::prelude::*;
     let bad = |section: &str, m: String| Err(ReadError::new(section, None, ErrorKind::Invalid(m)));
-    if let Some(i) = nodes.name.par_iter().position_any(|&s| s as usize >= count) {
+    if let Some(i) = nodes
+        .name
+        .raw
+        .par_iter()
+        .position_any(|s| s.index() >= count)
+    {
+        let i = NodeIdx::from(i);
         return bad(
             "nodes",
             format!(
@@ -539,8 +545,9 @@ fn check_string_ids(
         *slot = types.edge_name_is_index(ty as u8);
     }
     if let Some(i) = (0..edges.len()).into_par_iter().position_any(|e| {
-        !by_index[edges.ty[e] as usize] && edges.name_or_index[e] as usize >= count
+        !by_index[edges.ty.raw[e] as usize] && edges.name_or_index.raw[e] as usize >= count
     }) {
+        let i = EdgeIdx::from(i);
         return bad(
             "edges",
             format!(

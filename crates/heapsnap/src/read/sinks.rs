@@ -2,7 +2,7 @@
 //! numbers stored straight into their columns, with the checks each field needs.
 
 use crate::error::{ErrorKind, ReadError};
-use crate::model::{Edges, Nodes};
+use crate::model::{EdgeIdx, Edges, NodeId, NodeIdx, Nodes, StrId};
 
 use super::ints::{self, Column, zeroed};
 use super::layout::{EdgeField, Layout, NodeField};
@@ -16,7 +16,7 @@ fn to_u32(v: u64) -> Result<u32, ErrorKind> {
 pub(super) struct NodeStore {
     nodes: Nodes,
     /// `edge_count` of node i at i + 1; prefix-summed into `first_edge` by `finish`.
-    edge_counts: Vec<u32>,
+    edge_counts: Vec<EdgeIdx>,
     trace: Vec<u32>,
     detachedness: Vec<u8>,
 }
@@ -32,10 +32,10 @@ pub(super) struct NodeSink<'a> {
 
 struct NodeColumns<'a> {
     ty: Column<'a, u8>,
-    name: Column<'a, u32>,
-    id: Column<'a, u32>,
+    name: Column<'a, StrId>,
+    id: Column<'a, NodeId>,
     self_size: Column<'a, u32>,
-    edge_count: Column<'a, u32>,
+    edge_count: Column<'a, EdgeIdx>,
     trace: Column<'a, u32>,
     detachedness: Column<'a, u8>,
 }
@@ -47,11 +47,11 @@ impl NodeStore {
         let column = |present: bool| zeroed::<u32>(if present { n } else { 0 }, "nodes");
         Ok(NodeStore {
             nodes: Nodes {
-                ty: zeroed(n, "nodes")?,
-                name: column(true)?,
-                id: column(true)?,
-                self_size: column(true)?,
-                first_edge: Vec::new(),
+                ty: zeroed(n, "nodes")?.into(),
+                name: zeroed(n, "nodes")?.into(),
+                id: zeroed(n, "nodes")?.into(),
+                self_size: column(true)?.into(),
+                first_edge: Vec::new().into(),
                 trace_node_id: None,
                 detachedness: None,
             },
@@ -68,10 +68,10 @@ impl NodeStore {
             type_count: layout.types.node_names.len() as u64,
             node_count: layout.node_count,
             cols: NodeColumns {
-                ty: Column::new(&mut self.nodes.ty),
-                name: Column::new(&mut self.nodes.name),
-                id: Column::new(&mut self.nodes.id),
-                self_size: Column::new(&mut self.nodes.self_size),
+                ty: Column::new(&mut self.nodes.ty.raw),
+                name: Column::new(&mut self.nodes.name.raw),
+                id: Column::new(&mut self.nodes.id.raw),
+                self_size: Column::new(&mut self.nodes.self_size.raw),
                 edge_count: Column::new(&mut self.edge_counts[1..]),
                 trace: Column::new(&mut self.trace),
                 detachedness: Column::new(&mut self.detachedness),
@@ -100,20 +100,20 @@ impl NodeStore {
         } = self;
         let mut total: u64 = 0;
         for c in edge_counts.iter_mut() {
-            total += u64::from(*c);
-            *c = u32::try_from(total).map_err(|_| {
+            total += u64::from(c.0);
+            c.0 = u32::try_from(total).map_err(|_| {
                 s.err(ErrorKind::Invalid(format!(
                     "the nodes' edge counts add up to more than 2^32 ({total})"
                 )))
             })?;
         }
-        nodes.first_edge = edge_counts;
+        nodes.first_edge = edge_counts.into();
         // Without allocation tracking every trace_node_id is 0: keep nothing then.
-        nodes.trace_node_id = trace.iter().any(|&t| t != 0).then_some(trace);
+        nodes.trace_node_id = trace.iter().any(|&t| t != 0).then(|| trace.into());
         nodes.detachedness = layout
             .node_fields
             .contains(&NodeField::Detachedness)
-            .then_some(detachedness);
+            .then(|| detachedness.into());
         Ok(nodes)
     }
 }
@@ -137,11 +137,11 @@ impl ints::Sink for NodeSink<'_> {
                     unsafe { c.ty.set(node + j, v as u8) };
                     Ok(())
                 }),
-                NodeField::Name => unsafe { store_u32(values, &c.name, node) },
-                NodeField::Id => unsafe { store_u32(values, &c.id, node) },
-                NodeField::SelfSize => unsafe { store_u32(values, &c.self_size, node) },
-                NodeField::EdgeCount => unsafe { store_u32(values, &c.edge_count, node) },
-                NodeField::TraceNodeId => unsafe { store_u32(values, &c.trace, node) },
+                NodeField::Name => unsafe { store_u32(values, &c.name, node, StrId) },
+                NodeField::Id => unsafe { store_u32(values, &c.id, node, NodeId) },
+                NodeField::SelfSize => unsafe { store_u32(values, &c.self_size, node, |v| v) },
+                NodeField::EdgeCount => unsafe { store_u32(values, &c.edge_count, node, EdgeIdx) },
+                NodeField::TraceNodeId => unsafe { store_u32(values, &c.trace, node, |v| v) },
                 NodeField::Detachedness => each(values, |j, v| {
                     unsafe { c.detachedness.set(node + j, v.min(3) as u8) };
                     Ok(())
@@ -219,18 +219,20 @@ fn each<'a>(
     Ok(())
 }
 
-/// Stores `values`, which must fit in 32 bits, into `column` from index `at` on.
+/// Stores `values`, which must fit in 32 bits, into `column` from index `at` on, each made a
+/// `T` by `wrap` (the column's handle type).
 ///
 /// # Safety
 /// As [`Column::set`], for every index written: no other thread writes them at the same time.
-unsafe fn store_u32<'a>(
+unsafe fn store_u32<'a, T: Copy>(
     values: impl Iterator<Item = &'a u64>,
-    column: &Column<'_, u32>,
+    column: &Column<'_, T>,
     at: usize,
+    wrap: impl Fn(u32) -> T,
 ) -> Result<(), (usize, ErrorKind)> {
     each(values, |j, v| {
         // SAFETY: the caller's contract.
-        unsafe { column.set(at + j, to_u32(v)?) };
+        unsafe { column.set(at + j, wrap(to_u32(v)?)) };
         Ok(())
     })
 }
@@ -255,7 +257,7 @@ pub(super) struct EdgeSink<'a> {
     node_count: u64,
     edge_count: usize,
     type_count: u64,
-    cols: (Column<'a, u8>, Column<'a, u32>, Column<'a, u32>),
+    cols: (Column<'a, u8>, Column<'a, u32>, Column<'a, NodeIdx>),
     /// (edge index, raw to_node) of edges pointing outside the node array. Rare, so a lock is
     /// cheap; they are dropped from the edges and reported (see `Snapshot::dangling`).
     dangling: std::sync::Mutex<Vec<(usize, u64)>>,
@@ -266,9 +268,9 @@ impl EdgeStore {
         let m = layout.edge_count;
         Ok(EdgeStore {
             edges: Edges {
-                ty: zeroed(m, "edges")?,
-                name_or_index: zeroed(m, "edges")?,
-                to: zeroed(m, "edges")?,
+                ty: zeroed(m, "edges")?.into(),
+                name_or_index: zeroed(m, "edges")?.into(),
+                to: zeroed(m, "edges")?.into(),
             },
         })
     }
@@ -282,9 +284,9 @@ impl EdgeStore {
             edge_count: layout.edge_count,
             type_count: layout.types.edge_names.len() as u64,
             cols: (
-                Column::new(&mut self.edges.ty),
-                Column::new(&mut self.edges.name_or_index),
-                Column::new(&mut self.edges.to),
+                Column::new(&mut self.edges.ty.raw),
+                Column::new(&mut self.edges.name_or_index.raw),
+                Column::new(&mut self.edges.to.raw),
             ),
             dangling: std::sync::Mutex::default(),
         }
@@ -337,16 +339,16 @@ impl ints::Sink for EdgeSink<'_> {
                     unsafe { ty.set(edge + j, v as u8) };
                     Ok(())
                 }),
-                EdgeField::NameOrIndex => unsafe { store_u32(values, name, edge) },
+                EdgeField::NameOrIndex => unsafe { store_u32(values, name, edge, |v| v) },
                 EdgeField::ToNode => each(values, |j, v| {
                     if v % self.node_fields != 0 || v / self.node_fields >= self.node_count {
                         // Not an error: a finding (a writer's handles to objects it did
                         // not write, as in a real node-odbc snapshot).
                         let mut list = self.dangling.lock().unwrap_or_else(|e| e.into_inner());
                         list.push((edge + j, v));
-                        unsafe { to.set(edge + j, 0) };
+                        unsafe { to.set(edge + j, NodeIdx(0)) };
                     } else {
-                        unsafe { to.set(edge + j, (v / self.node_fields) as u32) };
+                        unsafe { to.set(edge + j, NodeIdx((v / self.node_fields) as u32)) };
                     }
                     Ok(())
                 }),

@@ -101,7 +101,7 @@ fn large_retained_size() {
          D -property-> E; E -property-> F",
         Format::Newest { extra_native_bytes: 0 },
     );
-    assert_eq!(a.retained[s.root as usize], 6_000_000_000);
+    assert_eq!(a.retained[s.root], 6_000_000_000);
     assert_eq!(a.total_size, 6_000_000_000);
 }
 

@@ -2,6 +2,7 @@
 
 use heapsnap::findings::{FindingKind, Thresholds, findings};
 use heapsnap::testing::{Format, Graph};
+use heapsnap::{EdgeIdx, NodeIdx};
 
 /// Story 1: a `(Handle scope)` root holding a huge number of handles to one value.
 #[test]
@@ -43,7 +44,7 @@ fn dangling_edges_load_and_are_reported() {
         assert_eq!(s.dangling.len(), 1, "{name}");
         assert_eq!(s.dangling[0].to_node, to_node, "{name}");
         assert_eq!(s.edge_count(), 1, "{name}: the dangling edge is left out");
-        assert_eq!(*s.nodes.first_edge.last().unwrap(), 1, "{name}");
+        assert_eq!(*s.nodes.first_edge.last().unwrap(), EdgeIdx(1), "{name}");
         let a = heapsnap::analyze(&mut s);
         let found = findings(&s, &a, &Thresholds::default());
         let f = found
@@ -83,9 +84,12 @@ fn dangling_edges_are_removed_from_the_right_nodes() {
     );
     let s = heapsnap::read(patched.as_bytes(), "patched").unwrap();
     assert_eq!(s.dangling.len(), 2);
-    assert_eq!((s.dangling[0].from, s.dangling[1].from), (1, 2));
-    assert_eq!(s.nodes.first_edge, vec![0, 2, 3, 3]);
-    assert_eq!(s.edge_name(2), "y");
+    assert_eq!(
+        (s.dangling[0].from, s.dangling[1].from),
+        (NodeIdx(1), NodeIdx(2))
+    );
+    assert_eq!(s.nodes.first_edge.raw, [0, 2, 3, 3].map(EdgeIdx));
+    assert_eq!(s.edge_name(EdgeIdx(2)), "y");
 }
 
 /// Many closures of one function that share one scope: the scope's retained size counts once

@@ -6,6 +6,7 @@ mod devtools;
 mod findings;
 mod reader;
 
+use heapsnap::NodeIdx;
 use heapsnap::testing::{Format, Graph};
 
 /// Builds, reads and analyses a graph.
@@ -20,17 +21,17 @@ fn load(graph: &str, format: Format) -> (heapsnap::Snapshot, heapsnap::Analysis)
 /// One line per node (class, distance, shallow, retained, dominator), then the Summary rows and
 /// the Statistics.
 fn render(s: &heapsnap::Snapshot, a: &heapsnap::Analysis) -> String {
-    let name = |v: u32| s.strings.get(s.nodes.name[v as usize]).into_owned();
+    let name = |v: NodeIdx| s.strings.get(s.nodes.name[v]).into_owned();
     let mut out = String::new();
-    for v in 0..s.node_count() as u32 {
+    for v in s.nodes.all() {
         out += &format!(
             "{:<12} class={:<14} d={:<10} self={:<6} ret={:<8} idom={}\n",
             name(v),
-            s.strings.get(a.class[v as usize]),
-            a.distance[v as usize],
-            s.nodes.self_size[v as usize],
-            a.retained[v as usize],
-            name(a.idom[v as usize]),
+            s.strings.get(a.class[v]),
+            a.distance[v],
+            s.nodes.self_size[v],
+            a.retained[v],
+            name(a.idom[v]),
         );
     }
     out += "summary:\n";

@@ -4,6 +4,7 @@ use std::io::Read;
 
 use flate2::{Compression, write::GzEncoder};
 use heapsnap::testing::{Format, Graph};
+use heapsnap::{NodeIdx, StrId};
 
 use crate::render;
 
@@ -68,22 +69,25 @@ fn every_chunk_size_and_source_reads_the_same() {
 fn reads_strings_locations_and_escapes() {
     let text = Graph::parse(GRAPH).to_json(Format::Classic);
     let s = heapsnap::read(text.as_bytes(), "t").unwrap();
-    let names: Vec<String> = (0..s.node_count())
-        .map(|v| s.strings.get(s.nodes.name[v]).into_owned())
+    let names: Vec<String> = s
+        .nodes
+        .name
+        .iter()
+        .map(|&name| s.strings.get(name).into_owned())
         .collect();
     assert!(
         names.contains(&"a \"quoted\" ünïcode 😀 string".to_owned()),
         "{names:?}"
     );
     assert_eq!(
-        s.location(3),
+        s.location(NodeIdx(3)),
         Some(heapsnap::Location {
             script_id: 3,
             line: 10,
             column: 2
         })
     );
-    assert_eq!(s.location(2), None);
+    assert_eq!(s.location(NodeIdx(2)), None);
 }
 
 #[test]
@@ -92,8 +96,8 @@ fn surrogate_escapes_decode() {
         .unwrap()
         .replace(r#""A","B""#, r#""\ud83d\ude00","lone \ud800 high""#);
     let s = heapsnap::read(text.as_bytes(), "t").unwrap();
-    assert_eq!(s.strings.get(2), "😀");
-    assert_eq!(s.strings.bytes(3), b"lone \xed\xa0\x80 high"); // WTF-8 keeps the lone surrogate.
+    assert_eq!(s.strings.get(StrId(2)), "😀");
+    assert_eq!(s.strings.bytes(StrId(3)), b"lone \xed\xa0\x80 high"); // WTF-8 keeps the lone surrogate.
 }
 
 /// Each file in `tests/broken` and a fragment of the error it must give. None may panic.

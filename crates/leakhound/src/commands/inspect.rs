@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use anyhow::Context;
-use heapsnap::Snapshot;
 use heapsnap::graph::{self, Retainers};
 use heapsnap::leaks::SourceLocation;
 use heapsnap::paths::{Ignore, shortest_paths};
 use heapsnap::view::{self, NodeRef, Step, node_ref, path_steps};
+use heapsnap::{EdgeIdx, NodeId, NodeIdx, Snapshot};
 use serde::Serialize;
 
 use crate::cli::{RetainersArgs, ShowArgs};
@@ -30,12 +30,14 @@ struct ObjectPaths {
 pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
     let loaded = load(&args.file, args.output.timings)?;
     let (s, a) = (&loaded.snapshot, &loaded.analysis);
-    let targets: Vec<u32> = match (&args.object, &args.class) {
+    let targets: Vec<NodeIdx> = match (&args.object, &args.class) {
         (Some(object), _) => vec![node_of(s, object, &loaded.name)?],
         (None, Some(class)) => {
             let ids = s.strings.ids_of(class.as_bytes());
-            let mut of_class: Vec<u32> = (0..s.node_count() as u32)
-                .filter(|&v| ids.contains(&a.class[v as usize]))
+            let mut of_class: Vec<NodeIdx> = s
+                .nodes
+                .all()
+                .filter(|&v| ids.contains(&a.class[v]))
                 .collect();
             if of_class.is_empty() {
                 anyhow::bail!(
@@ -43,7 +45,7 @@ pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
                     loaded.name
                 );
             }
-            of_class.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v as usize]), v));
+            of_class.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v]), v));
             of_class.truncate(args.instances);
             of_class
         }
@@ -132,7 +134,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     let loaded = load(&args.file, args.output.timings)?;
     let (s, a) = (&loaded.snapshot, &loaded.analysis);
     let v = node_of(s, &args.object, &loaded.name)?;
-    let edge = |e: usize, node: u32| EdgeJson {
+    let edge = |e: EdgeIdx, node: NodeIdx| EdgeJson {
         edge: graph::edge_label(s, e),
         edge_type: graph::edge_type_name(s, e).to_owned(),
         node: node_ref(s, a, node),
@@ -150,8 +152,8 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     let doc = ShowJson {
         file: &loaded.name,
         object: node_ref(s, a, v),
-        name: s.strings.get(s.nodes.name[v as usize]).into_owned(),
-        distance: Some(a.distance[v as usize]).filter(|&d| d >= 0),
+        name: s.strings.get(s.nodes.name[v]).into_owned(),
+        distance: Some(a.distance[v]).filter(|&d| d >= 0),
         location: s.location(v).map(|l| names.source(l)),
         dominators,
         edge_count,
@@ -159,7 +161,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
         retainer_count,
         retainers: incoming
             .iter()
-            .map(|&e| edge(e as usize, graph::edge_source(s, e as usize)))
+            .map(|&e| edge(e, graph::edge_source(s, e)))
             .collect(),
         path: path_steps(s, a, &graph::path_to(s, a, v)),
     };
@@ -172,11 +174,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     }
     writeln!(out, "{}", describe(&doc.object))?;
     writeln!(out, "  name: {}", output::shorten(&doc.name, 100))?;
-    writeln!(
-        out,
-        "  distance: {}",
-        output::distance(a.distance[v as usize])
-    )?;
+    writeln!(out, "  distance: {}", output::distance(a.distance[v]))?;
     if let Some(l) = &doc.location {
         writeln!(out, "  defined at {}", super::leaks::location(l))?;
     }
@@ -230,15 +228,14 @@ fn describe(n: &NodeRef) -> String {
 }
 
 /// The node with id `@ID` or `ID`.
-fn node_of(s: &Snapshot, text: &str, file: &str) -> anyhow::Result<u32> {
-    let id: u32 = text
-        .trim_start_matches('@')
-        .parse()
-        .with_context(|| format!("{text:?} is not a node id (expected @ID, e.g. @12345)"))?;
+fn node_of(s: &Snapshot, text: &str, file: &str) -> anyhow::Result<NodeIdx> {
+    let id = NodeId(
+        text.trim_start_matches('@')
+            .parse()
+            .with_context(|| format!("{text:?} is not a node id (expected @ID, e.g. @12345)"))?,
+    );
     s.nodes
         .id
-        .iter()
         .position(|&i| i == id)
-        .map(|v| v as u32)
         .with_context(|| format!("{file}: no node with id @{id}"))
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use heapsnap::excerpt::Excerpt;
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
+use heapsnap::{NodeId, NodeIdx};
 
 use crate::cli::LeaksArgs;
 use crate::load::{load, load_with, read, timing};
@@ -140,25 +141,25 @@ const EXCERPT_PER_CLUSTER: usize = 400;
 fn excerpt(loaded: &crate::load::Loaded, clusters: &[Cluster]) -> Excerpt {
     let (s, a) = (&loaded.snapshot, &loaded.analysis);
     let clusters = &clusters[..clusters.len().min(report::MAX_CLUSTERS)];
-    let mut wanted: HashMap<u32, u32> = clusters
+    let mut wanted: HashMap<NodeId, Option<NodeIdx>> = clusters
         .iter()
         .flat_map(|c| {
             let samples = c.sample_ids.iter().take(3).copied();
             samples.chain(c.path.iter().map(|step| step.node.id))
         })
-        .map(|id| (id, u32::MAX))
+        .map(|id| (id, None))
         .collect();
-    for (v, id) in s.nodes.id.iter().enumerate() {
+    for (v, id) in s.nodes.id.iter_enumerated() {
         if let Some(slot) = wanted.get_mut(id) {
-            *slot = v as u32;
+            *slot = Some(v);
         }
     }
-    let groups: Vec<Vec<u32>> = clusters
+    let groups: Vec<Vec<NodeIdx>> = clusters
         .iter()
         .map(|c| {
             let ids = c.sample_ids.iter().take(3).copied();
             ids.chain(c.path.iter().rev().map(|step| step.node.id))
-                .filter_map(|id| wanted.get(&id).copied().filter(|&v| v != u32::MAX))
+                .filter_map(|id| wanted.get(&id).copied().flatten())
                 .collect()
         })
         .collect();
