@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::analysis::{Analysis, NO_EDGE};
 use crate::bits::BitSet;
 use crate::graph;
+use crate::leaks::Sources;
 use crate::model::{EdgeIdx, Location, NodeCol, NodeIdx, Snapshot, StrId};
 
 /// Who wrote a script.
@@ -66,12 +67,66 @@ pub struct SourceLocation {
     /// 1-based, as editors and DevTools show them.
     pub line: u32,
     pub column: u32,
+    /// Where the script's source map says this position came from (`src/orders.ts`), when
+    /// the script is compiled or bundled and its map could be read; see [`Positions`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+}
+
+/// A position in the source a script was compiled from (TypeScript, a bundle's module), by the
+/// script's source map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Original {
+    /// The source file: an absolute path when the map names a file (resolved against the map's
+    /// directory and `sourceRoot`), else the map's name for it (`webpack://app/src/a.ts`).
+    pub source: String,
+    /// 1-based, as [`SourceLocation`]'s.
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Output that carries source positions. Every report gives its positions their originals
+/// through this one walk, with the [`Sources`] the binary implements (heapsnap reads no files):
+/// a position already mapped, or of a script without a name, is left as it is.
+pub trait Positions {
+    fn map_positions(&mut self, sources: &dyn Sources);
+}
+
+impl Positions for SourceLocation {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        if self.original.is_none()
+            && let Some(script) = &self.script
+        {
+            self.original = sources.original(script, self.line, self.column);
+        }
+    }
+}
+
+impl<T: Positions> Positions for Option<T> {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        if let Some(x) = self {
+            x.map_positions(sources);
+        }
+    }
+}
+
+impl<T: Positions> Positions for [T] {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        for x in self {
+            x.map_positions(sources);
+        }
+    }
+}
+
+impl<T: Positions> Positions for Vec<T> {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.as_mut_slice().map_positions(sources);
+    }
 }
 
 /// Scripts and functions of one snapshot.
 pub struct Code {
-    /// Script id → (name, who wrote it, the snapshot's copy of the source's start).
-    scripts: FxHashMap<u32, (String, Origin, Option<StrId>)>,
+    scripts: Scripts,
     /// Up to three closures of each context (`closure --context--> context`).
     functions: FxHashMap<NodeIdx, Closures>,
     context_names: Vec<StrId>,
@@ -104,47 +159,9 @@ impl Closures {
 impl Code {
     /// Script names come from closures: `closure → shared → script → name`.
     pub fn new(s: &Snapshot) -> Code {
+        let scripts = scripts(s, |_| true);
         let t = &s.types;
         let ids = |n: &[u8]| s.strings.ids_of(n);
-        let (shared, script, name, source, parent) = (
-            ids(b"shared"),
-            [ids(b"script"), ids(b"script_or_debug_info")].concat(),
-            ids(b"name"),
-            ids(b"source"),
-            ids(b"parent"),
-        );
-        // Only flat strings carry their text as their name; V8 names a concatenated or sliced
-        // string `(concatenated string)`, `(sliced string)`.
-        let is_string = |v: NodeIdx| s.nodes.ty[v] == t.string;
-        let mut scripts = FxHashMap::default();
-        for &(v, l) in &s.locations {
-            if s.nodes.ty[v] != t.closure || scripts.contains_key(&l.script_id) {
-                continue;
-            }
-            let Some(scr) = graph::find_edge(s, v, t.e_internal, &shared)
-                .map(|e| s.edges.to[e])
-                .and_then(|sfi| graph::find_edge(s, sfi, t.e_internal, &script))
-                .map(|e| s.edges.to[e])
-            else {
-                continue;
-            };
-            let string_of = |names: &[StrId]| {
-                let mut n = s.edges.to[graph::find_edge(s, scr, t.e_internal, names)?];
-                // Node slices a byte-order mark off a script's source: read the whole.
-                if s.nodes.ty[n] == t.sliced_string {
-                    n = s.edges.to[graph::find_edge(s, n, t.e_internal, &parent)?];
-                }
-                is_string(n).then(|| s.nodes.name[n])
-            };
-            let Some(text) = string_of(&name)
-                .map(|n| s.strings.get(n).into_owned())
-                .filter(|t| !t.is_empty())
-            else {
-                continue;
-            };
-            let origin = Origin::of_script(&text);
-            scripts.insert(l.script_id, (text, origin, string_of(&source)));
-        }
         let context = ids(b"context");
         let mut functions: FxHashMap<NodeIdx, Closures> = FxHashMap::default();
         for v in s.nodes.all() {
@@ -174,6 +191,7 @@ impl Code {
             script: self.scripts.get(&l.script_id).map(|(n, _, _)| n.clone()),
             line: l.line + 1,
             column: l.column + 1,
+            original: None,
         }
     }
 
@@ -232,6 +250,76 @@ impl Code {
         }
         at
     }
+}
+
+/// The positions `locations` (V8's, 0-based) as people read them, with their scripts'
+/// names. Only those scripts are looked for, and no pass runs over the nodes as in
+/// [`Code::new`]: cheap for the few rows a Summary prints of a big snapshot.
+pub fn sources(s: &Snapshot, locations: &[Location]) -> Vec<SourceLocation> {
+    let wanted: rustc_hash::FxHashSet<u32> = locations.iter().map(|l| l.script_id).collect();
+    let scripts = scripts(s, |id| wanted.contains(&id));
+    locations
+        .iter()
+        .map(|l| SourceLocation {
+            script_id: l.script_id,
+            script: scripts.get(&l.script_id).map(|(n, _, _)| n.clone()),
+            line: l.line + 1,
+            column: l.column + 1,
+            original: None,
+        })
+        .collect()
+}
+
+/// Script id → (name, who wrote it, the snapshot's copy of the source's start), for the
+/// scripts `wanted` takes.
+type Scripts = FxHashMap<u32, (String, Origin, Option<StrId>)>;
+
+/// The scripts of `s` whose ids `wanted` takes, named through their closures
+/// (`closure → shared → script → name`).
+fn scripts(s: &Snapshot, wanted: impl Fn(u32) -> bool) -> Scripts {
+    let t = &s.types;
+    let ids = |n: &[u8]| s.strings.ids_of(n);
+    let (shared, script, name, source, parent) = (
+        ids(b"shared"),
+        [ids(b"script"), ids(b"script_or_debug_info")].concat(),
+        ids(b"name"),
+        ids(b"source"),
+        ids(b"parent"),
+    );
+    // Only flat strings carry their text as their name; V8 names a concatenated or sliced
+    // string `(concatenated string)`, `(sliced string)`.
+    let is_string = |v: NodeIdx| s.nodes.ty[v] == t.string;
+    let mut scripts = FxHashMap::default();
+    for &(v, l) in &s.locations {
+        if s.nodes.ty[v] != t.closure || scripts.contains_key(&l.script_id) || !wanted(l.script_id)
+        {
+            continue;
+        }
+        let Some(scr) = graph::find_edge(s, v, t.e_internal, &shared)
+            .map(|e| s.edges.to[e])
+            .and_then(|sfi| graph::find_edge(s, sfi, t.e_internal, &script))
+            .map(|e| s.edges.to[e])
+        else {
+            continue;
+        };
+        let string_of = |names: &[StrId]| {
+            let mut n = s.edges.to[graph::find_edge(s, scr, t.e_internal, names)?];
+            // Node slices a byte-order mark off a script's source: read the whole.
+            if s.nodes.ty[n] == t.sliced_string {
+                n = s.edges.to[graph::find_edge(s, n, t.e_internal, &parent)?];
+            }
+            is_string(n).then(|| s.nodes.name[n])
+        };
+        let Some(text) = string_of(&name)
+            .map(|n| s.strings.get(n).into_owned())
+            .filter(|t| !t.is_empty())
+        else {
+            continue;
+        };
+        let origin = Origin::of_script(&text);
+        scripts.insert(l.script_id, (text, origin, string_of(&source)));
+    }
+    scripts
 }
 
 /// A closure's name, `(anonymous)` when it has none.
@@ -505,6 +593,39 @@ pub fn declaration_before(source: &str, name: &str, line: u32) -> Option<(u32, u
         .map(|d| (d.line, d.column))
 }
 
+/// When 1-based `line`:`column` of `source` is a constructor's parameter list (V8's position
+/// of a class with a constructor of its own), the `class` keyword of the class declared last
+/// above it, if that class is `name`: `(line, column)`.
+pub fn class_declaration(source: &str, name: &str, line: u32, column: u32) -> Option<(u32, u32)> {
+    let at = source.lines().nth(line.checked_sub(1)? as usize)?;
+    let before: String = at.chars().take(column.saturating_sub(1) as usize).collect();
+    if !before.trim_end().ends_with("constructor") {
+        return None;
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let (n, column, declared) = source
+        .lines()
+        .take(line as usize)
+        .enumerate()
+        .filter(|(_, l)| l.len() <= MAX_LINE)
+        .filter_map(|(n, l)| {
+            let code = l.split("//").next().unwrap_or(l);
+            code.match_indices("class").find_map(|(i, _)| {
+                let rest = code[i + "class".len()..].strip_prefix(char::is_whitespace)?;
+                let declared: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|&c| is_ident(c))
+                    .collect();
+                let word = !code[..i].chars().next_back().is_some_and(is_ident);
+                (word && !declared.is_empty())
+                    .then(|| (n as u32 + 1, code[..i].chars().count() as u32 + 1, declared))
+            })
+        })
+        .last()?;
+    (declared == name).then_some((n, column))
+}
+
 /// A declaration-looking occurrence of a name.
 struct Declaration {
     line: u32,
@@ -600,6 +721,20 @@ mod tests {
         let esm = "import get from 'lodash.get';\nimport { a as b, sessions } from './s.js';\n";
         assert_eq!(declaration(esm, "get"), Some((1, 8)));
         assert_eq!(declaration(esm, "sessions"), Some((2, 18)));
+    }
+
+    #[test]
+    fn a_class_is_declared_where_its_keyword_is() {
+        let src = "class Other {}\nclass Order extends Base {\n  x = 1;\n  constructor(id) {\n    super();\n  }\n}\nexports.Order = Order;\n";
+        // V8 puts a class with a constructor at the constructor's `(`.
+        assert_eq!(class_declaration(src, "Order", 4, 14), Some((2, 1)));
+        // Elsewhere (a class without one is at its keyword already), nothing.
+        assert_eq!(class_declaration(src, "Order", 2, 1), None);
+        // Another class's constructor.
+        assert_eq!(class_declaration(src, "Other", 4, 14), None);
+        assert_eq!(class_declaration(src, "Order", 40, 1), None);
+        let exported = "export default class Order {\n    constructor() {}\n}\n";
+        assert_eq!(class_declaration(exported, "Order", 2, 16), Some((1, 16)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, class_keys};
+use crate::code::Positions;
 use crate::leaks::{Census, Owner, OwnerFinder, Sources};
 use crate::model::{Location, NodeIdx, Snapshot};
 
@@ -168,8 +169,9 @@ pub fn generic_owners(
             .into_iter()
             .max_by_key(|&(owner, (b, _))| (b, std::cmp::Reverse(owner)));
         if let Some((_, (_, v))) = best
-            && let Some(owner) = finder.owner_of(s, a, earlier, v, sources)
+            && let Some(mut owner) = finder.owner_of(s, a, earlier, v, sources)
         {
+            owner.map_positions(sources);
             owners.insert(name.to_owned(), owner);
         }
     }

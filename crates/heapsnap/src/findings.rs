@@ -15,8 +15,9 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::code::{Code, SourceLocation, function_name};
+use crate::code::{Code, Positions, SourceLocation, function_name};
 use crate::graph::{self, Collections, Kind};
+use crate::leaks::Sources;
 use crate::model::{NodeId, NodeIdx, Snapshot, StrId};
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,12 @@ pub struct Finding {
     /// Node ids to look at with `leakhound show`.
     pub ids: Vec<NodeId>,
     pub location: Option<SourceLocation>,
+}
+
+impl Positions for Finding {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.location.map_positions(sources);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -26,6 +26,11 @@ impl Strings {
         self.ends.is_empty()
     }
 
+    /// The bytes of all strings together.
+    pub fn bytes_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
     /// The raw (WTF-8) bytes of string `id`.
     pub fn bytes(&self, id: StrId) -> &[u8] {
         let id = id.index();

@@ -50,6 +50,10 @@ pub enum Command {
     /// stacks whose live memory grows; or analyse a recording again. Exit code 0: no native
     /// leak suspected, 1: suspected, 2: error
     Native(NativeArgs),
+    /// Serve the tools to AI assistants: a Model Context Protocol server on stdin/stdout
+    /// (summary, stats, diff, leaks, retainers, show, findings, capture, hunt, watch_sample,
+    /// maps), keeping loaded snapshots between calls
+    Mcp(McpArgs),
 }
 
 /// Output options every command shares.
@@ -61,6 +65,22 @@ pub struct OutputArgs {
     /// Print the time of each phase on stderr
     #[arg(long)]
     pub timings: bool,
+}
+
+/// For the commands that print source positions.
+#[derive(Debug, clap::Args)]
+pub struct SourceMapArgs {
+    /// Show positions as the scripts give them only: do not look for source maps (by default
+    /// a script with a map, `//# sourceMappingURL=` or FILE.map beside it, also gets the
+    /// position in its original source, e.g. the .ts file)
+    #[arg(long)]
+    pub no_source_maps: bool,
+}
+
+impl SourceMapArgs {
+    pub fn enabled(&self) -> bool {
+        !self.no_source_maps
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +98,8 @@ pub struct DiffArgs {
     /// browser; share it in the incident channel)
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +120,8 @@ pub struct LeaksArgs {
     /// browser; share it in the incident channel)
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +162,8 @@ pub struct ShowArgs {
     pub top: usize,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +172,8 @@ pub struct FindingsArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
 }
 
 /// Options every snapshot-reading command shares.
@@ -174,6 +202,8 @@ pub struct SummaryArgs {
     /// Keep only classes whose name matches this regular expression
     #[arg(long, value_name = "REGEX")]
     pub class: Option<String>,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -324,6 +354,8 @@ pub struct HuntArgs {
     /// function is found through the stacks recorded before it was inlined)
     #[arg(long)]
     pub exact_js: bool,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
     /// The app to start: `-- node app.js ARGS…` (leakhound adds `--inspect=127.0.0.1:0`)
     #[arg(
         last = true,
@@ -376,6 +408,8 @@ pub struct NativeArgs {
     /// browser; share it in the incident channel)
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub source_maps: SourceMapArgs,
     /// The command to run under the tracker: `-- node worker.js`, `-- npm test`… Node processes
     /// anywhere under it get the flags that name their JS frames (through NODE_OPTIONS)
     #[arg(last = true, value_name = "COMMAND")]
@@ -477,6 +511,14 @@ pub struct MapsArgs {
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// Memory for snapshots kept between calls, in MiB (default: half of what this process may
+    /// still take, from its cgroup limit or the machine's available memory)
+    #[arg(long, value_name = "MIB")]
+    pub cache_mb: Option<u64>,
 }
 
 /// `30s`, `2m`, `500ms`, `1h`; not zero.

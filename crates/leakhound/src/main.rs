@@ -9,10 +9,12 @@ mod guard;
 mod huge;
 mod live;
 mod load;
+mod mcp;
 mod metrics;
 mod native;
 mod output;
 mod report;
+mod sourcemaps;
 mod sources;
 
 use std::process::ExitCode;

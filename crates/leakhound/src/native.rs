@@ -52,6 +52,8 @@ pub struct Request<'a> {
     pub fragmentation: bool,
     pub flamegraph: Option<PathBuf>,
     pub pprof: Option<PathBuf>,
+    /// Scripts' source maps, for the original positions of JavaScript frames.
+    pub sources: &'a crate::sources::Disk,
 }
 
 pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
@@ -80,7 +82,7 @@ pub fn analyse(request: Request) -> anyhow::Result<NativeJson> {
     let mut reports = Vec::new();
     let mut growth = Growth::default();
     for (i, process) in processes.iter().enumerate() {
-        let mut symbols = Symbols::of(process, &mut symbolizer);
+        let mut symbols = Symbols::of(process, &mut symbolizer).with_sources(request.sources);
         reports.push(analysis::analyze(process, &options, &mut |id| {
             symbols.stack(id)
         }));
@@ -143,7 +145,7 @@ fn live_growth(process: &Process, options: &Options, symbols: &mut Symbols) -> G
                     FrameKind::Native => "native",
                     FrameKind::Unknown => "other",
                 };
-                (f.label(), kind)
+                (label(f), kind)
             })
             .collect();
         stacks.push((frames, growth));
@@ -247,6 +249,20 @@ pub fn section(native: &NativeJson) -> (crate::report::Native, Vec<String>) {
     (section, cut)
 }
 
+/// A frame as the text and the flame graph name it: `handle (/srv/app/dist/server.js:12:34)`,
+/// with the original position of JavaScript beside its generated one when its script has a
+/// source map: `handle (/srv/app/dist/server.js:12:34 (src/server.ts:10:3))`.
+pub fn label(f: &Frame) -> String {
+    match &f.location {
+        Some(at) => format!(
+            "{} ({})",
+            f.name,
+            crate::commands::leaks::position(at.clone(), f.original.as_ref())
+        ),
+        None => f.name.clone(),
+    }
+}
+
 /// What to do next after a native analysis.
 pub fn next_steps(native: &NativeJson) -> Vec<String> {
     let suspect = native
@@ -259,11 +275,11 @@ pub fn next_steps(native: &NativeJson) -> Vec<String> {
             let by = s
                 .allocated_by
                 .as_ref()
-                .map_or("the top stack".to_owned(), Frame::label);
+                .map_or("the top stack".to_owned(), label);
             let from = s
                 .js_callers
                 .first()
-                .map_or(String::new(), |c| format!(", called from {}", c.frame.label()));
+                .map_or(String::new(), |c| format!(", called from {}", label(&c.frame)));
             vec![
                 format!(
                     "Read the code of {by}{from}: what it allocates is never freed. Look for a missing free/delete, a cache without eviction, or a handle that is never closed"
@@ -397,7 +413,7 @@ fn print_process(out: &mut impl Write, p: &ProcessReport) -> std::io::Result<()>
             _ => s
                 .js_caller
                 .as_ref()
-                .map_or(String::new(), |f| format!(" from {}", f.label())),
+                .map_or(String::new(), |f| format!(" from {}", label(f))),
         };
         writeln!(
             out,
@@ -455,7 +471,7 @@ fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io
         )?;
     }
     match (&s.allocated_by, s.frames.first()) {
-        (Some(f), _) => writeln!(out, "    allocated by  {}  [{}]", f.label(), f.module)?,
+        (Some(f), _) => writeln!(out, "    allocated by  {}  [{}]", label(f), f.module)?,
         (None, Some(f)) if s.frames.len() <= 2 => writeln!(
             out,
             "    allocated by  ? (the stack stops in {} [{}], built without frame pointers: its callers cannot be walked; Node's official builds link a libstdc++ that has them)",
@@ -471,7 +487,7 @@ fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io
             String::new()
         };
         let head = if i == 0 { "called from" } else { "        and" };
-        writeln!(out, "    {head}   {}  [JS]{share}", c.frame.label())?;
+        writeln!(out, "    {head}   {}  [JS]{share}", label(&c.frame))?;
     }
     if s.merged > 1 {
         writeln!(
@@ -491,7 +507,7 @@ fn print_stack(out: &mut impl Write, s: &StackReport, window_ms: u64) -> std::io
             FrameKind::Builtin => "V8",
             _ => &f.module,
         };
-        writeln!(out, "      {}  [{tag}]", output::shorten(&f.label(), 110))?;
+        writeln!(out, "      {}  [{tag}]", output::shorten(&label(f), 110))?;
     }
     Ok(())
 }

@@ -1,20 +1,43 @@
-//! Script text from disk, for the declarations that leak reports point at: a snapshot keeps
-//! only the first 1,024 characters of each script, and `heapsnap` reads no files.
+//! What the script files say beyond the snapshot: their text, for the declarations that leak
+//! reports point at (a snapshot keeps only the first 1,024 characters of each script, and
+//! `heapsnap` reads no files), and their source maps, for original positions.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use std::collections::HashMap;
 
+use heapsnap::code::Original;
+
+use crate::sourcemaps::SourceMaps;
+
 /// Scripts larger than this are not read (a bundle's declarations are found in its first
 /// characters or not at all).
-const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_SCRIPT_BYTES: u64 = 16 << 20;
 
 /// Reads scripts named by path or `file://` URL, once each. `heapsnap` uses the text only if
 /// its start matches the snapshot's copy, so a file changed since the snapshot is not trusted.
-#[derive(Default)]
+/// One `Disk` serves a whole run, so each script and each source map is read once.
 pub struct Disk {
     read: Mutex<HashMap<String, Option<String>>>,
+    /// `None` with `--no-source-maps`.
+    maps: Option<SourceMaps>,
+}
+
+impl Default for Disk {
+    /// Source maps on.
+    fn default() -> Disk {
+        Disk::new(true)
+    }
+}
+
+impl Disk {
+    pub fn new(source_maps: bool) -> Disk {
+        Disk {
+            read: Mutex::default(),
+            maps: source_maps.then(SourceMaps::default),
+        }
+    }
 }
 
 impl heapsnap::leaks::Sources for Disk {
@@ -31,11 +54,15 @@ impl heapsnap::leaks::Sources for Disk {
             })
             .clone()
     }
+
+    fn original(&self, script: &str, line: u32, column: u32) -> Option<Original> {
+        self.maps.as_ref()?.original(script, line, column)
+    }
 }
 
 /// The file a script name stands for: an absolute path, or a `file://` URL (percent-escapes
 /// decoded).
-fn path_of(script: &str) -> Option<PathBuf> {
+pub(crate) fn path_of(script: &str) -> Option<PathBuf> {
     if let Some(rest) = script.strip_prefix("file://") {
         let mut bytes = Vec::with_capacity(rest.len());
         let mut it = rest.bytes();

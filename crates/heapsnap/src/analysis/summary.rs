@@ -16,6 +16,10 @@ pub struct ClassRow {
     pub name: String,
     /// Objects are grouped by their constructor's source location when the file records one.
     pub location: Option<Location>,
+    /// Where the script's source map says `location` came from (filled by whoever prints the
+    /// row: see [`crate::code::sources`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<crate::code::Original>,
     /// Instances with a non-zero (adjusted) shallow size.
     pub count: u64,
     pub shallow_size: u64,
@@ -104,6 +108,7 @@ pub fn summary(s: &Snapshot, a: &Analysis) -> Vec<ClassRow> {
         .map(|&(class, location)| ClassRow {
             name: s.strings.get(class).into_owned(),
             location,
+            original: None,
             count: 0,
             shallow_size: 0,
             retained_size: 0,

@@ -109,7 +109,7 @@ impl Describe<'_> {
             scope,
             holder,
             owner,
-            location: s.location(rep).map(|l| finder.code.source(l)),
+            location: finder.class_location(s, a, rep, self.sources),
             allocation_stack: allocation_stack(s, rep),
             sample_ids: main
                 .members

@@ -35,7 +35,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::analysis::Analysis;
 use crate::code::AppPaths;
-pub use crate::code::SourceLocation;
+pub use crate::code::{Original, Positions, SourceLocation};
 use crate::graph::{self, Collections};
 use crate::model::{EdgeIdx, NodeCol, NodeId, NodeIdx, Snapshot, StrId};
 use crate::view::Step;
@@ -259,12 +259,45 @@ pub struct NativePart {
     pub size: u64,
 }
 
+/// A frame of an allocation stack; `line` and `column` are 1-based, 0 when unknown.
 #[derive(Debug, Clone, Serialize)]
 pub struct Frame {
     pub function: String,
     pub script: String,
     pub line: u32,
     pub column: u32,
+    /// Where the script's source map says it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+}
+
+impl Positions for Frame {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        if self.original.is_none() && !self.script.is_empty() && self.line > 0 {
+            self.original = sources.original(&self.script, self.line, self.column.max(1));
+        }
+    }
+}
+
+impl Positions for Cluster {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.owner.map_positions(sources);
+        self.location.map_positions(sources);
+        self.allocation_stack.map_positions(sources);
+        self.functions.map_positions(sources);
+    }
+}
+
+impl Positions for AppFunction {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.location.map_positions(sources);
+    }
+}
+
+impl Positions for Report {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.clusters.map_positions(sources);
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -290,7 +323,7 @@ pub struct CollectionGrowth {
 
 /// Finds the leaks in `final_` (analysed in full) given the censuses of the earlier snapshots,
 /// baseline first. `final_name` labels the last snapshot; `sources` gives the text of scripts,
-/// to find where variables are declared.
+/// to find where variables are declared, and their source maps.
 ///
 /// # Panics
 ///
@@ -448,7 +481,7 @@ pub fn find(
     };
     let mut snapshots: Vec<String> = earlier.iter().map(|c| c.name.clone()).collect();
     snapshots.push(final_name.to_owned());
-    Report {
+    let mut report = Report {
         snapshots,
         warnings,
         leak_suspected: suspect_beyond_top || clusters.iter().any(|c| c.suspect),
@@ -460,7 +493,10 @@ pub fn find(
         clusters,
         growing_classes,
         growing_collections,
-    }
+    };
+    // Every position of the report gets its original here, through the same `sources`.
+    report.map_positions(sources);
+    report
 }
 
 /// Whether counts rose at every step (three or more snapshots).
@@ -605,6 +641,7 @@ fn allocation_stack(s: &Snapshot, v: NodeIdx) -> Vec<Frame> {
                 script: s.strings.get(f.script_name).into_owned(),
                 line: f.line,
                 column: f.column,
+                original: None,
             });
         }
         if node.parent == u32::MAX {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Census;
 use crate::analysis::Analysis;
 use crate::bits::BitSet;
-use crate::code::{self, AppPaths, Code, SourceLocation};
+use crate::code::{self, AppPaths, Code, Original, Positions, SourceLocation};
 use crate::graph::{self, Collections, Kind};
 use crate::model::{EdgeIdx, NodeId, NodeIdx, Snapshot};
 use rayon::prelude::*;
@@ -70,11 +70,30 @@ pub struct Binding {
     pub via: String,
 }
 
-/// Where the text of a script can be read, to find declarations: the snapshot keeps only the
-/// first 1,024 characters of each script.
+impl Positions for Owner {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.location.map_positions(sources);
+        self.binding.map_positions(sources);
+    }
+}
+
+impl Positions for Binding {
+    fn map_positions(&mut self, sources: &dyn Sources) {
+        self.location.map_positions(sources);
+    }
+}
+
+/// What the files of the scripts say beyond the snapshot: their text, to find declarations
+/// (the snapshot keeps only the first 1,024 characters of each script), and their source
+/// maps, for the original positions of compiled code (see [`crate::code::Positions`]).
 pub trait Sources: Sync {
     /// The whole text of the script V8 named `script` (a path or URL), if it can be read.
     fn text(&self, script: &str) -> Option<String>;
+
+    /// Where 1-based `line`:`column` of `script` came from, by the script's source map.
+    fn original(&self, _script: &str, _line: u32, _column: u32) -> Option<Original> {
+        None
+    }
 }
 
 /// Only what the snapshot itself keeps.
@@ -250,8 +269,7 @@ impl OwnerFinder {
             Some(context) => self.declared(s, context, &holder.name, sources),
             None => holder
                 .object
-                .and_then(|o| s.location(o))
-                .map(|l| self.code.source(l)),
+                .and_then(|o| self.class_location(s, a, o, sources)),
         };
         let from = graph::edge_source(s, path[at.index]);
         Owner {
@@ -392,6 +410,44 @@ impl OwnerFinder {
         segments.join(" → ")
     }
 
+    /// Where the class of object `o` is declared. V8 gives an object its constructor's
+    /// position: the class's for a class without a constructor of its own, else the
+    /// constructor's parameter list; people look for `class Name`, so that is where a position
+    /// inside a `constructor(` goes when the script's text shows the class above it.
+    pub(crate) fn class_location(
+        &self,
+        s: &Snapshot,
+        a: &Analysis,
+        o: NodeIdx,
+        sources: &dyn Sources,
+    ) -> Option<SourceLocation> {
+        let mut at = self.code.source(s.location(o)?);
+        if s.nodes.ty[o] == s.types.closure {
+            return Some(at);
+        }
+        let class = s.strings.get(a.class[o]);
+        if let Some(text) = self.script_text(s, at.script_id, sources)
+            && let Some((line, column)) = code::class_declaration(&text, &class, at.line, at.column)
+        {
+            (at.line, at.column) = (line, column);
+        }
+        Some(at)
+    }
+
+    /// The text of script `script_id`: from `sources` when its start matches the snapshot's
+    /// copy (the same version of the file), else that copy.
+    fn script_text(&self, s: &Snapshot, script_id: u32, sources: &dyn Sources) -> Option<String> {
+        let script = self.code.script_name(script_id)?;
+        let copy = self.code.script_source(s, script_id).unwrap_or_default();
+        let copy = String::from_utf8_lossy(copy);
+        Some(
+            sources
+                .text(script)
+                .filter(|full| !copy.is_empty() && full.starts_with(copy.as_ref()))
+                .unwrap_or_else(|| copy.into_owned()),
+        )
+    }
+
     /// Where variable `name` of scope `context` is declared (for `state.items`, `state`): in a
     /// module's scope, its top-level declaration; in a function's, the last one (a parameter
     /// too) before the scope's functions. The script's text comes from `sources` when its
@@ -407,12 +463,7 @@ impl OwnerFinder {
         let functions = self.code.functions_of(context);
         let l = s.location(*functions.first()?)?;
         let script = self.code.script_name(l.script_id)?;
-        let copy = self.code.script_source(s, l.script_id).unwrap_or_default();
-        let copy = String::from_utf8_lossy(copy);
-        let text = sources
-            .text(script)
-            .filter(|full| !copy.is_empty() && full.starts_with(copy.as_ref()))
-            .unwrap_or_else(|| copy.into_owned());
+        let text = self.script_text(s, l.script_id, sources)?;
         let (line, column) = if self.code.enclosing(s, context).is_none() {
             code::declaration(&text, name)?
         } else {
@@ -430,6 +481,7 @@ impl OwnerFinder {
             script: Some(script.to_owned()),
             line,
             column,
+            original: None,
         })
     }
 }

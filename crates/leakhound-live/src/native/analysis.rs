@@ -631,6 +631,7 @@ mod tests {
         Frame {
             name: name.into(),
             location: None,
+            original: None,
             module: "m".into(),
             kind,
             runtime,
@@ -746,6 +747,7 @@ mod tests {
                     } else {
                         format!("/app/{n}.js:1:1")
                     }),
+                    original: None,
                     module: "JIT".into(),
                     kind: FrameKind::Js,
                     runtime: false,

@@ -282,6 +282,8 @@ pub struct Symbols<'a> {
     written: HashMap<u32, u64>,
     symbolizer: &'a mut Symbolizer,
     cache: HashMap<(u64, u64), Vec<Frame>>,
+    /// Gives JavaScript frames their original positions (source maps).
+    sources: Option<&'a dyn heapsnap::leaks::Sources>,
 }
 
 impl<'a> Symbols<'a> {
@@ -302,7 +304,14 @@ impl<'a> Symbols<'a> {
             written,
             symbolizer,
             cache: HashMap::new(),
+            sources: None,
         }
+    }
+
+    /// JavaScript frames get their original positions from `sources` (source maps).
+    pub fn with_sources(mut self, sources: &'a dyn heapsnap::leaks::Sources) -> Symbols<'a> {
+        self.sources = Some(sources);
+        self
     }
 
     /// The frames at one return address, innermost inlined function first, naming JIT code
@@ -311,8 +320,13 @@ impl<'a> Symbols<'a> {
         self.cache
             .entry((addr, written))
             .or_insert_with(|| {
-                self.symbolizer
-                    .frames(&self.maps, self.perf.as_ref(), written, addr)
+                let mut frames =
+                    self.symbolizer
+                        .frames(&self.maps, self.perf.as_ref(), written, addr);
+                if let Some(sources) = self.sources {
+                    heapsnap::code::Positions::map_positions(&mut frames, sources);
+                }
+                frames
             })
             .clone()
     }
@@ -323,6 +337,7 @@ impl<'a> Symbols<'a> {
             return vec![Frame {
                 name: "[samples that found the stack table full]".into(),
                 location: None,
+                original: None,
                 module: String::new(),
                 kind: symbols::FrameKind::Unknown,
                 runtime: false,

@@ -39,12 +39,35 @@ pub struct Frame {
     /// `file:line` (native, from DWARF) or `url:line:column` (JavaScript).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// For JavaScript: where the script's source map says `location` came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<heapsnap::code::Original>,
     /// The file the code is in (`node`, `libc.so.6`, `addon.node`), or `JIT`.
     pub module: String,
     pub kind: FrameKind,
     /// C/C++ runtime plumbing (libc, libstdc++, the loader): skipped when naming who allocated.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub runtime: bool,
+}
+
+/// A JavaScript frame's position is `url:line:column` (1-based, as V8 writes the perf map).
+impl heapsnap::code::Positions for Frame {
+    fn map_positions(&mut self, sources: &dyn heapsnap::leaks::Sources) {
+        if self.kind != FrameKind::Js || self.original.is_some() {
+            return;
+        }
+        let Some(location) = &self.location else {
+            return;
+        };
+        let mut parts = location.rsplitn(3, ':');
+        let (Some(column), Some(line), Some(script)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if let (Ok(line), Ok(column)) = (line.parse(), column.parse()) {
+            self.original = sources.original(script, line, column);
+        }
+    }
 }
 
 impl Frame {
@@ -192,6 +215,7 @@ impl Symbolizer {
         let unknown = |module: &str| Frame {
             name: format!("[{module} 0x{addr:x}]"),
             location: None,
+            original: None,
             module: module.to_owned(),
             kind: FrameKind::Unknown,
             runtime: false,
@@ -235,6 +259,7 @@ impl Symbolizer {
             Frame {
                 name,
                 location,
+                original: None,
                 module: module_name.clone(),
                 kind,
                 runtime,
@@ -324,6 +349,7 @@ fn js_frame(entry: &str) -> Frame {
         return Frame {
             name: entry.to_owned(),
             location: None,
+            original: None,
             module: "JIT".into(),
             kind,
             runtime: false,
@@ -342,6 +368,7 @@ fn js_frame(entry: &str) -> Frame {
     Frame {
         name,
         location,
+        original: None,
         module: "JIT".into(),
         kind,
         runtime: false,

@@ -2,9 +2,10 @@
 
 use std::io::Write;
 
+use heapsnap::code::{Original, Positions};
 use heapsnap::diff::DiffRow;
 use heapsnap::diff::{generic_owners, is_generic};
-use heapsnap::leaks::{Census, Owner};
+use heapsnap::leaks::{Census, Owner, SourceLocation};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use crate::cli::DiffArgs;
 use crate::load::{Loaded, load, load_with};
 use crate::output;
 use crate::report::{self, Page, Table};
+use crate::sources::Disk;
 
 #[derive(Serialize)]
 struct DiffJson<'a> {
@@ -33,6 +35,12 @@ pub struct ClassDiff {
     generic: bool,
     /// For generic classes: the collection that holds most of the new objects' bytes.
     owner: Option<Owner>,
+    /// Where the script's source map says the class's `location` came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<Original>,
+    /// `location` as people read it, for the page's table.
+    #[serde(skip)]
+    at: Option<SourceLocation>,
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<()> {
@@ -43,9 +51,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     let current = load(&args.current, timings)?;
     let base = load_with(&args.base, timings, Some(&current.analysis.interfaces))?;
     let base_name = base.name.clone();
-    let (classes, total) = classes(base, &current, args.top);
+    let sources = Disk::new(args.source_maps.enabled());
+    let (classes, total) = classes_with(base, &current, args.top, &sources);
     let (cs, ca) = (&current.snapshot, &current.analysis);
-    let found = heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
+    let mut found =
+        heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
+    found.map_positions(&sources);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         let doc = DiffJson {
@@ -138,7 +149,18 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
 /// The Comparison of `current` against `base` (loaded with `current`'s interfaces), with the
 /// retained size of each class before and after, and the owner of generic classes' new
 /// objects; the first `top` rows (by size delta), and how many rows there are in all.
+/// Source maps are read from disk.
 pub fn classes(base: Loaded, current: &Loaded, top: Option<usize>) -> (Vec<ClassDiff>, usize) {
+    classes_with(base, current, top, &Disk::default())
+}
+
+/// [`classes`], with positions given their originals through `sources`.
+pub fn classes_with(
+    base: Loaded,
+    current: &Loaded,
+    top: Option<usize>,
+    sources: &Disk,
+) -> (Vec<ClassDiff>, usize) {
     let (cs, ca) = (&current.snapshot, &current.analysis);
     let rows = heapsnap::diff::compare((&base.snapshot, &base.analysis), (cs, ca));
     let retained = |loaded: &Loaded| -> HashMap<(String, Option<heapsnap::Location>), u64> {
@@ -155,20 +177,22 @@ pub fn classes(base: Loaded, current: &Loaded, top: Option<usize>) -> (Vec<Class
     )];
     drop(base);
     let shown = top.unwrap_or(rows.len()).min(rows.len());
-    let owners = generic_owners(
-        cs,
-        ca,
-        &census,
-        &rows[..shown],
-        &crate::sources::Disk::default(),
-    );
+    let owners = generic_owners(cs, ca, &census, &rows[..shown], sources);
+    // Positions with their scripts' names, for the shown rows only.
+    let located: Vec<heapsnap::Location> =
+        rows[..shown].iter().filter_map(|r| r.location).collect();
+    let mut positions = heapsnap::code::sources(cs, &located).into_iter();
     let total = rows.len();
     let classes = rows
         .into_iter()
         .take(shown)
         .map(|r| {
             let key = (r.name.clone(), r.location);
+            let mut at = r.location.and_then(|_| positions.next());
+            at.map_positions(sources);
             ClassDiff {
+                original: at.as_ref().and_then(|l| l.original.clone()),
+                at,
                 retained_before: before.get(&key).copied().unwrap_or(0),
                 retained_after: after.get(&key).copied().unwrap_or(0),
                 generic: is_generic(&r.name),
@@ -182,7 +206,6 @@ pub fn classes(base: Loaded, current: &Loaded, top: Option<usize>) -> (Vec<Class
 
 /// The Comparison as the HTML report's table (the report keeps its first rows).
 pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) -> Table {
-    let code = heapsnap::code::Code::new(&current.snapshot);
     let columns = [
         ("Class", "text"),
         ("Defined at", "text"),
@@ -204,9 +227,7 @@ pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) 
                 .owner
                 .as_ref()
                 .map_or(String::new(), |o| format!("{} ({})", o.holder, o.class));
-            let at = d
-                .location
-                .map_or(String::new(), |l| super::leaks::location(&code.source(l)));
+            let at = c.at.as_ref().map_or(String::new(), super::leaks::location);
             use serde_json::json;
             vec![
                 // As DevTools names them (`Detached Node / X` apart from `Node / X`).

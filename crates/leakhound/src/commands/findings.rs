@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use heapsnap::code::Positions;
 use heapsnap::findings::{Finding, Thresholds, findings};
 use serde::Serialize;
 
@@ -16,7 +17,8 @@ struct FindingsJson<'a> {
 
 pub fn run(args: FindingsArgs) -> anyhow::Result<()> {
     let loaded = load(&args.file, args.output.timings)?;
-    let found = findings(&loaded.snapshot, &loaded.analysis, &Thresholds::default());
+    let mut found = findings(&loaded.snapshot, &loaded.analysis, &Thresholds::default());
+    found.map_positions(&crate::sources::Disk::new(args.source_maps.enabled()));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         serde_json::to_writer_pretty(

@@ -31,6 +31,7 @@ use crate::live::{bar, install_interrupt_handler, set_app_group, unix_time};
 use crate::native::{NativeJson, Request};
 use crate::output;
 use crate::report::{Page, Table, Timeline};
+use crate::sources::Disk;
 
 /// `report.json` of a run.
 #[derive(Serialize)]
@@ -148,9 +149,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .collect::<Option<Vec<u64>>>()
             .unwrap_or_default(),
     };
-    let (found, extras) = leaks::analyse(&files, &settings, false, true)?;
+    // One reader of scripts and source maps for the JS heap's report and the native one.
+    let sources = Disk::new(args.source_maps.enabled());
+    let (found, extras) = leaks::analyse(&files, &settings, false, true, &sources)?;
     let native = match &tracker {
-        Some(tracker) => native_analysis(&args, &dir, tracker, app.pid, &rounds)?,
+        Some(tracker) => native_analysis(&args, &dir, tracker, app.pid, &rounds, &sources)?,
         None => None,
     };
     let native_verdict = native.as_ref().map_or(Verdict::None, |n| n.verdict);
@@ -528,6 +531,7 @@ fn native_analysis(
     tracker: &Recording,
     pid: u32,
     rounds: &[Round],
+    sources: &Disk,
 ) -> anyhow::Result<Option<NativeJson>> {
     let tokens: Vec<String> = rounds
         .iter()
@@ -545,6 +549,7 @@ fn native_analysis(
         fragmentation: false,
         flamegraph: Some(dir.join("native-growth.svg")),
         pprof: Some(dir.join("native.pb.gz")),
+        sources,
     });
     match native {
         Ok(native) => Ok(Some(native)),

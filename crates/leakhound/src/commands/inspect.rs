@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
+use heapsnap::code::Positions;
 use heapsnap::graph::{self, Retainers};
 use heapsnap::leaks::SourceLocation;
 use heapsnap::paths::{Ignore, shortest_paths};
@@ -11,7 +12,7 @@ use heapsnap::{EdgeIdx, NodeId, NodeIdx, Snapshot};
 use serde::Serialize;
 
 use crate::cli::{RetainersArgs, ShowArgs};
-use crate::load::load;
+use crate::load::{Loaded, load};
 use crate::output;
 
 #[derive(Serialize)]
@@ -21,55 +22,16 @@ struct RetainersJson<'a> {
 }
 
 #[derive(Serialize)]
-struct ObjectPaths {
-    object: NodeRef,
+pub struct ObjectPaths {
+    pub object: NodeRef,
     /// Shortest first; each from the root's side to the object.
-    paths: Vec<Vec<Step>>,
+    pub paths: Vec<Vec<Step>>,
 }
 
 pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
     let loaded = load(&args.file, args.output.timings)?;
-    let (s, a) = (&loaded.snapshot, &loaded.analysis);
-    let targets: Vec<NodeIdx> = match (&args.object, &args.class) {
-        (Some(object), _) => vec![node_of(s, object, &loaded.name)?],
-        (None, Some(class)) => {
-            let ids = s.strings.ids_of(class.as_bytes());
-            let mut of_class: Vec<NodeIdx> = s
-                .nodes
-                .all()
-                .filter(|&v| ids.contains(&a.class[v]))
-                .collect();
-            if of_class.is_empty() {
-                anyhow::bail!(
-                    "{}: no object of class {class:?} (class names are as `leakhound summary` prints them)",
-                    loaded.name
-                );
-            }
-            of_class.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v]), v));
-            of_class.truncate(args.instances);
-            of_class
-        }
-        (None, None) => unreachable!("clap requires @ID or --class"),
-    };
-    let ignore = Ignore {
-        edge_names: args.ignore_edge.clone(),
-        nodes: args
-            .ignore_node
-            .iter()
-            .map(|n| node_of(s, n, &loaded.name))
-            .collect::<anyhow::Result<_>>()?,
-    };
-    let index = Retainers::new(s);
-    let objects: Vec<ObjectPaths> = targets
-        .iter()
-        .map(|&v| ObjectPaths {
-            object: node_ref(s, a, v),
-            paths: shortest_paths(s, a, &index, v, args.paths, &ignore)
-                .iter()
-                .map(|p| path_steps(s, a, p))
-                .collect(),
-        })
-        .collect();
+    let index = Retainers::new(&loaded.snapshot);
+    let objects = retainer_paths(&loaded, &index, &args)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         serde_json::to_writer_pretty(
@@ -104,8 +66,59 @@ pub fn retainers(args: RetainersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The retaining paths `args` asks for (`args.file` and `args.output` are not used: the
+/// snapshot is `loaded`, with its retainer `index`).
+pub fn retainer_paths(
+    loaded: &Loaded,
+    index: &Retainers,
+    args: &RetainersArgs,
+) -> anyhow::Result<Vec<ObjectPaths>> {
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let targets: Vec<NodeIdx> = match (&args.object, &args.class) {
+        (Some(object), _) => vec![node_of(s, object, &loaded.name)?],
+        (None, Some(class)) => {
+            let ids = s.strings.ids_of(class.as_bytes());
+            let mut of_class: Vec<NodeIdx> = s
+                .nodes
+                .all()
+                .filter(|&v| ids.contains(&a.class[v]))
+                .collect();
+            if of_class.is_empty() {
+                anyhow::bail!(
+                    "{}: no object of class {class:?} (class names are as `leakhound summary` prints them)",
+                    loaded.name
+                );
+            }
+            of_class.sort_by_key(|&v| (std::cmp::Reverse(a.retained[v]), v));
+            of_class.truncate(args.instances);
+            of_class
+        }
+        (None, None) => anyhow::bail!("name an object (@ID) or a class"),
+    };
+    let ignore = Ignore {
+        edge_names: args.ignore_edge.clone(),
+        nodes: args
+            .ignore_node
+            .iter()
+            .map(|n| node_of(s, n, &loaded.name))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    Ok(targets
+        .iter()
+        .map(|&v| ObjectPaths {
+            object: node_ref(s, a, v),
+            paths: shortest_paths(s, a, index, v, args.paths, &ignore)
+                .iter()
+                .map(|p| path_steps(s, a, p))
+                .collect(),
+        })
+        .collect())
+}
+
 #[derive(Serialize)]
-struct ShowJson<'a> {
+pub struct ShowJson<'a> {
+    #[serde(skip)]
+    at: NodeIdx,
     file: &'a str,
     object: NodeRef,
     name: String,
@@ -123,6 +136,12 @@ struct ShowJson<'a> {
     path: Vec<Step>,
 }
 
+impl heapsnap::code::Positions for ShowJson<'_> {
+    fn map_positions(&mut self, sources: &dyn heapsnap::leaks::Sources) {
+        self.location.map_positions(sources);
+    }
+}
+
 #[derive(Serialize)]
 struct EdgeJson {
     edge: String,
@@ -132,39 +151,10 @@ struct EdgeJson {
 
 pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     let loaded = load(&args.file, args.output.timings)?;
-    let (s, a) = (&loaded.snapshot, &loaded.analysis);
-    let v = node_of(s, &args.object, &loaded.name)?;
-    let edge = |e: EdgeIdx, node: NodeIdx| EdgeJson {
-        edge: graph::edge_label(s, e),
-        edge_type: graph::edge_type_name(s, e).to_owned(),
-        node: node_ref(s, a, node),
-    };
-    let edge_count = s.nodes.edges(v).len();
-    let outgoing = heapsnap::excerpt::largest_edges(s, a, v, args.top);
-    let index = Retainers::new(s);
-    let retainer_count = index.of(v).len();
-    let incoming = heapsnap::excerpt::nearest_retainers(s, a, index.of(v).to_vec(), args.top);
-    let dominators = view::dominators(s, a, v)
-        .into_iter()
-        .map(|u| node_ref(s, a, u))
-        .collect();
-    let names = heapsnap::code::Code::new(s);
-    let doc = ShowJson {
-        file: &loaded.name,
-        object: node_ref(s, a, v),
-        name: s.strings.get(s.nodes.name[v]).into_owned(),
-        distance: Some(a.distance[v]).filter(|&d| d >= 0),
-        location: s.location(v).map(|l| names.source(l)),
-        dominators,
-        edge_count,
-        edges: outgoing.iter().map(|&e| edge(e, s.edges.to[e])).collect(),
-        retainer_count,
-        retainers: incoming
-            .iter()
-            .map(|&e| edge(e, graph::edge_source(s, e)))
-            .collect(),
-        path: path_steps(s, a, &graph::path_to(s, a, v)),
-    };
+    let index = Retainers::new(&loaded.snapshot);
+    let mut doc = show_doc(&loaded, &index, &args.object, args.top)?;
+    doc.map_positions(&crate::sources::Disk::new(args.source_maps.enabled()));
+    let a = &loaded.analysis;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.output.json {
         serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -174,7 +164,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     }
     writeln!(out, "{}", describe(&doc.object))?;
     writeln!(out, "  name: {}", output::shorten(&doc.name, 100))?;
-    writeln!(out, "  distance: {}", output::distance(a.distance[v]))?;
+    writeln!(out, "  distance: {}", output::distance(a.distance[doc.at]))?;
     if let Some(l) = &doc.location {
         writeln!(out, "  defined at {}", super::leaks::location(l))?;
     }
@@ -214,6 +204,48 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// What `show` prints about `object` (`@ID`): its edges and retainers, the first `top` of each.
+pub fn show_doc<'a>(
+    loaded: &'a Loaded,
+    index: &Retainers,
+    object: &str,
+    top: usize,
+) -> anyhow::Result<ShowJson<'a>> {
+    let (s, a) = (&loaded.snapshot, &loaded.analysis);
+    let v = node_of(s, object, &loaded.name)?;
+    let edge = |e: EdgeIdx, node: NodeIdx| EdgeJson {
+        edge: graph::edge_label(s, e),
+        edge_type: graph::edge_type_name(s, e).to_owned(),
+        node: node_ref(s, a, node),
+    };
+    let edge_count = s.nodes.edges(v).len();
+    let outgoing = heapsnap::excerpt::largest_edges(s, a, v, top);
+    let retainer_count = index.of(v).len();
+    let incoming = heapsnap::excerpt::nearest_retainers(s, a, index.of(v).to_vec(), top);
+    let dominators = view::dominators(s, a, v)
+        .into_iter()
+        .map(|u| node_ref(s, a, u))
+        .collect();
+    let names = heapsnap::code::Code::new(s);
+    Ok(ShowJson {
+        at: v,
+        file: &loaded.name,
+        object: node_ref(s, a, v),
+        name: s.strings.get(s.nodes.name[v]).into_owned(),
+        distance: Some(a.distance[v]).filter(|&d| d >= 0),
+        location: s.location(v).map(|l| names.source(l)),
+        dominators,
+        edge_count,
+        edges: outgoing.iter().map(|&e| edge(e, s.edges.to[e])).collect(),
+        retainer_count,
+        retainers: incoming
+            .iter()
+            .map(|&e| edge(e, graph::edge_source(s, e)))
+            .collect(),
+        path: path_steps(s, a, &graph::path_to(s, a, v)),
+    })
 }
 
 fn describe(n: &NodeRef) -> String {

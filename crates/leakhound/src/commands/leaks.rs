@@ -7,14 +7,16 @@ use std::time::Instant;
 
 use std::collections::HashMap;
 
+use heapsnap::code::{Original, Positions};
 use heapsnap::excerpt::Excerpt;
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
 use heapsnap::{NodeId, NodeIdx};
 
 use crate::cli::LeaksArgs;
-use crate::load::{load, load_with, read, timing};
+use crate::load::{Loaded, load, load_with, read, timing};
 use crate::output;
 use crate::report::{self, Page, Table};
+use crate::sources::Disk;
 
 #[derive(serde::Serialize)]
 pub struct LeaksJson {
@@ -39,6 +41,7 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<ExitCode> {
         &settings,
         args.output.timings,
         args.html.is_some(),
+        &Disk::new(args.source_maps.enabled()),
     )?;
     let suspected = found.report.leak_suspected;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -79,46 +82,32 @@ pub struct PageExtras {
 
 /// The leak report and the last snapshot's findings for `files`, oldest first; with `page`,
 /// what the HTML page adds (the baseline is then read again, in full, for the Comparison).
+/// Scripts and their source maps are read through `sources`.
 pub fn analyse(
     files: &[PathBuf],
     settings: &Settings,
     timings: bool,
     page: bool,
+    sources: &Disk,
 ) -> anyhow::Result<(LeaksJson, Option<PageExtras>)> {
     let (last, earlier_files) = files.split_last().expect("at least two snapshots");
     // Earlier snapshots are reduced to a census one at a time, so at most one full snapshot
     // is in memory besides the final one's analysis.
-    let mut earlier = Vec::with_capacity(earlier_files.len());
-    for path in earlier_files {
-        let (name, mut s) = read(path, timings)?;
-        let start = Instant::now();
-        let class = heapsnap::analysis::class_names(&mut s);
-        earlier.push(Census::new(&name, &s, &class));
-        timing(timings, "census", start);
-    }
+    let earlier = earlier_files
+        .iter()
+        .map(|path| census(path, timings))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let loaded = load(last, timings)?;
-    let start = Instant::now();
-    let report = heapsnap::leaks::find(
-        &earlier,
-        (&loaded.snapshot, &loaded.analysis),
-        &loaded.name,
-        settings,
-        &crate::sources::Disk::default(),
-    );
-    timing(timings, "leak analysis", start);
-    let findings = heapsnap::findings::findings(
-        &loaded.snapshot,
-        &loaded.analysis,
-        &heapsnap::findings::Thresholds::default(),
-    );
+    let found = report_with(&earlier, &loaded, settings, timings, sources);
     let extras = if page {
         let start = Instant::now();
-        let graph = excerpt(&loaded, &report.clusters);
+        let graph = excerpt(&loaded, &found.report.clusters);
         timing(timings, "page: retainer trees", start);
         let base = load_with(&files[0], timings, Some(&loaded.analysis.interfaces))?;
         let base_name = base.name.clone();
         let start = Instant::now();
-        let (classes, total) = super::diff::classes(base, &loaded, Some(report::MAX_ROWS));
+        let (classes, total) =
+            super::diff::classes_with(base, &loaded, Some(report::MAX_ROWS), sources);
         timing(timings, "page: comparison", start);
         Some(PageExtras {
             graph,
@@ -128,7 +117,55 @@ pub fn analyse(
     } else {
         None
     };
-    Ok((LeaksJson { report, findings }, extras))
+    Ok((found, extras))
+}
+
+/// The census of the snapshot at `path`: its objects' ids and class counts, for comparing
+/// with a later snapshot (only class names are computed).
+pub fn census(path: &std::path::Path, timings: bool) -> anyhow::Result<Census> {
+    let (name, mut s) = read(path, timings)?;
+    let start = Instant::now();
+    let class = heapsnap::analysis::class_names(&mut s);
+    let census = Census::new(&name, &s, &class);
+    timing(timings, "census", start);
+    Ok(census)
+}
+
+/// The leak report of `loaded`, the last of a series whose earlier snapshots are `earlier`
+/// (baseline first), with its findings; source maps are read from disk.
+pub fn report(
+    earlier: &[Census],
+    loaded: &Loaded,
+    settings: &Settings,
+    timings: bool,
+) -> LeaksJson {
+    report_with(earlier, loaded, settings, timings, &Disk::default())
+}
+
+/// [`report()`], with positions given their originals from `sources`.
+pub fn report_with(
+    earlier: &[Census],
+    loaded: &Loaded,
+    settings: &Settings,
+    timings: bool,
+    sources: &Disk,
+) -> LeaksJson {
+    let start = Instant::now();
+    let report = heapsnap::leaks::find(
+        earlier,
+        (&loaded.snapshot, &loaded.analysis),
+        &loaded.name,
+        settings,
+        sources,
+    );
+    timing(timings, "leak analysis", start);
+    let mut findings = heapsnap::findings::findings(
+        &loaded.snapshot,
+        &loaded.analysis,
+        &heapsnap::findings::Thresholds::default(),
+    );
+    findings.map_positions(sources);
+    LeaksJson { report, findings }
 }
 
 /// Objects in a page's whole graph excerpt, and added per cluster: the largest clusters
@@ -429,10 +466,12 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         writeln!(out, "   your functions in it: {}", list.join(", "))?;
     }
     if let Some(top) = c.allocation_stack.first() {
+        let at = format!("{}:{}:{}", top.script, top.line, top.column);
         writeln!(
             out,
-            "   allocated in {} ({}:{}:{})",
-            top.function, top.script, top.line, top.column
+            "   allocated in {} ({})",
+            top.function,
+            position(at, top.original.as_ref())
         )?;
     }
     let owner = c.owner.as_ref().map(|o| o.path_index);
@@ -530,9 +569,37 @@ fn file_name(script: &str) -> &str {
     script.rsplit(['/', '\\']).next().unwrap_or(script)
 }
 
+/// A position as the text reports print it: `/srv/app/dist/server.js:42:7`, and where the
+/// script's source map says it came from when it has one:
+/// `/srv/app/dist/server.js:42:7 (src/orders.ts:30:5)`.
 pub fn location(l: &heapsnap::leaks::SourceLocation) -> String {
-    match &l.script {
+    let generated = match &l.script {
         Some(script) => format!("{script}:{}:{}", l.line, l.column),
         None => format!("script {} line {}:{}", l.script_id, l.line, l.column),
+    };
+    position(generated, l.original.as_ref())
+}
+
+/// A generated position (as text) with its original beside it, if any.
+pub fn position(generated: String, original: Option<&Original>) -> String {
+    match original {
+        Some(o) => format!("{generated} ({})", original_text(o)),
+        None => generated,
     }
+}
+
+/// `src/orders.ts:30:5`: the source relative to the current directory when it is inside it
+/// (where people run leakhound from and open files from: short, and a terminal or editor
+/// opens it as it is), else as the JSON has it (an absolute path, or the map's URL).
+pub fn original_text(o: &Original) -> String {
+    let cwd = std::env::current_dir().ok();
+    let source = cwd
+        .as_deref()
+        .and_then(|cwd| std::path::Path::new(&o.source).strip_prefix(cwd).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map_or_else(
+            || o.source.clone(),
+            |rel| rel.to_string_lossy().into_owned(),
+        );
+    format!("{source}:{}:{}", o.line, o.column)
 }

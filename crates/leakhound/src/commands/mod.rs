@@ -1,15 +1,15 @@
 //! One file per subcommand.
 
 mod capture;
-mod diff;
-mod findings;
+pub mod diff;
+pub mod findings;
 mod hunt;
-mod inspect;
-mod leaks;
+pub mod inspect;
+pub mod leaks;
 pub mod maps;
 mod native;
 mod stats;
-mod summary;
+pub mod summary;
 mod watch;
 
 use std::process::ExitCode;
@@ -67,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Watch(args) => watch::run(args),
         Command::Maps(args) => maps::run(args),
         Command::Native(args) => return native::run(args),
+        Command::Mcp(args) => crate::mcp::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -30,6 +30,7 @@ pub fn run(args: NativeArgs) -> anyhow::Result<ExitCode> {
         fragmentation: true,
         flamegraph: Some(dir.join("native-growth.svg")),
         pprof: Some(dir.join("native.pb.gz")),
+        sources: &crate::sources::Disk::new(args.source_maps.enabled()),
     })?;
     print(&args, &report)?;
     if let Some(path) = &args.html {

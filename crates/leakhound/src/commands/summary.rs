@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::cli::{SortKey, SummaryArgs};
 use crate::load::{load, timing};
 use crate::output;
+use heapsnap::code::Positions;
 
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let class_filter = args
@@ -21,7 +22,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let (s, a) = (&loaded.snapshot, &loaded.analysis);
     // Independent passes over the analysed graph, side by side.
     let start = Instant::now();
-    let ((mut classes, statistics), found) = rayon::join(
+    let ((mut classes, statistics), mut found) = rayon::join(
         || rayon::join(|| heapsnap::summary(s, a), || heapsnap::statistics(s, a)),
         || heapsnap::findings::findings(s, a, &heapsnap::findings::Thresholds::default()),
     );
@@ -42,6 +43,11 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     }
     let shown = args.top.unwrap_or(classes.len()).min(classes.len());
     classes.truncate(shown);
+    if args.source_maps.enabled() {
+        let sources = crate::sources::Disk::default();
+        originals(s, &mut classes, &sources);
+        found.map_positions(&sources);
+    }
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -61,18 +67,26 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
         let rows: Vec<Vec<String>> = classes
             .iter()
             .map(|c| {
+                // DevTools' key: the script id, not its name, which would not fit; the
+                // original source after it.
                 let name = match c.location {
-                    Some(l) => format!(
-                        "{} @{}:{}:{}",
-                        c.name,
-                        l.script_id,
-                        l.line + 1,
-                        l.column + 1
+                    Some(l) => super::leaks::position(
+                        output::shorten(
+                            &format!(
+                                "{} @{}:{}:{}",
+                                c.name,
+                                l.script_id,
+                                l.line + 1,
+                                l.column + 1
+                            ),
+                            80,
+                        ),
+                        c.original.as_ref(),
                     ),
-                    None => c.name.clone(),
+                    None => output::shorten(&c.name, 80),
                 };
                 vec![
-                    output::shorten(&name, 80),
+                    name,
                     output::distance(c.distance),
                     output::count(c.count),
                     output::size(c.shallow_size),
@@ -100,5 +114,21 @@ fn percent(part: u64, total: u64) -> String {
         "-".into()
     } else {
         format!("{:.1}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+/// Sets each row's original position (source maps) from its location; give it the rows shown
+/// only: script names are looked up for them alone.
+pub fn originals(
+    s: &heapsnap::Snapshot,
+    classes: &mut [heapsnap::ClassRow],
+    sources: &crate::sources::Disk,
+) {
+    let located: Vec<heapsnap::Location> = classes.iter().filter_map(|c| c.location).collect();
+    let mut positions = heapsnap::code::sources(s, &located);
+    positions.map_positions(sources);
+    let rows = classes.iter_mut().filter(|c| c.location.is_some());
+    for (c, l) in rows.zip(positions) {
+        c.original = l.original;
     }
 }

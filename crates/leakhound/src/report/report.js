@@ -52,10 +52,14 @@
     signed_size: signedSize,
     seconds: seconds,
   };
+  /** A position, with where its script's source map says it came from: `dist/a.js:3:1 (src/a.ts:5:1)`. */
   function location(l) {
     if (!l) return '';
     const script = l.script || 'script ' + l.script_id;
-    return script + ':' + l.line + ':' + l.column;
+    return withOriginal(script + ':' + l.line + ':' + l.column, l.original);
+  }
+  function withOriginal(generated, o) {
+    return o ? generated + ' (' + o.source + ':' + o.line + ':' + o.column + ')' : generated;
   }
   /** A script path shortened for display; the full one is the title. */
   function shortPath(p) {
@@ -284,7 +288,7 @@
       ['Instances of ' + shortClass + ' per snapshot', perSnapshot],
       ['Defined at', c.location ? code(location(c.location)) : ''],
       ['Your functions in it', c.functions.map((f) => count(f.count) + ' × ' + f.name + ' (' + location(f.location) + ')').join('; ')],
-      ['Allocated at', c.allocation_stack.length ? c.allocation_stack.slice(0, 4).map((f) => f.function + ' (' + f.script + ':' + f.line + ')').join(' ← ') : ''],
+      ['Allocated at', c.allocation_stack.length ? c.allocation_stack.slice(0, 4).map((f) => f.function + ' (' + withOriginal(f.script + ':' + f.line, f.original) + ')').join(' ← ') : ''],
     ]);
     if (c.parts.length > 1 || (c.parts[0] && c.parts[0].label !== c.class)) {
       const t = el(card, 'table', 'parts');
@@ -557,7 +561,7 @@
   }
 
   function frameLabel(f) {
-    return f.location ? f.name + ' (' + f.location + ')' : f.name;
+    return f.location ? f.name + ' (' + withOriginal(f.location, f.original) + ')' : f.name;
   }
 
   function signatureText(sig) {

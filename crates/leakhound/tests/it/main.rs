@@ -5,6 +5,8 @@ mod conformance;
 mod headroom;
 mod leaks;
 mod live;
+mod mcp;
 mod native;
 mod report;
+mod sourcemaps;
 mod watch;

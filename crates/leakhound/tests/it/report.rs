@@ -241,7 +241,7 @@ fn session_graph(step: usize) -> String {
     g
 }
 
-fn write_series(dir: &Path) -> Vec<String> {
+pub(crate) fn write_series(dir: &Path) -> Vec<String> {
     (0..3)
         .map(|step| {
             let name = format!("s{}.heapsnapshot", step + 1);
