@@ -71,6 +71,11 @@ pub struct SourceLocation {
     /// the script is compiled or bundled and its map could be read; see [`Positions`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// The start of the script's source as the snapshot keeps it: a file on disk under the
+    /// script's name is the code that ran only if it starts so (a loader such as ts-node
+    /// compiles in memory; a build can change the file after the snapshot). Not in the JSON.
+    #[serde(skip)]
+    pub ran: Option<std::sync::Arc<[u8]>>,
 }
 
 /// A position in the source a script was compiled from (TypeScript, a bundle's module), by the
@@ -97,7 +102,7 @@ impl Positions for SourceLocation {
         if self.original.is_none()
             && let Some(script) = &self.script
         {
-            self.original = sources.original(script, self.line, self.column);
+            self.original = sources.original(script, self.ran.as_deref(), self.line, self.column);
         }
     }
 }
@@ -127,6 +132,8 @@ impl<T: Positions> Positions for Vec<T> {
 /// Scripts and functions of one snapshot.
 pub struct Code {
     scripts: Scripts,
+    /// Each script's copy of its source start (see [`SourceLocation::ran`]).
+    copies: FxHashMap<u32, std::sync::Arc<[u8]>>,
     /// Up to three closures of each context (`closure --context--> context`).
     functions: FxHashMap<NodeIdx, Closures>,
     context_names: Vec<StrId>,
@@ -172,6 +179,7 @@ impl Code {
             }
         }
         Code {
+            copies: copies(s, &scripts),
             scripts,
             functions,
             context_names: ids(b"system / Context"),
@@ -192,7 +200,13 @@ impl Code {
             line: l.line + 1,
             column: l.column + 1,
             original: None,
+            ran: self.copies.get(&l.script_id).cloned(),
         }
+    }
+
+    /// The start of the script's source as the snapshot keeps it (see [`SourceLocation::ran`]).
+    pub fn script_copy(&self, script_id: u32) -> Option<std::sync::Arc<[u8]>> {
+        self.copies.get(&script_id).cloned()
     }
 
     pub fn script_name(&self, script_id: u32) -> Option<&str> {
@@ -258,6 +272,7 @@ impl Code {
 pub fn sources(s: &Snapshot, locations: &[Location]) -> Vec<SourceLocation> {
     let wanted: rustc_hash::FxHashSet<u32> = locations.iter().map(|l| l.script_id).collect();
     let scripts = scripts(s, |id| wanted.contains(&id));
+    let copies = copies(s, &scripts);
     locations
         .iter()
         .map(|l| SourceLocation {
@@ -266,7 +281,16 @@ pub fn sources(s: &Snapshot, locations: &[Location]) -> Vec<SourceLocation> {
             line: l.line + 1,
             column: l.column + 1,
             original: None,
+            ran: copies.get(&l.script_id).cloned(),
         })
+        .collect()
+}
+
+/// Each script's copy of its source start, shared by the positions in it.
+fn copies(s: &Snapshot, scripts: &Scripts) -> FxHashMap<u32, std::sync::Arc<[u8]>> {
+    scripts
+        .iter()
+        .filter_map(|(&id, &(_, _, source))| Some((id, s.strings.bytes(source?).into())))
         .collect()
 }
 
@@ -595,35 +619,151 @@ pub fn declaration_before(source: &str, name: &str, line: u32) -> Option<(u32, u
 
 /// When 1-based `line`:`column` of `source` is a constructor's parameter list (V8's position
 /// of a class with a constructor of its own), the `class` keyword of the class declared last
-/// above it, if that class is `name`: `(line, column)`.
+/// above it, if that class is `name`: `(line, column)`. A class is declared by `class NAME`
+/// or, as bundlers write it (esbuild, rollup, SWC), by a class expression given to a name:
+/// `var|let|const NAME = class`, `NAME = class`, `exports.NAME = class`. Nothing for a
+/// one-letter name or in minified code (lines longer than `MAX_LINE`), where a search by text could find
+/// another class: V8's position then stays, which is right if less helpful.
 pub fn class_declaration(source: &str, name: &str, line: u32, column: u32) -> Option<(u32, u32)> {
-    let at = source.lines().nth(line.checked_sub(1)? as usize)?;
-    let before: String = at.chars().take(column.saturating_sub(1) as usize).collect();
-    if !before.trim_end().ends_with("constructor") {
+    if !searchable(name) {
         return None;
     }
+    let lines: Vec<&str> = source.lines().take(line as usize).collect();
+    if line == 0 || lines.len() != line as usize {
+        return None;
+    }
+    let at = lines[lines.len() - 1];
+    if at.len() > MAX_LINE {
+        return None;
+    }
+    let cut = at
+        .char_indices()
+        .nth(column.saturating_sub(1) as usize)
+        .map_or(at.len(), |(i, _)| i);
+    let before = &at[..cut];
+    let head = before.trim_end();
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    let (n, column, declared) = source
-        .lines()
-        .take(line as usize)
-        .enumerate()
-        .filter(|(_, l)| l.len() <= MAX_LINE)
-        .filter_map(|(n, l)| {
-            let code = l.split("//").next().unwrap_or(l);
-            code.match_indices("class").find_map(|(i, _)| {
-                let rest = code[i + "class".len()..].strip_prefix(char::is_whitespace)?;
-                let declared: String = rest
-                    .trim_start()
-                    .chars()
-                    .take_while(|&c| is_ident(c))
-                    .collect();
-                let word = !code[..i].chars().next_back().is_some_and(is_ident);
-                (word && !declared.is_empty())
-                    .then(|| (n as u32 + 1, code[..i].chars().count() as u32 + 1, declared))
-            })
-        })
-        .last()?;
-    (declared == name).then_some((n, column))
+    if !head.ends_with("constructor")
+        || head[..head.len() - "constructor".len()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| is_ident(c) || c == '.')
+    {
+        return None;
+    }
+    // The nearest class above the constructor (on its own line, before it); a long line on
+    // the way ends the search, since the class it declares could not be told.
+    for (n, l) in lines.iter().enumerate().rev() {
+        let l = if n + 1 == lines.len() { before } else { l };
+        if l.len() > MAX_LINE {
+            return None;
+        }
+        if let Some((column, declared)) = classes(code_of(l)).pop() {
+            // `exports.Session = class`: V8 names the class `exports.Session` or `Session`.
+            let last = declared.rsplit('.').next().unwrap_or(&declared);
+            return (declared == name || last == name).then_some((n as u32 + 1, column));
+        }
+    }
+    None
+}
+
+/// The classes declared on one line of code, in order: the 1-based column of each `class`
+/// keyword and the name it is declared as (`Order` for `class Order`, and for a class
+/// expression given to a name, `var Order = class {`, that name: `exports.Order` for
+/// `exports.Order = class extends Base {`). Anonymous classes that are not given a name are
+/// left out.
+fn classes(code: &str) -> Vec<(u32, String)> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let ident = |s: &str| -> String { s.chars().take_while(|&c| is_ident(c)).collect() };
+    let mut found = Vec::new();
+    for (i, _) in code.match_indices("class") {
+        let (before, rest) = (&code[..i], &code[i + "class".len()..]);
+        if before
+            .chars()
+            .next_back()
+            .is_some_and(|c| is_ident(c) || c == '.')
+            || rest.chars().next().is_some_and(is_ident)
+        {
+            continue;
+        }
+        let named = ident(rest.trim_start());
+        let declared = if rest.starts_with(char::is_whitespace)
+            && !named.is_empty()
+            && named != "extends"
+            && !named.starts_with(|c: char| c.is_ascii_digit())
+        {
+            named
+        } else {
+            // `NAME = class {`, `NAME = /* @__PURE__ */ class extends Base {`.
+            let mut lhs = before.trim_end();
+            while let Some(open) = lhs.strip_suffix("*/").and_then(|l| l.rfind("/*")) {
+                lhs = lhs[..open].trim_end();
+            }
+            let Some(lhs) = lhs.strip_suffix('=') else {
+                continue;
+            };
+            // Not `==`, `=>`, `<=`, `+=` …: an assignment or a declaration only.
+            if lhs.ends_with(|c: char| "=!<>+-*/%&|^?:".contains(c)) {
+                continue;
+            }
+            let lhs = lhs.trim_end();
+            let start = lhs
+                .char_indices()
+                .rev()
+                .take_while(|&(_, c)| is_ident(c) || c == '.')
+                .last()
+                .map_or(lhs.len(), |(j, _)| j);
+            let path = &lhs[start..];
+            if path.is_empty()
+                || path.starts_with(|c: char| c == '.' || c.is_ascii_digit())
+                || path.ends_with('.')
+            {
+                continue;
+            }
+            path.to_owned()
+        };
+        found.push((before.chars().count() as u32 + 1, declared));
+    }
+    found
+}
+
+/// A line of code without its `//` comment: the first `//` outside a string literal (`"http://…"`
+/// is not a comment). Text only: a regular expression with a quote in it can hide a comment.
+fn code_of(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut previous_slash = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => {
+                if c == '/' && previous_slash {
+                    return &line[..i - 1];
+                }
+                if matches!(c, '"' | '\'' | '`') {
+                    quote = Some(c);
+                }
+            }
+        }
+        previous_slash = quote.is_none() && c == '/';
+    }
+    line
+}
+
+/// Whether declarations of `name` are looked for by text: not for one-letter names, which a
+/// minifier gives to everything (`e`, `t`), so that the first `e` on a line is another
+/// binding. Minified names could be turned into the original ones through the script's source
+/// map (its `names`, at the declaration's token); that is left for later.
+fn searchable(name: &str) -> bool {
+    name.chars().nth(1).is_some()
 }
 
 /// A declaration-looking occurrence of a name.
@@ -634,12 +774,14 @@ struct Declaration {
     indent: usize,
 }
 
-/// Lines longer than this are minified code: their declarations are not looked for.
-const MAX_LINE: usize = 1_000;
+/// Lines longer than this are minified code: their declarations are not looked for (the
+/// same short name is declared many times on such a line, and the first is seldom the one).
+const MAX_LINE: usize = 500;
 
 /// Every declaration-looking occurrence of `name`, in order, in one pass over `source`: a
 /// keyword before it on its line (with only a destructuring pattern, other names or `export`
-/// between), or a function's parameter list around it. Text only, no parser.
+/// between), or a function's parameter list around it. Text only, no parser: one-letter
+/// names and long lines are not searched (see [`searchable`], [`MAX_LINE`]).
 fn declarations<'a>(source: &'a str, name: &'a str) -> impl Iterator<Item = Declaration> + 'a {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
     const KEYWORDS: [&str; 7] = [
@@ -654,9 +796,9 @@ fn declarations<'a>(source: &'a str, name: &'a str) -> impl Iterator<Item = Decl
     source
         .lines()
         .enumerate()
-        .filter(move |(_, line)| !name.is_empty() && line.len() <= MAX_LINE && line.contains(name))
+        .filter(move |(_, line)| searchable(name) && line.len() <= MAX_LINE && line.contains(name))
         .flat_map(move |(n, line)| {
-            let code = line.split("//").next().unwrap_or(line);
+            let code = code_of(line);
             let indent = code.len() - code.trim_start().len();
             code.match_indices(name).filter_map(move |(i, _)| {
                 let (before, after) = (&code[..i], &code[i + name.len()..]);
@@ -714,7 +856,8 @@ mod tests {
         assert_eq!(declaration(src, "quoteCache"), Some((5, 7)));
         assert_eq!(declaration(src, "handler"), Some((6, 10)));
         assert_eq!(declaration(src, "quoteMap"), Some((7, 12)));
-        assert_eq!(declaration(src, "y"), Some((8, 5)));
+        // One-letter names are a minifier's: not searched (the first `y` is seldom the one).
+        assert_eq!(declaration(src, "y"), None);
         assert_eq!(declaration(src, "NodeCache"), Some((3, 7)));
         assert_eq!(declaration(src, "quote"), None);
         assert_eq!(declaration(src, ""), None);
@@ -735,6 +878,118 @@ mod tests {
         assert_eq!(class_declaration(src, "Order", 40, 1), None);
         let exported = "export default class Order {\n    constructor() {}\n}\n";
         assert_eq!(class_declaration(exported, "Order", 2, 16), Some((1, 16)));
+        // The last class before the constructor on its own line, not the line's first.
+        let two = "class Other {} class Order extends Base { constructor(id) {} }\n";
+        assert_eq!(class_declaration(two, "Order", 1, 54), Some((1, 16)));
+        assert_eq!(class_declaration(two, "Other", 1, 54), None);
+        // A `//` in a string is not a comment (`split("//")` cut the class off).
+        let url = "const base = \"http://localhost\"; class Order {\n  constructor() {}\n}\n";
+        assert_eq!(class_declaration(url, "Order", 2, 14), Some((1, 34)));
+        let commented = "// class Order {\nclass Other {\n  constructor() {}\n}\n";
+        assert_eq!(class_declaration(commented, "Order", 3, 14), None);
+    }
+
+    /// esbuild 0.28's output for `export class Session { … constructor(user: string, n:
+    /// number)` (lines 27–49 of leakhound's tests/sourcemaps/generated/esbuild/server.js).
+    const ESBUILD: &str = r#"// src/session.ts
+var Session = class {
+  data;
+  blob;
+  constructor(user, n) {
+    this.data = { user, created: Date.now(), tags: ["a", "b"] };
+    this.blob = "x".repeat(200) + n;
+  }
+  describe() {
+    return `${this.data.user}`;
+  }
+};
+var SessionStore = class {
+  sessions = /* @__PURE__ */ new Map();
+  open(user, n) {
+    const s = new Session(user, n);
+    this.sessions.set(user + ":" + n, s);
+    return s;
+  }
+  find(key) {
+    return this.sessions.get(key);
+  }
+};
+"#;
+
+    /// rollup 4.68's CommonJS output (`rollup main.js --format cjs`) of a module with
+    /// `export const Session = class { constructor(user, n) …` and `export class Store {
+    /// constructor() … }`.
+    const ROLLUP: &str = "'use strict';\n\nconst Session = class {\n  constructor(user, n) {\n    this.user = user;\n    this.n = n;\n  }\n};\nclass Store {\n  constructor() { this.sessions = new Map(); }\n}\n";
+
+    #[test]
+    fn a_class_expression_is_declared_where_its_keyword_is() {
+        // esbuild: V8 puts `Session` at its constructor's `(` (5:14); the class is at 2:15.
+        assert_eq!(class_declaration(ESBUILD, "Session", 5, 14), Some((2, 15)));
+        // SessionStore has no constructor: V8's position is its `class` keyword already.
+        assert_eq!(class_declaration(ESBUILD, "SessionStore", 13, 20), None);
+        assert_eq!(class_declaration(ROLLUP, "Session", 4, 14), Some((3, 17)));
+        assert_eq!(class_declaration(ROLLUP, "Store", 10, 14), Some((9, 1)));
+        // Hand-written CommonJS: V8 names the class by what it is assigned to.
+        let cjs = "exports.Session = class {\n  constructor(n) { this.n = n; }\n};\nmodule.exports.Other = class extends Object {\n  constructor(n) { super(); this.n = n; }\n};\n";
+        assert_eq!(
+            class_declaration(cjs, "exports.Session", 2, 14),
+            Some((1, 19))
+        );
+        assert_eq!(class_declaration(cjs, "Session", 2, 14), Some((1, 19)));
+        assert_eq!(
+            class_declaration(cjs, "module.exports.Other", 5, 14),
+            Some((4, 24))
+        );
+        // `let` and `const` too, a name given twice (tsc's decorated classes), a comment
+        // between; not a comparison or an arrow.
+        for (src, column) in [
+            (
+                "let Order = class extends Base {\n  constructor() {}\n}\n",
+                13,
+            ),
+            ("let Order = class Order {\n  constructor() {}\n}\n", 13),
+            (
+                "Order = /* @__PURE__ */ class {\n  constructor() {}\n}\n",
+                25,
+            ),
+        ] {
+            assert_eq!(
+                class_declaration(src, "Order", 2, 14),
+                Some((1, column)),
+                "{src}"
+            );
+        }
+        for src in [
+            "if (Order == class {\n  constructor() {}\n}) {}\n",
+            "const f = () => class {\n  constructor() {}\n}\n",
+        ] {
+            assert_eq!(class_declaration(src, "Order", 2, 14), None, "{src}");
+        }
+    }
+
+    #[test]
+    fn minified_code_is_not_searched() {
+        // One-letter names: a minifier's, the class found by text could be another.
+        let min = "var o=class{constructor(e,n){this.a=e}};\n";
+        assert_eq!(class_declaration(min, "o", 1, 24), None);
+        // Long lines, the constructor's or one on the way up.
+        let long = format!(
+            "var Order = class {{{}constructor(e) {{}} }};\n",
+            " ".repeat(600)
+        );
+        assert_eq!(class_declaration(&long, "Order", 1, 631), None);
+        let between = format!(
+            "var Order = class {{\n  x = \"{}\";\n  constructor() {{}}\n}};\n",
+            "a".repeat(600)
+        );
+        assert_eq!(class_declaration(&between, "Order", 3, 14), None);
+        let vars = format!("const cache = new Map();{}\n", " ".repeat(600));
+        assert_eq!(declaration(&vars, "cache"), None);
+        // webpack's production bundle (review 16): `e` is its module cache at column 257 and
+        // the store later; a one-letter name is not searched at all.
+        let wp = "(()=>{\"use strict\";var e={196:(e,s)=>{}},s={};function t(o){var r=s[o];return r}const e=new(t(196).SessionStore)})();\n";
+        assert_eq!(declaration(wp, "e"), None);
+        assert_eq!(declaration_before(wp, "e", 1), None);
     }
 
     #[test]
@@ -751,5 +1006,8 @@ mod tests {
         assert_eq!(declaration_before(src, "items", 6), Some((6, 12)));
         assert_eq!(declaration_before(src, "rows", 7), Some((7, 11)));
         assert_eq!(declaration_before(src, "profiles", 2), None);
+        // A `//` in a string is not a comment: the parameter after it is found.
+        let url = "const stores = [];\napp.get(\"http://h/x\", (stores) => () => stores);\n";
+        assert_eq!(declaration_before(url, "stores", 2), Some((2, 24)));
     }
 }

@@ -56,12 +56,12 @@ pub enum Error {
         why: &'static str,
     },
     #[error(
-        "PID {pid} opened no inspector port within {} s after SIGUSR1. Either the app handles SIGUSR1 itself (`process.on('SIGUSR1')` replaces Node's handler), or its main thread is stuck in a native call (execSync, a sync fs call on a pipe, crypto *Sync, an addon): Node opens the port only when that call returns, and leakhound will not be there to close it. Check the app for a SIGUSR1 listener, or `cat /proc/{pid}/wchan`; restarting it with `--inspect=127.0.0.1:0` always works",
+        "PID {pid} opened no inspector port within {} s after SIGUSR1. Either the app handles SIGUSR1 itself (`process.on('SIGUSR1')` replaces Node's handler), or its main thread is stuck in a native call (execSync, a sync fs call on a pipe, crypto *Sync, an addon): Node opens the port only when that call returns, and leakhound will not be there to close it. Check the app for a SIGUSR1 listener, or `cat /proc/{pid}/wchan`; restarting it with `--inspect=127.0.0.1:0` always works. To see it now without the inspector: `leakhound capture --pid {pid} --core`, then `leakhound core FILE` (objects by class and the JS stack)",
         .waited.as_secs_f64()
     )]
     NoInspector { pid: u32, waited: Duration },
     #[error(
-        "the inspector at {addr} did not answer {what} within {} s: the app's main thread is probably stuck in a native call (execSync, a sync fs call, crypto *Sync, an addon). JavaScript loops do not block the inspector; native calls do. Try again when the call returns, or raise --timeout",
+        "the inspector at {addr} did not answer {what} within {} s: the app's main thread is probably stuck in a native call (execSync, a sync fs call, crypto *Sync, an addon). JavaScript loops do not block the inspector; native calls do. Try again when the call returns, or raise --timeout; to see it now, take a core (`leakhound capture --pid PID --core`, then `leakhound core FILE`: objects by class and the JS stack)",
         .waited.as_secs_f64()
     )]
     NoAnswer {
@@ -149,6 +149,20 @@ What to do instead:
     Load(#[from] crate::load::LoadError),
     #[error("interrupted")]
     Interrupted,
+    #[error(
+        "gcore (from gdb) is not installed: install gdb (`apt install gdb`, `dnf install gdb`), or take the core another way (`kill -ABRT` with cores enabled kills the app)"
+    )]
+    NoGcore,
+    #[error("no core of PID {pid}: {why}")]
+    CoreFailed { pid: u32, why: String },
+    #[error(
+        "not taking the core: it will be about {need}, and {dir} has {free} free; write it elsewhere (-o /big/disk/FILE), or give --force"
+    )]
+    NoDiskRoom {
+        need: String,
+        free: String,
+        dir: PathBuf,
+    },
     #[error(
         "native allocation tracking needs {lib}, which is not built: build it with `cargo build --release` at the workspace root (or `cargo build -p leakhound-preload`), or point LEAKHOUND_PRELOAD at it; looked in {}",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),

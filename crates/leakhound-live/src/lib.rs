@@ -5,6 +5,8 @@
 //!   memory recorder, stop.
 //! - [`attach`]: find (or open, with SIGUSR1) the inspector of a process by PID, and close it.
 //! - [`capture`]: heap snapshots streamed to a file, heap usage, the sampling heap profiler.
+//! - [`gcore`]: a core dump of a live process (gdb's gcore), for when its inspector cannot
+//!   answer.
 //! - [`headroom`]: whether a snapshot fits in the app's memory, and why an app died.
 //! - [`procfs`]: the bits of `/proc` we read: listening sockets, memory counters.
 //! - [`load`]: a keep-alive HTTP load driver with bounded concurrency.
@@ -16,6 +18,7 @@ pub mod attach;
 pub mod capture;
 pub mod cdp;
 mod error;
+pub mod gcore;
 pub mod headroom;
 pub mod load;
 pub mod memory;

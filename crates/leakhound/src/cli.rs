@@ -50,6 +50,10 @@ pub enum Command {
     /// stacks whose live memory grows; or analyse a recording again. Exit code 0: no native
     /// leak suspected, 1: suspected, 2: error
     Native(NativeArgs),
+    /// Objects by class and the JS stack of a Node process from its core dump, for when the
+    /// inspector cannot reach it (take one with `capture --pid PID --core`); `--diff` compares
+    /// two cores of one process
+    Core(CoreArgs),
     /// Serve the tools to AI assistants: a Model Context Protocol server on stdin/stdout
     /// (summary, stats, diff, leaks, retainers, show, findings, capture, hunt, watch_sample,
     /// maps), keeping loaded snapshots between calls
@@ -266,6 +270,12 @@ pub struct CaptureArgs {
         requires = "sample_allocations"
     )]
     pub sampling_interval: u64,
+    /// Instead of a snapshot: a core dump of --pid with gdb's gcore, for when the inspector
+    /// cannot answer (a main thread stuck in native code) or the heap is too big to snapshot
+    /// inside its container. The process is stopped while it is written (about 2 s per GB)
+    /// and then goes on; read it with `leakhound core FILE`
+    #[arg(long, requires = "pid", conflicts_with_all = ["inspect", "sample_allocations", "no_gc"])]
+    pub core: bool,
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -508,6 +518,28 @@ pub struct MapsArgs {
     /// Show the N largest groups (or changes)
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub top: usize,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CoreArgs {
+    /// A core dump of a Node process (gdb's gcore, or the kernel's)
+    pub core: PathBuf,
+    /// The node binary (or libnode.so) that wrote the core, when it is not at the path the core
+    /// names (another machine, a container); its build id must match
+    #[arg(long, value_name = "BINARY")]
+    pub node: Option<PathBuf>,
+    /// A later core of the same process: which classes grew between the two
+    #[arg(long, value_name = "CORE2")]
+    pub diff: Option<PathBuf>,
+    /// Show the N first classes
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub top: usize,
+    /// Print every thread's stack, not only the main thread's
+    #[arg(long)]
+    pub all_threads: bool,
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,

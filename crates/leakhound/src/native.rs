@@ -257,7 +257,7 @@ pub fn label(f: &Frame) -> String {
         Some(at) => format!(
             "{} ({})",
             f.name,
-            crate::commands::leaks::position(at.clone(), f.original.as_ref())
+            crate::output::position(at.clone(), f.original.as_ref())
         ),
         None => f.name.clone(),
     }

@@ -143,6 +143,47 @@ pub fn path(steps: &[heapsnap::view::Step], mark: Option<usize>, from: Option<&s
     parts.join(" → ")
 }
 
+/// A position as the text reports print it: `/srv/app/dist/server.js:42:7`, and where the
+/// script's source map says it came from when it has one:
+/// `/srv/app/dist/server.js:42:7 (src/orders.ts:30:5)`.
+pub fn location(l: &heapsnap::code::SourceLocation) -> String {
+    let generated = match &l.script {
+        Some(script) => format!("{script}:{}:{}", l.line, l.column),
+        None => format!("script {} line {}:{}", l.script_id, l.line, l.column),
+    };
+    position(generated, l.original.as_ref())
+}
+
+/// A generated position (as text) with its original beside it, if any.
+pub fn position(generated: String, original: Option<&heapsnap::code::Original>) -> String {
+    match original {
+        Some(o) => format!("{generated} ({})", original_text(o)),
+        None => generated,
+    }
+}
+
+/// `src/orders.ts:30:5`: the source relative to the current directory when it is inside it
+/// (where people run leakhound from and open files from: short, and a terminal or editor
+/// opens it as it is), else as the JSON has it (an absolute path, or the map's URL).
+pub fn original_text(o: &heapsnap::code::Original) -> String {
+    original_from(o, std::env::current_dir().ok().as_deref())
+}
+
+/// [`original_text`] with `cwd` the current directory. From `/` (an MCP server started by a
+/// desktop client, a container, a service) paths stay absolute: `work/app/src/a.ts` would
+/// read as relative to wherever its reader is.
+fn original_from(o: &heapsnap::code::Original, cwd: Option<&std::path::Path>) -> String {
+    let source = cwd
+        .filter(|cwd| cwd.parent().is_some())
+        .and_then(|cwd| std::path::Path::new(&o.source).strip_prefix(cwd).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map_or_else(
+            || o.source.clone(),
+            |rel| rel.to_string_lossy().into_owned(),
+        );
+    format!("{source}:{}:{}", o.line, o.column)
+}
+
 /// Checks, before any work, that a file can be written at `path`: not a directory, in a
 /// directory that exists.
 pub fn check_file_path(path: &std::path::Path) -> anyhow::Result<()> {
@@ -172,5 +213,35 @@ mod tests {
         assert_eq!(distance(-5), "-");
         assert_eq!(distance(100_000_001), "-");
         assert_eq!(distance(3), "3");
+    }
+
+    #[test]
+    fn originals_are_relative_to_the_current_directory_except_the_root() {
+        let o = heapsnap::code::Original {
+            source: "/work/app/src/session.ts".to_owned(),
+            line: 26,
+            column: 8,
+        };
+        let cwd = |p: &'static str| Some(std::path::Path::new(p));
+        assert_eq!(original_from(&o, cwd("/work/app")), "src/session.ts:26:8");
+        assert_eq!(
+            original_from(&o, cwd("/srv")),
+            "/work/app/src/session.ts:26:8"
+        );
+        assert_eq!(original_from(&o, cwd("/")), "/work/app/src/session.ts:26:8");
+        assert_eq!(original_from(&o, None), "/work/app/src/session.ts:26:8");
+        let url = heapsnap::code::Original {
+            source: "webpack:///./src/session.ts".to_owned(),
+            ..o
+        };
+        assert_eq!(
+            original_from(&url, cwd("/")),
+            "webpack:///./src/session.ts:26:8"
+        );
+        assert_eq!(
+            position("/work/app/dist/server.js:39:20".into(), Some(&url)),
+            "/work/app/dist/server.js:39:20 (webpack:///./src/session.ts:26:8)"
+        );
+        assert_eq!(position("a.js:1:1".into(), None), "a.js:1:1");
     }
 }

@@ -2,6 +2,7 @@
 //! reports point at (a snapshot keeps only the first 1,024 characters of each script, and
 //! `heapsnap` reads no files), and their source maps, for original positions.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -20,6 +21,10 @@ pub(crate) const MAX_SCRIPT_BYTES: u64 = 16 << 20;
 /// One `Disk` serves a whole run, so each script and each source map is read once.
 pub struct Disk {
     read: Mutex<HashMap<String, Option<String>>>,
+    /// Whether each script's file is the code that ran (see [`Disk::ran_here`]).
+    ran: Mutex<HashMap<String, bool>>,
+    /// Where warnings go.
+    warn: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
     /// `None` with `--no-source-maps`.
     maps: Option<SourceMaps>,
 }
@@ -33,10 +38,58 @@ impl Default for Disk {
 
 impl Disk {
     pub fn new(source_maps: bool) -> Disk {
+        Disk::warning_to(source_maps, |w| eprintln!("warning: {w}"))
+    }
+
+    /// Source maps on; warnings (a map that cannot be read, a file that is not the code that
+    /// ran) go to `warn` instead of stderr: the MCP server puts them in its answers.
+    pub fn with_warnings(warn: impl Fn(&str) + Send + Sync + 'static) -> Disk {
+        Disk::warning_to(true, warn)
+    }
+
+    fn warning_to(source_maps: bool, warn: impl Fn(&str) + Send + Sync + 'static) -> Disk {
+        let warn: std::sync::Arc<dyn Fn(&str) + Send + Sync> = std::sync::Arc::new(warn);
         Disk {
             read: Mutex::default(),
-            maps: source_maps.then(SourceMaps::default),
+            ran: Mutex::default(),
+            maps: source_maps.then(|| {
+                let warn = warn.clone();
+                SourceMaps::with_warnings(move |w| warn(w))
+            }),
+            warn,
         }
+    }
+}
+
+impl Disk {
+    /// Whether the file named `script` starts with `ran`, the start of the source that ran (as
+    /// the snapshot keeps it); said once per script when it does not: its positions then stay
+    /// in the code that ran, since the file's source map describes another text.
+    fn ran_here(&self, script: &str, ran: &[u8]) -> bool {
+        let mut checked = self.ran.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&same) = checked.get(script) {
+            return same;
+        }
+        // No file at all is not a mismatch: there is no map to misuse either.
+        let same = match path_of(script).and_then(|path| std::fs::File::open(path).ok()) {
+            None => true,
+            Some(file) => {
+                // Node strips a byte-order mark before it compiles a file.
+                let mut start = Vec::with_capacity(ran.len() + 3);
+                let read = std::io::Read::take(file, ran.len() as u64 + 3)
+                    .read_to_end(&mut start)
+                    .is_ok();
+                let text = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&start);
+                read && text.starts_with(ran)
+            }
+        };
+        if !same {
+            (self.warn)(&format!(
+                "{script} on disk is not the code that ran (a loader such as ts-node or tsx compiled it in memory, or it changed since the snapshot): its positions are left in the code that ran"
+            ));
+        }
+        checked.insert(script.to_owned(), same);
+        same
     }
 }
 
@@ -55,8 +108,20 @@ impl heapsnap::leaks::Sources for Disk {
             .clone()
     }
 
-    fn original(&self, script: &str, line: u32, column: u32) -> Option<Original> {
-        self.maps.as_ref()?.original(script, line, column)
+    fn original(
+        &self,
+        script: &str,
+        ran: Option<&[u8]>,
+        line: u32,
+        column: u32,
+    ) -> Option<Original> {
+        let maps = self.maps.as_ref()?;
+        if let Some(ran) = ran.filter(|r| !r.is_empty())
+            && !self.ran_here(script, ran)
+        {
+            return None;
+        }
+        maps.original(script, line, column)
     }
 }
 

@@ -274,7 +274,8 @@ pub struct Frame {
 impl Positions for Frame {
     fn map_positions(&mut self, sources: &dyn Sources) {
         if self.original.is_none() && !self.script.is_empty() && self.line > 0 {
-            self.original = sources.original(&self.script, self.line, self.column.max(1));
+            // Trace frames carry no copy of their script to check the file against.
+            self.original = sources.original(&self.script, None, self.line, self.column.max(1));
         }
     }
 }

@@ -90,8 +90,16 @@ pub trait Sources: Sync {
     /// The whole text of the script V8 named `script` (a path or URL), if it can be read.
     fn text(&self, script: &str) -> Option<String>;
 
-    /// Where 1-based `line`:`column` of `script` came from, by the script's source map.
-    fn original(&self, _script: &str, _line: u32, _column: u32) -> Option<Original> {
+    /// Where 1-based `line`:`column` of `script` came from, by the script's source map. `ran`
+    /// is the start of the source that ran, as the snapshot keeps it, when known: a file that
+    /// does not start so is not the code that ran, and its map must not be used.
+    fn original(
+        &self,
+        _script: &str,
+        _ran: Option<&[u8]>,
+        _line: u32,
+        _column: u32,
+    ) -> Option<Original> {
         None
     }
 }
@@ -482,6 +490,7 @@ impl OwnerFinder {
             line,
             column,
             original: None,
+            ran: self.code.script_copy(l.script_id),
         })
     }
 }

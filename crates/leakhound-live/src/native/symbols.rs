@@ -65,7 +65,9 @@ impl heapsnap::code::Positions for Frame {
             return;
         };
         if let (Ok(line), Ok(column)) = (line.parse(), column.parse()) {
-            self.original = sources.original(script, line, column);
+            // The frame's code is the process's, running when it was recorded: no snapshot
+            // copy to check the file against.
+            self.original = sources.original(script, None, line, column);
         }
     }
 }

@@ -40,6 +40,9 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         crate::output::check_file_path(path)?;
     }
+    if args.core {
+        return core(&args);
+    }
     let inspector = attach(&args.target)?;
     let node = leakhound_live::cdp::is_node(&inspector.version);
     let stem = format!(
@@ -211,4 +214,67 @@ fn output_path(given: &Option<PathBuf>, stem: &str, extension: &str) -> PathBuf 
     given
         .clone()
         .unwrap_or_else(|| Path::new(&format!("{stem}.{extension}")).to_owned())
+}
+
+/// How long gcore may take: about 2 s per GB here, so this is room for a very big process on a
+/// slow disk; the process is resumed if it runs out.
+const CORE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// `capture --pid PID --core`: a core dump with gcore, its cost said before and after.
+fn core(args: &CaptureArgs) -> anyhow::Result<()> {
+    use leakhound_live::gcore;
+    let pid = args.target.pid.expect("clap requires --pid with --core");
+    let out = output_path(&args.output, &format!("node-{pid}-{}", unix_time()), "core");
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let plan = gcore::plan(pid, dir)?;
+    if plan.estimate > plan.free_disk && !args.force {
+        return Err(leakhound_live::Error::NoDiskRoom {
+            need: output::size(plan.estimate),
+            free: output::size(plan.free_disk),
+            dir: dir.to_owned(),
+        }
+        .into());
+    }
+    eprintln!(
+        "taking a core of PID {pid} with gcore: about {} to write ({} free there); the process is stopped while it is written",
+        output::size(plan.estimate),
+        output::size(plan.free_disk)
+    );
+    let taken = gcore::take(pid, &out, CORE_LIMIT, &leakhound_live::cdp::interrupted)?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        #[derive(Serialize)]
+        struct CoreJson<'a> {
+            pid: u32,
+            estimate: u64,
+            #[serde(flatten)]
+            core: &'a gcore::Taken,
+        }
+        let doc = CoreJson {
+            pid,
+            estimate: plan.estimate,
+            core: &taken,
+        };
+        serde_json::to_writer_pretty(&mut stdout, &doc)?;
+        writeln!(stdout)?;
+    } else {
+        writeln!(
+            stdout,
+            "wrote {} ({}, {} on disk) in {:.1} s; PID {pid} was stopped that long and goes on{}",
+            taken.path.display(),
+            output::size(taken.bytes),
+            output::size(taken.disk_bytes),
+            taken.seconds,
+            if taken.resumed {
+                " (leakhound found it stopped afterwards and resumed it)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(stdout, "next: leakhound core {}", taken.path.display())?;
+    }
+    Ok(())
 }

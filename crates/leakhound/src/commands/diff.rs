@@ -52,7 +52,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     let base = load_with(&args.base, timings, Some(&current.analysis.interfaces))?;
     let base_name = base.name.clone();
     let sources = Disk::new(args.source_maps.enabled());
-    let (classes, total) = classes_with(base, &current, args.top, &sources);
+    let (classes, total) = classes(base, &current, args.top, &sources);
     let (cs, ca) = (&current.snapshot, &current.analysis);
     let mut found =
         heapsnap::findings::findings(cs, ca, &heapsnap::findings::Thresholds::default());
@@ -149,13 +149,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
 /// The Comparison of `current` against `base` (loaded with `current`'s interfaces), with the
 /// retained size of each class before and after, and the owner of generic classes' new
 /// objects; the first `top` rows (by size delta), and how many rows there are in all.
-/// Source maps are read from disk.
-pub fn classes(base: Loaded, current: &Loaded, top: Option<usize>) -> (Vec<ClassDiff>, usize) {
-    classes_with(base, current, top, &Disk::default())
-}
-
-/// [`classes`], with positions given their originals through `sources`.
-pub fn classes_with(
+/// Positions are given their originals through `sources`.
+pub fn classes(
     base: Loaded,
     current: &Loaded,
     top: Option<usize>,
@@ -227,7 +222,7 @@ pub fn table(base: &str, current: &Loaded, classes: &[ClassDiff], total: usize) 
                 .owner
                 .as_ref()
                 .map_or(String::new(), |o| format!("{} ({})", o.holder, o.class));
-            let at = c.at.as_ref().map_or(String::new(), super::leaks::location);
+            let at = c.at.as_ref().map_or(String::new(), crate::output::location);
             use serde_json::json;
             vec![
                 // As DevTools names them (`Detached Node / X` apart from `Node / X`).

@@ -44,7 +44,7 @@ pub fn print(out: &mut impl Write, found: &[Finding]) -> std::io::Result<()> {
     for f in found {
         writeln!(out, "  • {}", f.title)?;
         if let Some(l) = &f.location {
-            writeln!(out, "    at {}", super::leaks::location(l))?;
+            writeln!(out, "    at {}", crate::output::location(l))?;
         }
         writeln!(out, "    {}", f.meaning)?;
     }

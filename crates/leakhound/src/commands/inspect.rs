@@ -166,7 +166,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     writeln!(out, "  name: {}", output::shorten(&doc.name, 100))?;
     writeln!(out, "  distance: {}", output::distance(a.distance[doc.at]))?;
     if let Some(l) = &doc.location {
-        writeln!(out, "  defined at {}", super::leaks::location(l))?;
+        writeln!(out, "  defined at {}", crate::output::location(l))?;
     }
     writeln!(out, "  path: {}", output::path(&doc.path, None, None))?;
     let chain: Vec<String> = doc

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use std::collections::HashMap;
 
-use heapsnap::code::{Original, Positions};
+use heapsnap::code::Positions;
 use heapsnap::excerpt::Excerpt;
 use heapsnap::leaks::{Census, Cluster, Report, Settings};
 use heapsnap::{NodeId, NodeIdx};
@@ -98,7 +98,7 @@ pub fn analyse(
         .map(|path| census(path, timings))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let loaded = load(last, timings)?;
-    let found = report_with(&earlier, &loaded, settings, timings, sources);
+    let found = report(&earlier, &loaded, settings, timings, sources);
     let extras = if page {
         let start = Instant::now();
         let graph = excerpt(&loaded, &found.report.clusters);
@@ -106,8 +106,7 @@ pub fn analyse(
         let base = load_with(&files[0], timings, Some(&loaded.analysis.interfaces))?;
         let base_name = base.name.clone();
         let start = Instant::now();
-        let (classes, total) =
-            super::diff::classes_with(base, &loaded, Some(report::MAX_ROWS), sources);
+        let (classes, total) = super::diff::classes(base, &loaded, Some(report::MAX_ROWS), sources);
         timing(timings, "page: comparison", start);
         Some(PageExtras {
             graph,
@@ -132,18 +131,8 @@ pub fn census(path: &std::path::Path, timings: bool) -> anyhow::Result<Census> {
 }
 
 /// The leak report of `loaded`, the last of a series whose earlier snapshots are `earlier`
-/// (baseline first), with its findings; source maps are read from disk.
+/// (baseline first), with its findings; positions are given their originals from `sources`.
 pub fn report(
-    earlier: &[Census],
-    loaded: &Loaded,
-    settings: &Settings,
-    timings: bool,
-) -> LeaksJson {
-    report_with(earlier, loaded, settings, timings, &Disk::default())
-}
-
-/// [`report()`], with positions given their originals from `sources`.
-pub fn report_with(
     earlier: &[Census],
     loaded: &Loaded,
     settings: &Settings,
@@ -448,7 +437,7 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
         print_owner(out, c, o)?;
     }
     if let Some(l) = &c.location {
-        writeln!(out, "   defined at {}", location(l))?;
+        writeln!(out, "   defined at {}", output::location(l))?;
     }
     if !c.functions.is_empty() {
         let list: Vec<String> = c
@@ -459,7 +448,7 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
                     "{} × function {} ({})",
                     output::count(f.count),
                     f.name,
-                    location(&f.location)
+                    output::location(&f.location)
                 )
             })
             .collect();
@@ -471,7 +460,7 @@ fn print_cluster(out: &mut impl Write, rank: usize, c: &Cluster) -> std::io::Res
             out,
             "   allocated in {} ({})",
             top.function,
-            position(at, top.original.as_ref())
+            output::position(at, top.original.as_ref())
         )?;
     }
     let owner = c.owner.as_ref().map(|o| o.path_index);
@@ -546,16 +535,16 @@ pub fn owner_text(c: &Cluster, o: &heapsnap::leaks::Owner) -> (String, Option<St
     }
     if let Some(l) = &o.location {
         if o.variable {
-            held.push_str(&format!("; declared at {}", location(l)));
+            held.push_str(&format!("; declared at {}", output::location(l)));
         } else {
             // `NodeCache.data` → NodeCache; `EventEmitter._events["error"]` → EventEmitter.
             let class = o.holder.split(['.', '[']).next().unwrap_or(&o.holder);
-            held.push_str(&format!("; {class} is defined at {}", location(l)));
+            held.push_str(&format!("; {class} is defined at {}", output::location(l)));
         }
     }
     let reached = o.binding.as_ref().filter(|b| b.via != b.name).map(|b| {
         let at = match (&b.location, &b.script) {
-            (Some(l), _) => format!(" ({})", location(l)),
+            (Some(l), _) => format!(" ({})", output::location(l)),
             (None, Some(script)) => format!(" (in {script})"),
             (None, None) => String::new(),
         };
@@ -567,39 +556,4 @@ pub fn owner_text(c: &Cluster, o: &heapsnap::leaks::Owner) -> (String, Option<St
 /// The last part of a path or URL: `server.js`.
 fn file_name(script: &str) -> &str {
     script.rsplit(['/', '\\']).next().unwrap_or(script)
-}
-
-/// A position as the text reports print it: `/srv/app/dist/server.js:42:7`, and where the
-/// script's source map says it came from when it has one:
-/// `/srv/app/dist/server.js:42:7 (src/orders.ts:30:5)`.
-pub fn location(l: &heapsnap::leaks::SourceLocation) -> String {
-    let generated = match &l.script {
-        Some(script) => format!("{script}:{}:{}", l.line, l.column),
-        None => format!("script {} line {}:{}", l.script_id, l.line, l.column),
-    };
-    position(generated, l.original.as_ref())
-}
-
-/// A generated position (as text) with its original beside it, if any.
-pub fn position(generated: String, original: Option<&Original>) -> String {
-    match original {
-        Some(o) => format!("{generated} ({})", original_text(o)),
-        None => generated,
-    }
-}
-
-/// `src/orders.ts:30:5`: the source relative to the current directory when it is inside it
-/// (where people run leakhound from and open files from: short, and a terminal or editor
-/// opens it as it is), else as the JSON has it (an absolute path, or the map's URL).
-pub fn original_text(o: &Original) -> String {
-    let cwd = std::env::current_dir().ok();
-    let source = cwd
-        .as_deref()
-        .and_then(|cwd| std::path::Path::new(&o.source).strip_prefix(cwd).ok())
-        .filter(|rel| !rel.as_os_str().is_empty())
-        .map_or_else(
-            || o.source.clone(),
-            |rel| rel.to_string_lossy().into_owned(),
-        );
-    format!("{source}:{}:{}", o.line, o.column)
 }

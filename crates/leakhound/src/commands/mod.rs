@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 mod capture;
+mod core_dump;
 pub mod diff;
 pub mod findings;
 mod hunt;
@@ -67,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Watch(args) => watch::run(args),
         Command::Maps(args) => maps::run(args),
         Command::Native(args) => return native::run(args),
+        Command::Core(args) => core_dump::run(args),
         Command::Mcp(args) => crate::mcp::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)

@@ -70,7 +70,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
                 // DevTools' key: the script id, not its name, which would not fit; the
                 // original source after it.
                 let name = match c.location {
-                    Some(l) => super::leaks::position(
+                    Some(l) => output::position(
                         output::shorten(
                             &format!(
                                 "{} @{}:{}:{}",

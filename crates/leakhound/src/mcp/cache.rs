@@ -43,13 +43,43 @@ impl Key {
 pub struct Snapshot {
     pub loaded: Loaded,
     retainers: OnceLock<Retainers>,
+    summary: OnceLock<Vec<heapsnap::ClassRow>>,
+    findings: OnceLock<Vec<heapsnap::findings::Finding>>,
 }
 
 impl Snapshot {
+    fn new(loaded: Loaded) -> Snapshot {
+        Snapshot {
+            loaded,
+            retainers: OnceLock::new(),
+            summary: OnceLock::new(),
+            findings: OnceLock::new(),
+        }
+    }
+
     /// Incoming edges of every node (built on first use: 8 bytes per edge).
     pub fn retainers(&self) -> &Retainers {
         self.retainers
             .get_or_init(|| Retainers::new(&self.loaded.snapshot))
+    }
+
+    /// The Summary rows, by retained size (computed on first use: every page reads them).
+    pub fn summary(&self) -> &[heapsnap::ClassRow] {
+        let l = &self.loaded;
+        self.summary
+            .get_or_init(|| heapsnap::summary(&l.snapshot, &l.analysis))
+    }
+
+    /// The findings (computed on first use).
+    pub fn findings(&self) -> &[heapsnap::findings::Finding] {
+        let l = &self.loaded;
+        self.findings.get_or_init(|| {
+            heapsnap::findings::findings(
+                &l.snapshot,
+                &l.analysis,
+                &heapsnap::findings::Thresholds::default(),
+            )
+        })
     }
 
     /// The memory the snapshot holds, from its column lengths (a lower bound: the allocator's
@@ -89,14 +119,17 @@ struct Entry {
     last_used: u64,
 }
 
-/// The cache. One lock: a call that reads a snapshot holds it, so two calls never read the
-/// same file twice at once (MCP clients send one call at a time anyway).
+/// The cache. Its lock is held only to look up, insert and evict: a snapshot is read under a
+/// lock of its own (per file), so two calls never read one file twice at once, and a call on a
+/// kept snapshot never waits behind another file being read.
 pub struct Cache {
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     entries: Vec<Entry>,
+    /// The files being read now, each with the lock its readers wait on.
+    loading: Vec<(PathBuf, Arc<Mutex<()>>)>,
     budget: u64,
     clock: u64,
     /// Answers computed over several snapshots (comparisons, leak reports), by their inputs'
@@ -112,6 +145,7 @@ impl Cache {
         Cache {
             inner: Mutex::new(Inner {
                 entries: Vec::new(),
+                loading: Vec::new(),
                 budget,
                 clock: 0,
                 results: Vec::new(),
@@ -126,19 +160,33 @@ impl Cache {
     /// The snapshot at `path`, read and analysed unless a current copy is kept.
     pub fn get(&self, path: &Path) -> anyhow::Result<(Arc<Snapshot>, Hit)> {
         let key = Key::of(path)?;
+        if let Some(kept) = self.peek_key(&key) {
+            return Ok((kept, Hit::Cached));
+        }
+        // One reader per file: later callers wait here, then find it kept.
+        let file_lock = {
+            let mut inner = self.lock();
+            match inner.loading.iter().find(|(p, _)| *p == key.path) {
+                Some((_, lock)) => lock.clone(),
+                None => {
+                    let lock = Arc::new(Mutex::new(()));
+                    inner.loading.push((key.path.clone(), lock.clone()));
+                    lock
+                }
+            }
+        };
+        let _reading = file_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = self.peek_key(&key) {
+            return Ok((kept, Hit::Cached));
+        }
+        let loaded = load(path, false);
         let mut inner = self.lock();
+        inner.loading.retain(|(p, _)| *p != key.path);
+        let snapshot = Arc::new(Snapshot::new(loaded?));
         inner.clock += 1;
         let now = inner.clock;
-        if let Some(e) = inner.entries.iter_mut().find(|e| e.key == key) {
-            e.last_used = now;
-            return Ok((e.snapshot.clone(), Hit::Cached));
-        }
         // An older version of the same file is of no use any more.
         inner.entries.retain(|e| e.key.path != key.path);
-        let snapshot = Arc::new(Snapshot {
-            loaded: load(path, false)?,
-            retainers: OnceLock::new(),
-        });
         let bytes = snapshot.bytes();
         if bytes > inner.budget {
             return Ok((snapshot, Hit::TooBigToKeep));
@@ -160,14 +208,17 @@ impl Cache {
 
     /// The snapshot at `path` if a current copy is kept; never reads it.
     pub fn peek(&self, path: &Path) -> anyhow::Result<Option<Arc<Snapshot>>> {
-        let key = Key::of(path)?;
+        Ok(self.peek_key(&Key::of(path)?))
+    }
+
+    fn peek_key(&self, key: &Key) -> Option<Arc<Snapshot>> {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
-        Ok(inner.entries.iter_mut().find(|e| e.key == key).map(|e| {
+        inner.entries.iter_mut().find(|e| e.key == *key).map(|e| {
             e.last_used = now;
             e.snapshot.clone()
-        }))
+        })
     }
 
     /// A result kept under `key`, or computed by `compute` and kept.

@@ -6,14 +6,20 @@
 //! snapshots kept between calls ([`cache`]). Nothing but protocol messages reaches stdout.
 
 mod cache;
+mod live;
 mod params;
 mod tools;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
-use rmcp::model::{CallToolResult, Content, Implementation, ServerCapabilities, ServerInfo};
-use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolResult, Content, Implementation, ProgressNotificationParam, ServerCapabilities,
+    ServerInfo,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 
 use crate::cli::McpArgs;
 use params::*;
@@ -23,7 +29,7 @@ Typical hunt: `hunt` starts the app, drives load, takes three snapshots and repo
 with who holds them (or use `capture` on a running process three times and `leaks` on the files). \
 Then look closer: `summary` (classes by retained size), `diff` (growth between two snapshots), \
 `show` (one object, `@ID` from other answers), `retainers` (why an object is alive), `findings` \
-(suspicious patterns). For memory outside the JS heap: `watch_sample` (RSS split into V8 heap, \
+(suspicious patterns). A process stuck in native code: `capture` with `core: true`, then `core`. For memory outside the JS heap: `watch_sample` (RSS split into V8 heap, \
 malloc and the rest) and `maps`. Snapshots stay loaded between calls: ask follow-up questions about \
 the same files freely. Long lists come in pages: pass `next` back as `cursor`.";
 
@@ -33,13 +39,34 @@ pub struct Server {
     tool_router: ToolRouter<Self>,
 }
 
+/// Every `description` in `schema` on one line.
+fn unwrap_lines(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(fields) => {
+            for (name, value) in fields.iter_mut() {
+                match value {
+                    serde_json::Value::String(text) if name == "description" => {
+                        *text = text.replace('\n', " ");
+                    }
+                    _ => unwrap_lines(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_lines),
+        _ => {}
+    }
+}
+
+/// The largest answer sent as it is; a larger one has its long lists cut (and says so).
+const MAX_ANSWER: usize = 256 << 10;
+
 /// Runs `work` on the blocking pool; its value, or its error as a tool error with the same text
 /// as the command line prints.
 async fn call(
     work: impl FnOnce() -> anyhow::Result<serde_json::Value> + Send + 'static,
 ) -> Result<CallToolResult, ErrorData> {
     match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(CallToolResult::structured(value)),
+        Ok(Ok(value)) => Ok(CallToolResult::structured(bounded(value))),
         Ok(Err(e)) => Ok(CallToolResult::error(vec![Content::text(format!("{e:#}"))])),
         Err(e) => Err(ErrorData::internal_error(
             format!("the tool failed: {e}"),
@@ -48,17 +75,74 @@ async fn call(
     }
 }
 
+/// The last resort against an answer no model can take: past [`MAX_ANSWER`] bytes, every list
+/// is cut to a few items and the cuts are listed.
+fn bounded(value: serde_json::Value) -> serde_json::Value {
+    if value.to_string().len() <= MAX_ANSWER {
+        return value;
+    }
+    live::trimmed(value)
+}
+
+/// [`call`] for a tool that runs a child process: a cancelled call stops it, and its stderr
+/// lines become progress notifications when the client asked for them.
+async fn call_live(
+    ctx: RequestContext<RoleServer>,
+    work: impl FnOnce(&live::Control) -> anyhow::Result<serde_json::Value> + Send + 'static,
+) -> Result<CallToolResult, ErrorData> {
+    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let token = ctx.meta.get_progress_token();
+    let control = Arc::new(live::Control {
+        cancelled: AtomicBool::new(false),
+        progress: token.is_some().then_some(sender),
+    });
+    let peer = ctx.peer.clone();
+    let progress = tokio::spawn(async move {
+        let Some(token) = token else { return };
+        let mut n = 0.0;
+        while let Some(line) = lines.recv().await {
+            n += 1.0;
+            let mut note = ProgressNotificationParam::new(token.clone(), n);
+            note.message = Some(line);
+            let _ = peer.notify_progress(note).await;
+        }
+    });
+    let watcher = {
+        let (control, ct) = (control.clone(), ctx.ct.clone());
+        tokio::spawn(async move {
+            ct.cancelled().await;
+            control.cancelled.store(true, Ordering::Relaxed);
+        })
+    };
+    let running = control.clone();
+    let answer = call(move || work(&running)).await;
+    watcher.abort();
+    drop(control);
+    let _ = progress.await;
+    answer
+}
+
 #[tool_router]
 impl Server {
     fn new(budget: u64) -> Server {
+        let mut tool_router = Self::tool_router();
+        // Doc comments wrap at 100 columns; a model should read each as one sentence.
+        for route in tool_router.map.values_mut() {
+            let mut schema = serde_json::Value::Object((*route.attr.input_schema).clone());
+            unwrap_lines(&mut schema);
+            if let serde_json::Value::Object(schema) = schema {
+                route.attr.input_schema = Arc::new(schema);
+            }
+        }
         Server {
             cache: Arc::new(cache::Cache::new(budget)),
-            tool_router: Self::tool_router(),
+            tool_router,
         }
     }
 
     #[tool(
-        description = "The Summary view of a heap snapshot, as Chrome DevTools shows it: classes by retained size (count, shallow and retained bytes, distance), with the Statistics (where the heap's bytes go)"
+        description = "The Summary view of a heap snapshot, as Chrome DevTools shows it: classes by retained size (count, shallow and retained bytes, distance), with the Statistics (where the heap's bytes go)",
+        annotations(read_only_hint = true)
     )]
     async fn summary(
         &self,
@@ -69,7 +153,8 @@ impl Server {
     }
 
     #[tool(
-        description = "The Statistics view of a heap snapshot: total, V8 heap (code, strings, JS arrays, system) and native bytes"
+        description = "The Statistics view of a heap snapshot: total, V8 heap (code, strings, JS arrays, system) and native bytes",
+        annotations(read_only_hint = true)
     )]
     async fn stats(
         &self,
@@ -80,7 +165,8 @@ impl Server {
     }
 
     #[tool(
-        description = "Compare two snapshots of one process: DevTools' Comparison view (new, deleted, size delta per class) with each class's retained growth and, for generic classes (Object, strings, arrays), the collection that holds the new objects"
+        description = "Compare two snapshots of one process: DevTools' Comparison view (new, deleted, size delta per class) with each class's retained growth and, for generic classes (Object, strings, arrays), the collection that holds the new objects",
+        annotations(read_only_hint = true)
     )]
     async fn diff(
         &self,
@@ -91,7 +177,8 @@ impl Server {
     }
 
     #[tool(
-        description = "Leaked objects across snapshots of one process (oldest first; three or more separate a leak from a cache filling once): clusters of objects that were never freed, who holds them (a grown Map, array or object, named as the app's code names it, e.g. NodeCache.data reached from quoteCache), where they were allocated, and a verdict (leak_suspected)"
+        description = "Leaked objects across snapshots of one process (oldest first; three or more separate a leak from a cache filling once): clusters of objects that were never freed, who holds them (a grown Map, array or object, named as the app's code names it, e.g. NodeCache.data reached from quoteCache), where they were allocated, and a verdict (leak_suspected)",
+        annotations(read_only_hint = true)
     )]
     async fn leaks(
         &self,
@@ -102,7 +189,8 @@ impl Server {
     }
 
     #[tool(
-        description = "The shortest retaining paths (from the GC roots) of one object (@ID) or of a class's largest instances: why they are still alive"
+        description = "The shortest retaining paths (from the GC roots) of one object (@ID) or of a class's largest instances: why they are still alive",
+        annotations(read_only_hint = true)
     )]
     async fn retainers(
         &self,
@@ -113,7 +201,8 @@ impl Server {
     }
 
     #[tool(
-        description = "One object (@ID): class, sizes, distance, source location, dominators, its largest edges and its retainers nearest to the root, and its shortest retaining path"
+        description = "One object (@ID): class, sizes, distance, source location, dominators, its largest edges and its retainers nearest to the root, and its shortest retaining path",
+        annotations(read_only_hint = true)
     )]
     async fn show(
         &self,
@@ -124,7 +213,8 @@ impl Server {
     }
 
     #[tool(
-        description = "Suspicious patterns in a snapshot: handle leaks (one object with a huge fan-out), edges to missing objects, huge collections, duplicate strings, listener and closure build-ups, contexts shared by many closures"
+        description = "Suspicious patterns in a snapshot: handle leaks (one object with a huge fan-out), edges to missing objects, huge collections, duplicate strings, listener and closure build-ups, contexts shared by many closures",
+        annotations(read_only_hint = true)
     )]
     async fn findings(
         &self,
@@ -135,13 +225,14 @@ impl Server {
     }
 
     #[tool(
-        description = "Take a heap snapshot (or a sampling allocation profile) of a running Node process by PID or inspector address; refuses when the snapshot would not fit in the app's free memory (V8 builds it inside the app) unless force is set. Answers the file written (mode 0600) and the heap's figures"
+        description = "Take a heap snapshot (or a sampling allocation profile, or with core: true a core dump) of a running Node process by PID or inspector address; refuses when the snapshot would not fit in the app's free memory (V8 builds it inside the app) unless force is set. Answers the file written (mode 0600) and the heap's figures"
     )]
     async fn capture(
         &self,
         Parameters(p): Parameters<CaptureParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        call(move || tools::capture(&p)).await
+        call_live(ctx, move |control| live::capture(&p, control)).await
     }
 
     #[tool(
@@ -150,8 +241,20 @@ impl Server {
     async fn hunt(
         &self,
         Parameters(p): Parameters<HuntParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        call(move || tools::hunt(&p)).await
+        call_live(ctx, move |control| live::hunt(&p, control)).await
+    }
+
+    #[tool(
+        description = "Objects by class (count, bytes; application classes first) and the JS stack of every thread of a Node process, from its core dump: for a process the inspector cannot reach (main thread stuck in native code, heap too big to snapshot). With diff: which classes grew between two cores of one process"
+    )]
+    async fn core(
+        &self,
+        Parameters(p): Parameters<CoreParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        call_live(ctx, move |control| live::core(&p, control)).await
     }
 
     #[tool(
@@ -160,8 +263,9 @@ impl Server {
     async fn watch_sample(
         &self,
         Parameters(p): Parameters<WatchParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        call(move || tools::watch_sample(&p)).await
+        call_live(ctx, move |control| live::watch_sample(&p, control)).await
     }
 
     #[tool(
@@ -170,8 +274,9 @@ impl Server {
     async fn maps(
         &self,
         Parameters(p): Parameters<MapsParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        call(move || tools::maps(&p)).await
+        call_live(ctx, move |control| live::maps(&p, control)).await
     }
 }
 
@@ -186,7 +291,7 @@ impl ServerHandler for Server {
 
 pub fn run(args: McpArgs) -> anyhow::Result<()> {
     let budget = match args.cache_mb {
-        Some(mb) => mb << 20,
+        Some(mb) => mb.saturating_mul(1 << 20),
         None => default_budget(),
     };
     eprintln!(
@@ -196,14 +301,20 @@ pub fn run(args: McpArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let service = Server::new(budget)
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|e| anyhow::anyhow!("the MCP session did not start: {e}"))?;
-        service.waiting().await?;
+        let ended = service.waiting().await;
+        // The session is over: no child it started goes on without it.
+        live::stop_all();
+        ended?;
         anyhow::Ok(())
-    })
+    });
+    // Calls still running are not waited for long: their children were told to stop.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(15));
+    served
 }
 
 /// Half the memory this process may still take (its cgroup limit or the machine's available

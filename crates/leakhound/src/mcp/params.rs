@@ -59,6 +59,7 @@ pub struct DiffParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct LeaksParams {
     /// Snapshots of one process, oldest first (baseline, target, final…): at least two
+    #[schemars(length(min = 2))]
     pub snapshots: Vec<PathBuf>,
     /// Clusters of leaked objects described in full (default 5, at most 50; all are counted)
     pub top: Option<usize>,
@@ -110,6 +111,10 @@ pub struct CaptureParams {
     pub force: bool,
     /// Instead of a snapshot: run the sampling heap profiler this many seconds (at most 300)
     pub sample_allocations_seconds: Option<u64>,
+    /// Instead of a snapshot: a core dump with gdb's gcore (needs pid), for a process whose
+    /// inspector cannot answer; read it with the `core` tool
+    #[serde(default)]
+    pub core: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -135,13 +140,22 @@ pub struct HuntParams {
     /// Do not record native allocations
     #[serde(default)]
     pub no_native: bool,
+    /// The directory the app starts in (default: the server's); `out` is relative to it
+    pub cwd: Option<PathBuf>,
+    /// HTTP method of the load (default GET)
+    pub method: Option<String>,
+    /// Request headers, each `Name: value`
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// The request body
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct WatchParams {
     /// The process
     pub pid: u32,
-    /// How long to watch, in seconds (default 1: one sample; at most 60)
+    /// How long to watch, in seconds (default 3, the shortest that gives a verdict; at most 60)
     pub seconds: Option<u64>,
 }
 
@@ -149,10 +163,22 @@ pub struct WatchParams {
 pub struct MapsParams {
     /// The process
     pub pid: u32,
-    /// Groups (or changes) listed (default 30, at most 200)
+    /// Groups (or changes) listed (default and at most 20)
     pub top: Option<usize>,
     /// Save this sample of the map to FILE, to compare with later
     pub save: Option<PathBuf>,
     /// Compare with a sample saved earlier
     pub diff: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CoreParams {
+    /// A core dump of a Node process (gcore's or the kernel's; `capture` with `core: true` takes one)
+    pub core: PathBuf,
+    /// The node binary that wrote it, when not at the path the core names
+    pub node: Option<PathBuf>,
+    /// A later core of the same process, to see which classes grew
+    pub diff: Option<PathBuf>,
+    /// Classes listed (default and at most 20)
+    pub top: Option<usize>,
 }

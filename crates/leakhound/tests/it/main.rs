@@ -2,6 +2,7 @@
 
 mod browser;
 mod conformance;
+mod core;
 mod headroom;
 mod leaks;
 mod live;

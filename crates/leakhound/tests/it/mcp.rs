@@ -17,7 +17,7 @@ use crate::live::{App, dir};
 /// A session with `leakhound mcp`, killed when dropped.
 struct Session {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     next_id: u64,
 }
@@ -45,7 +45,7 @@ impl Session {
         });
         let mut session = Session {
             child,
-            stdin,
+            stdin: Some(stdin),
             lines,
             next_id: 1,
         };
@@ -62,8 +62,9 @@ impl Session {
     }
 
     fn send(&mut self, message: &Value) {
-        writeln!(self.stdin, "{message}").unwrap();
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("the session is open");
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// Sends a request and waits for its response (every line on stdout must be JSON-RPC);
@@ -132,6 +133,7 @@ fn an_mcp_session_answers_from_loaded_snapshots() {
         names,
         [
             "capture",
+            "core",
             "diff",
             "findings",
             "hunt",
@@ -153,6 +155,14 @@ fn an_mcp_session_answers_from_loaded_snapshots() {
     assert_eq!(
         leaks_tool["inputSchema"]["properties"]["snapshots"]["type"], "array",
         "{leaks_tool}"
+    );
+    assert_eq!(
+        leaks_tool["annotations"]["readOnlyHint"], true,
+        "{leaks_tool}"
+    );
+    assert!(
+        !list.to_string().contains("\\n"),
+        "descriptions are single lines: {list}"
     );
 
     // A snapshot of a real process, taken through the server.
@@ -264,7 +274,7 @@ console.log('ready'); setInterval(() => {}, 1000);";
             "url": ["/status?test=1", "/report"],
             "requests": 300,
             "no_native": true,
-            "time_limit_seconds": 120,
+            "time_limit_seconds": 240,
             "out": dir.join("hunt"),
         }),
     );
@@ -285,4 +295,62 @@ console.log('ready'); setInterval(() => {}, 1000);";
 fn mcp_negotiates_an_older_protocol_version() {
     let (_mcp, init) = Session::start("2024-11-05");
     assert_eq!(init["protocolVersion"], "2024-11-05", "{init}");
+}
+
+/// Ending the session (the client closes stdin) stops a hunt it started, and the app with it:
+/// nothing runs on without the client.
+#[test]
+fn a_hunt_stops_when_the_session_ends() {
+    let dir = dir("mcp-eof");
+    let app = dir.join("slow-app.js");
+    std::fs::write(
+        &app,
+        "require('http').createServer((q, r) => setTimeout(() => r.end('ok'), 200)).listen(0);",
+    )
+    .unwrap();
+    let (mut mcp, _) = Session::start("2025-06-18");
+    let id = mcp.next_id;
+    mcp.send(&json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": "hunt", "arguments": {
+            "command": ["node", app], "url": ["/"], "requests": 20000, "no_native": true,
+            "out": dir.join("run"),
+        }},
+    }));
+    let running = |needle: &str| -> bool {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+            })
+    };
+    let needle = app.to_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    while !running(&needle) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the hunt did not start the app"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    drop(mcp.stdin.take());
+    let ended = std::time::Instant::now();
+    while running(&needle) {
+        assert!(
+            ended.elapsed() < Duration::from_secs(30),
+            "the app still runs 30 s after the session ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // And the server itself exits.
+    while mcp.child.try_wait().unwrap().is_none() {
+        assert!(
+            ended.elapsed() < Duration::from_secs(40),
+            "the server did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

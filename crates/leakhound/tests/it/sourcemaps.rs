@@ -317,6 +317,26 @@ fn typescript_hunt_puts_the_leak_at_its_ts_lines() {
     }
     let errors = page.errors();
     assert!(errors.is_empty(), "{errors:#?}");
+    drop(page);
+
+    // Rebuilt since the snapshot (a line added at the top, as a watch build would): the map
+    // now describes another text, so no `.ts` position is given, and that is said once.
+    let orders_js = p.root.join("dist/orders.js");
+    let compiled = std::fs::read_to_string(&orders_js).unwrap();
+    std::fs::write(&orders_js, format!("// rebuilt\n{compiled}")).unwrap();
+    let stale = p.leakhound(&args);
+    assert_eq!(stale.code, Some(1), "{}", stale.stderr);
+    assert!(
+        !stale.stdout.contains("(src/orders.ts:"),
+        "{}",
+        stale.stdout
+    );
+    assert_eq!(
+        stale.stderr.matches("is not the code that ran").count(),
+        1,
+        "{}",
+        stale.stderr
+    );
 }
 
 /// A map inline in its script (`--inlineSourceMap`) serves as one beside it does, in every
@@ -338,6 +358,28 @@ fn inline_source_maps_and_no_source_maps() {
     assert_eq!(text.code, Some(1), "{}", text.stderr);
     assert!(text.stderr.is_empty(), "{}", text.stderr);
     check_ts_text(&text.stdout, &want);
+    // From `/` (an MCP server's directory when a desktop client starts it, a container's),
+    // the originals are absolute: `tmp/…/src/orders.ts` would not open from anywhere else.
+    let args: Vec<&str> = std::iter::once("leaks")
+        .chain(snapshots.iter().map(String::as_str))
+        .collect();
+    let from_root = leakhound_as(
+        Command::new(LEAKHOUND)
+            .args(&args)
+            .current_dir("/")
+            .env_remove("NODE_OPTIONS"),
+    );
+    assert_eq!(from_root.code, Some(1), "{}", from_root.stderr);
+    for needle in [
+        format!("({}:{}:", want.orders_ts, want.order),
+        format!("({}:{}:", want.server_ts, want.book),
+    ] {
+        assert!(
+            from_root.stdout.contains(&needle),
+            "{needle:?} not in:\n{}",
+            from_root.stdout
+        );
+    }
     let run = leaks(&["--json"]);
     check_ts_positions(&json(&run), &want, &p);
     let last = snapshots[2].as_str();

@@ -4,6 +4,8 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 mod broken;
+mod census;
 mod fake;
 mod fixture;
 mod node;
+mod stack;
