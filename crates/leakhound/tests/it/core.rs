@@ -223,64 +223,80 @@ impl Drop for CorePattern {
     }
 }
 
-/// A kernel core, from `--abort-on-uncaught-exception`: the census and the throwing function.
+/// A kernel core, from `--abort-on-uncaught-exception`, on every major: the census and the
+/// throwing function.
 #[test]
 fn a_kernel_core_of_an_uncaught_exception_names_the_thrower() {
     let Some(_pattern) = CorePattern::set() else {
         eprintln!("skipped: cannot set {} here (not root?)", CorePattern::PATH);
         return;
     };
-    let dir = dir("core-kernel");
-    let script = dir.join("crash.js");
-    std::fs::write(
-        &script,
-        format!(
-            "{POPULATIONS}
+    if let Err(e) = oracle_installed() {
+        panic!("the pinned Node binaries are not installed: {e}");
+    }
+    for node in [
+        NodeBin::System,
+        NodeBin::Pinned22,
+        NodeBin::Pinned24,
+        NodeBin::Pinned26,
+    ] {
+        let dir = dir(&format!("core-kernel-{}", node.label()));
+        let script = dir.join("crash.js");
+        std::fs::write(
+            &script,
+            format!(
+                "{POPULATIONS}
 function explode() {{ throw new Error('out of patience'); }}
 explode();
 "
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new("node");
-    command
-        .args(["--abort-on-uncaught-exception", script.to_str().unwrap()])
-        .current_dir(&dir)
-        .env_remove("NODE_OPTIONS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: only setrlimit, a system call, between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::setrlimit(
-                rustix::process::Resource::Core,
-                rustix::process::Rlimit {
-                    current: None,
-                    maximum: None,
-                },
-            )?;
-            Ok(())
-        });
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(node.program());
+        command
+            .args(["--abort-on-uncaught-exception", script.to_str().unwrap()])
+            .current_dir(&dir)
+            .env_remove("NODE_OPTIONS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only setrlimit, a system call, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::setrlimit(
+                    rustix::process::Resource::Core,
+                    rustix::process::Rlimit {
+                        current: None,
+                        maximum: None,
+                    },
+                )?;
+                Ok(())
+            });
+        }
+        let status = command.status().unwrap();
+        assert!(!status.success());
+        let core = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("core."))
+            })
+            .unwrap_or_else(|| panic!("{}: the kernel wrote no core", node.label()));
+        let doc = json(&["core", core.to_str().unwrap(), "--json"]);
+        assert_eq!(
+            row(&doc["classes"], "Order")["count"],
+            100_000,
+            "{}",
+            node.label()
+        );
+        let stack = main_stack(&doc);
+        let explode = stack
+            .iter()
+            .find(|(f, _)| f == "explode")
+            .unwrap_or_else(|| panic!("{}: {stack:?}", node.label()));
+        assert_eq!(explode.1, script.to_str().unwrap());
+        std::fs::remove_file(&core).unwrap();
     }
-    let status = command.status().unwrap();
-    assert!(!status.success());
-    let core = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core."))
-        })
-        .expect("the kernel wrote a core");
-    let doc = json(&["core", core.to_str().unwrap(), "--json"]);
-    assert_eq!(row(&doc["classes"], "Order")["count"], 100_000);
-    let stack = main_stack(&doc);
-    let explode = stack
-        .iter()
-        .find(|(f, _)| f == "explode")
-        .unwrap_or_else(|| panic!("{stack:?}"));
-    assert_eq!(explode.1, script.to_str().unwrap());
-    std::fs::remove_file(&core).unwrap();
 }
 
 /// Two cores of one process: the diff counts what was made in between, exactly.
