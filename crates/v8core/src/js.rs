@@ -7,11 +7,10 @@
 //! Node 20 (V8 11.3), 22 (12.4), 24 (13.6) and 26 (14.6) builds:
 //!
 //! - ScopeInfo (where a compiled function keeps its name, inferred name and source range): V8
-//!   exports only the indices of its first slots. The flags' low bits are the same in all four
-//!   (scope type 4 bits, saved class variable at bit 10, function variable 2 bits at 12,
-//!   inferred name at 14). The header changed in V8 13 (`scopeinfo_idx_first_vars` 3 → 5):
-//!   the flags became a raw `uint32`, the source range moved into the header, and scope types
-//!   were renumbered (a function scope is 2 before, 4 after).
+//!   exports only the indices of its first slots; where the rest are follows from its flags
+//!   and counts, per [`Generation`], as [`scope_slots`] computes them for the heap walk and
+//!   the census too. In V8 13 (`scopeinfo_idx_first_vars` 3 → 5) the flags became a raw
+//!   `uint32` and the source range moved into the header.
 //! - BytecodeArray's source position table: at +32 in V8 11 (after length, constant pool and
 //!   handler table), at +24 from V8 12 (after length and the wrapper V8 12 added, which the
 //!   metadata shows).
@@ -30,6 +29,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::heap::{Generation, scope_slots};
 use crate::metadata::Metadata;
 use crate::unwind::Memory;
 
@@ -37,9 +37,6 @@ mod positions;
 
 use positions::{PositionFormat, position_at};
 
-/// ScopeInfo keeps up to this many context-local names inline; more go to a hash table that
-/// takes one slot (`kScopeInfoMaxInlinedLocalNamesSize`, V8 10 to 14).
-const MAX_INLINED_LOCAL_NAMES: u64 = 75;
 /// The longest function or script name read.
 const MAX_NAME_LEN: usize = 4096;
 /// The largest script source scanned for line ends (a bundle can be tens of MB).
@@ -134,10 +131,8 @@ struct StringLayout {
 
 struct ScopeLayout {
     n_context_locals: u64,
-    first_vars: u64,
-    /// V8 13 on: flags are a raw `uint32` and the source range is in the header.
-    header_positions: bool,
-    function_scope: u64,
+    /// Which ScopeInfo layout ([`scope_slots`]), shared with the heap walk and the census.
+    generation: Generation,
 }
 
 /// Reads V8 objects for the stack walk; caches each script's line starts.
@@ -270,42 +265,22 @@ impl<'m> FrameReader<'m> {
         info
     }
 
-    /// Decodes a ScopeInfo's function name, inferred name and start position.
+    /// Decodes a ScopeInfo's function name, inferred name and start position, at the slots
+    /// [`scope_slots`] finds from its flags and counts.
     fn scope_info(&self, addr: u64) -> Option<ScopeData> {
         let l = self.l.as_ref()?;
         let s = &l.scope;
         let slot = |i: u64| self.word(addr.wrapping_add(8 + 8 * i));
-        let (flags, mut i) = if s.header_positions {
-            (
-                u64::from(self.read_u32(addr.wrapping_add(8))?),
-                s.first_vars,
-            )
+        let flags = if s.generation >= Generation::V13 {
+            u64::from(self.read_u32(addr.wrapping_add(8))?)
         } else {
-            (smi(slot(0)?)? as u64, s.first_vars)
+            smi(slot(0)?)? as u64
         };
-        let scope_type = flags & 0xf;
         let locals = smi(slot(s.n_context_locals)?)?;
         let locals = u64::try_from(locals).ok().filter(|&n| n < 1 << 20)?;
+        let slots = scope_slots(s.generation, flags, locals)?;
         let mut data = ScopeData::default();
-        if s.header_positions {
-            data.start = smi(slot(3)?).and_then(|v| u32::try_from(v).ok());
-            if scope_type == s.function_scope + 1 {
-                // A module scope has its variable count before the names.
-                i += 1;
-            }
-        } else if scope_type == s.function_scope + 1 {
-            return Some(data); // a module's top level: anonymous, and its layout differs
-        }
-        i += if locals < MAX_INLINED_LOCAL_NAMES {
-            locals
-        } else {
-            1
-        };
-        i += locals; // their infos
-        if flags >> 10 & 1 == 1 {
-            i += 1; // saved class variable
-        }
-        if flags >> 12 & 3 != 0 {
+        if let Some(i) = slots.function_name {
             let name = slot(i)?;
             data.name = if name == 0 {
                 Some(String::new())
@@ -313,18 +288,19 @@ impl<'m> FrameReader<'m> {
                 Some(self.string(name, MAX_NAME_LEN)?)
             };
             smi(slot(i + 1)?)?;
-            i += 2;
         }
-        if flags >> 14 & 1 == 1 {
-            let inferred = slot(i)?;
+        if let Some(i) = slots.inferred_name {
             // A string, or undefined.
-            data.inferred = self.string(inferred, MAX_NAME_LEN);
-            i += 1;
+            data.inferred = self.string(slot(i)?, MAX_NAME_LEN);
         }
-        if !s.header_positions {
-            let (start, end) = (smi(slot(i)?)?, smi(slot(i + 1)?)?);
-            if 0 <= start && start <= end {
-                data.start = u32::try_from(start).ok();
+        if let Some(i) = slots.position {
+            if s.generation >= Generation::V13 {
+                data.start = smi(slot(i)?).and_then(|v| u32::try_from(v).ok());
+            } else {
+                let (start, end) = (smi(slot(i)?)?, smi(slot(i + 1)?)?);
+                if 0 <= start && start <= end {
+                    data.start = u32::try_from(start).ok();
+                }
             }
         }
         Some(data)
@@ -662,15 +638,11 @@ impl Layout {
                 _ => 0x10,
             },
         };
-        let first_vars = meta.constant("scopeinfo_idx_first_vars")?;
-        let header_positions = first_vars >= 5;
+        // Without the ScopeInfo indices the metadata is not one this reader knows.
+        meta.constant("scopeinfo_idx_first_vars")?;
         let scope = ScopeLayout {
             n_context_locals: u64::try_from(meta.constant("scopeinfo_idx_ncontextlocals")?).ok()?,
-            first_vars: u64::try_from(first_vars).ok()?,
-            header_positions,
-            // ScopeType: CLASS, EVAL, FUNCTION, MODULE, SCRIPT, … until V8 12; SCRIPT,
-            // REPL_MODE, CLASS, EVAL, FUNCTION, MODULE, … from V8 13.
-            function_scope: if header_positions { 4 } else { 2 },
+            generation: Generation::of(meta),
         };
         let ty = |n: &str| meta.instance_type(n);
         let js_function_types = match (u16c("FirstJSFunctionType"), u16c("LastJSFunctionType")) {

@@ -27,7 +27,7 @@ pub(crate) enum Generation {
 }
 
 impl Generation {
-    fn of(meta: &Metadata) -> Generation {
+    pub(crate) fn of(meta: &Metadata) -> Generation {
         let first_vars = meta.constant("scopeinfo_idx_first_vars").unwrap_or(3);
         let descriptors = meta.field("DescriptorArray", "header_size").unwrap_or(24);
         if meta.field("BytecodeArray", "wrapper").is_none() {
