@@ -143,13 +143,13 @@ pub fn take(
         match child.try_wait() {
             Ok(Some(_)) => break None,
             Ok(None) => {}
-            Err(_) => break Some("gcore could not be waited for"),
+            Err(_) => break Some(Stop::Lost),
         }
         if interrupted() {
-            break Some("interrupted");
+            break Some(Stop::Interrupted);
         }
         if started.elapsed() > limit {
-            break Some("time limit");
+            break Some(Stop::Limit);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -169,12 +169,10 @@ pub fn take(
         && std::fs::metadata(&written).is_ok_and(|m| m.len() > 0);
     if !complete {
         let _ = std::fs::remove_file(&written);
-        if stopped_early == Some("interrupted") {
-            return Err(Error::Interrupted);
-        }
         let why = match stopped_early {
-            Some("time limit") => format!("it did not finish within {} s", limit.as_secs()),
-            Some(other) => other.to_owned(),
+            Some(Stop::Interrupted) => return Err(Error::Interrupted),
+            Some(Stop::Limit) => format!("gcore did not finish within {} s", limit.as_secs()),
+            Some(Stop::Lost) => "gcore could not be waited for".to_owned(),
             None => gdb_says(&messages),
         };
         return Err(Error::CoreFailed { pid, why });
@@ -194,6 +192,14 @@ pub fn take(
         seconds,
         resumed,
     })
+}
+
+/// Why gcore was stopped before it ended.
+enum Stop {
+    Interrupted,
+    Limit,
+    /// Waiting for it failed.
+    Lost,
 }
 
 /// gdb's reason, in a line or two, with what to do for the usual one.

@@ -52,7 +52,7 @@
 mod layout;
 mod pages;
 
-pub(crate) use layout::{Generation, Layout, Rule, Types, scope_slots};
+pub(crate) use layout::{Generation, Layout, Rule, ScriptFields, Types, scope_slots};
 pub(crate) use pages::{CHUNK_ALIGNMENT, Page, Pages};
 
 use rustc_hash::FxHashMap;

@@ -29,7 +29,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::heap::{Generation, scope_slots};
+use crate::heap::{Generation, ScriptFields, scope_slots};
 use crate::metadata::Metadata;
 use crate::unwind::Memory;
 
@@ -91,13 +91,8 @@ struct Layout {
     fixed_array_type: Option<u16>,
     /// `BYTE_ARRAY_TYPE` and, from V8 12, `TRUSTED_BYTE_ARRAY_TYPE`.
     byte_array_types: Vec<u16>,
-    function_shared: Option<u64>,
-    sfi_name: Option<u64>,
-    sfi_script: Option<u64>,
+    fields: ScriptFields,
     sfi_token_offset: Option<u64>,
-    script_name: Option<u64>,
-    script_source: Option<u64>,
-    script_line_ends: Option<u64>,
     bytecode_data: Option<u64>,
     bytecode_positions: Option<u64>,
     positions: PositionFormat,
@@ -194,7 +189,7 @@ impl<'m> FrameReader<'m> {
         {
             return None;
         }
-        let sfi = self.heap_object(self.word(function.wrapping_add(l.function_shared?))?)?;
+        let sfi = self.heap_object(self.word(function.wrapping_add(l.fields.function_shared?))?)?;
         if Some(self.instance_type(sfi)?) != l.sfi_type {
             return None;
         }
@@ -228,6 +223,7 @@ impl<'m> FrameReader<'m> {
         let mut info = SharedInfo::default();
         let Some(l) = &self.l else { return info };
         if let Some(script) = l
+            .fields
             .sfi_script
             .and_then(|o| self.word(sfi.wrapping_add(o)))
             .and_then(|w| self.heap_object(w))
@@ -235,7 +231,11 @@ impl<'m> FrameReader<'m> {
         {
             info.script = Some(script);
         }
-        let Some(word) = l.sfi_name.and_then(|o| self.word(sfi.wrapping_add(o))) else {
+        let Some(word) = l
+            .fields
+            .sfi_name
+            .and_then(|o| self.word(sfi.wrapping_add(o)))
+        else {
             return info;
         };
         if let Some(obj) = self.heap_object(word) {
@@ -370,6 +370,7 @@ impl<'m> FrameReader<'m> {
     fn compute_line_starts(&self, script: u64) -> Option<Vec<u32>> {
         let l = self.l.as_ref()?;
         if let Some(ends) = l
+            .fields
             .script_line_ends
             .and_then(|o| self.word(script.wrapping_add(o)))
             .and_then(|w| self.heap_object(w))
@@ -389,7 +390,7 @@ impl<'m> FrameReader<'m> {
                 }
             }
         }
-        let source = self.word(script.wrapping_add(l.script_source?))?;
+        let source = self.word(script.wrapping_add(l.fields.script_source?))?;
         let mut starts = vec![0];
         let mut at = 0u32;
         self.for_each_piece(source, MAX_SOURCE_LEN, 0, &mut |piece| match piece {
@@ -416,7 +417,7 @@ impl<'m> FrameReader<'m> {
     fn script_name(&self, script: u64) -> Option<String> {
         let l = self.l.as_ref()?;
         self.string(
-            self.word(script.wrapping_add(l.script_name?))?,
+            self.word(script.wrapping_add(l.fields.script_name?))?,
             MAX_NAME_LEN,
         )
         .filter(|n| !n.is_empty())
@@ -674,14 +675,8 @@ impl Layout {
                 .iter()
                 .filter_map(|n| ty(n))
                 .collect(),
-            function_shared: field("JSFunction", "shared"),
-            sfi_name: field("SharedFunctionInfo", "name_or_scope_info"),
-            sfi_script: field("SharedFunctionInfo", "script")
-                .or_else(|| field("SharedFunctionInfo", "script_or_debug_info")),
+            fields: ScriptFields::new(meta),
             sfi_token_offset: field("SharedFunctionInfo", "raw_function_token_offset"),
-            script_name: field("Script", "name"),
-            script_source: field("Script", "source"),
-            script_line_ends: field("Script", "line_ends"),
             bytecode_data: field("BytecodeArray", "data"),
             bytecode_positions,
             positions: if v8_major.is_some_and(|m| m >= 14) {

@@ -19,7 +19,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::census::Location;
-use crate::heap::{Generation, Heap, MapFacts, Types, scope_slots, smi, untag};
+use crate::heap::{Generation, Heap, MapFacts, ScriptFields, Types, scope_slots, smi, untag};
 use crate::metadata::Metadata;
 
 /// Back pointers followed before giving up: the transition tree is as deep as an object has
@@ -73,14 +73,9 @@ struct NameLayout {
     /// `Map::bit_field3`'s `is_prototype_map` bit: the bit before `is_dictionary_map`, after
     /// the own-descriptor count (V8 8 to 14).
     prototype_bit: Option<u32>,
-    function_shared: Option<u64>,
-    sfi_name: Option<u64>,
-    sfi_script: Option<u64>,
+    fields: ScriptFields,
     uncompiled_start: Option<u64>,
     uncompiled_inferred: Option<u64>,
-    script_name: Option<u64>,
-    script_source: Option<u64>,
-    script_line_ends: Option<u64>,
     cons_first: Option<u64>,
     cons_second: Option<u64>,
     sliced_parent: Option<u64>,
@@ -193,15 +188,9 @@ impl NameLayout {
                     _ => None,
                 }
             },
-            function_shared: field("JSFunction", "shared"),
-            sfi_name: field("SharedFunctionInfo", "name_or_scope_info"),
-            sfi_script: field("SharedFunctionInfo", "script")
-                .or_else(|| field("SharedFunctionInfo", "script_or_debug_info")),
+            fields: ScriptFields::new(meta),
             uncompiled_start: field("UncompiledData", "start_position"),
             uncompiled_inferred: field("UncompiledData", "inferred_name"),
-            script_name: field("Script", "name"),
-            script_source: field("Script", "source"),
-            script_line_ends: field("Script", "line_ends"),
             cons_first: field("ConsString", "first"),
             cons_second: field("ConsString", "second"),
             sliced_parent: field("SlicedString", "parent"),
@@ -383,13 +372,13 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
         if t < self.l.first_receiver {
             return None;
         }
-        let sfi = untag(self.word(function + self.l.function_shared?)?)?;
+        let sfi = untag(self.word(function + self.l.fields.function_shared?)?)?;
         if self.instance_type(sfi)? != self.l.sfi? {
             return None;
         }
         let (name, start) = self.shared_info(sfi);
         let location = start.and_then(|pos| {
-            let script = untag(self.word(sfi + self.l.sfi_script?)?)?;
+            let script = untag(self.word(sfi + self.l.fields.sfi_script?)?)?;
             if self.instance_type(script)? != self.l.script? {
                 return None;
             }
@@ -411,7 +400,7 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
     /// its name, or when it has none, the name V8 inferred from where it was defined, as for
     /// `const Invoice = class {…}`), and its start position.
     fn shared_info(&mut self, sfi: u64) -> (Option<String>, Option<u32>) {
-        let Some(word) = self.l.sfi_name.and_then(|o| self.word(sfi + o)) else {
+        let Some(word) = self.l.fields.sfi_name.and_then(|o| self.word(sfi + o)) else {
             return (None, None);
         };
         let uncompiled = self.uncompiled(sfi);
@@ -482,7 +471,7 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
     /// old bytecode): in one of the slots between the map and the name (`function_data`;
     /// V8 13's trusted and untrusted function data), recognised by its instance type.
     fn uncompiled(&self, sfi: u64) -> Option<u64> {
-        let name_at = self.l.sfi_name?;
+        let name_at = self.l.fields.sfi_name?;
         (8..name_at).step_by(8).find_map(|off| {
             let data = untag(self.word(sfi + off)?)?;
             self.l
@@ -493,7 +482,7 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
     }
 
     fn script_name(&self, script: u64) -> Option<String> {
-        let name = self.string(self.word(script + self.l.script_name?)?)?;
+        let name = self.string(self.word(script + self.l.fields.script_name?)?)?;
         (!name.is_empty()).then_some(name)
     }
 
@@ -511,6 +500,7 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
     fn compute_line_starts(&self, script: u64) -> Option<Vec<u32>> {
         let l = &self.l;
         let ends = l
+            .fields
             .script_line_ends
             .and_then(|o| self.word(script + o))
             .and_then(untag)
@@ -526,7 +516,7 @@ impl<'h, 'c, 'a> Namer<'h, 'c, 'a> {
                 return Some(starts);
             }
         }
-        let source = self.word(script + l.script_source?)?;
+        let source = self.word(script + l.fields.script_source?)?;
         let mut starts = vec![0];
         let mut at = 0u32;
         self.pieces(source, 0, MAX_SOURCE, 0, &mut |piece, two_byte| {

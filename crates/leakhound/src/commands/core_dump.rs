@@ -111,7 +111,7 @@ pub fn run(args: CoreArgs) -> anyhow::Result<()> {
         .iter()
         .map(|r| {
             vec![
-                output::shorten(&class_label(r.row), 70),
+                output::shorten(&class_label(&r.row.name, r.row.location.as_ref()), 70),
                 output::count(r.row.count),
                 output::size(r.row.size),
                 percent(r.row.size, first.census.bytes),
@@ -141,7 +141,7 @@ pub fn run(args: CoreArgs) -> anyhow::Result<()> {
             .take(args.top)
             .map(|r| {
                 vec![
-                    output::shorten(&diff_label(r), 70),
+                    output::shorten(&class_label(&r.name, r.location.as_ref()), 70),
                     output::count(r.count.0),
                     output::count(r.count.1),
                     format!("+{}", output::count(r.count.1 - r.count.0)),
@@ -220,11 +220,12 @@ fn describe(out: &mut impl Write, o: &Opened) -> std::io::Result<()> {
 }
 
 fn print_stacks(out: &mut impl Write, stacks: &[ThreadStack], all: bool) -> std::io::Result<()> {
-    for (i, t) in stacks.iter().enumerate() {
-        let full = t.main || all;
-        if !full {
-            if i == 1 || (i > 0 && stacks[i - 1].main) {
+    let mut listed_others = false;
+    for t in stacks {
+        if !t.main && !all {
+            if !listed_others {
                 writeln!(out, "\nOther threads (--all-threads for their stacks):")?;
+                listed_others = true;
             }
             let top = t
                 .frames
@@ -264,17 +265,11 @@ fn frame_label(f: &Frame) -> String {
     format!("{kind:<6} {shown}")
 }
 
-fn class_label(row: &ClassRow) -> String {
-    match &row.location {
-        Some(l) => format!("{} ({}:{})", row.name, file_name(&l.script), l.line),
-        None => row.name.clone(),
-    }
-}
-
-fn diff_label(row: &RowDiff) -> String {
-    match &row.location {
-        Some(l) => format!("{} ({}:{})", row.name, file_name(&l.script), l.line),
-        None => row.name.clone(),
+/// `Order (orders.js:3)`: a class with its constructor's file and line, when known.
+fn class_label(name: &str, location: Option<&v8core::census::Location>) -> String {
+    match location {
+        Some(l) => format!("{name} ({}:{})", file_name(&l.script), l.line),
+        None => name.to_owned(),
     }
 }
 

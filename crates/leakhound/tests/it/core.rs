@@ -99,6 +99,19 @@ fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no class {name} in {rows}"))
 }
 
+/// `capture --pid PID --core -o CORE --json`: its answer.
+fn capture_core(pid: &str, core: &Path) -> Value {
+    json(&[
+        "capture",
+        "--pid",
+        pid,
+        "--core",
+        "-o",
+        core.to_str().unwrap(),
+        "--json",
+    ])
+}
+
 fn json(args: &[&str]) -> Value {
     let run = leakhound(args);
     assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr);
@@ -126,31 +139,28 @@ fn main_stack(doc: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// On every major: `capture --core` of a process stuck in native code, then `leakhound core`.
-#[test]
-fn a_process_stuck_in_native_code_is_cored_and_read_on_every_major() {
+/// Node 20 (the system's) and the pinned 22, 24 and 26, installed if needed.
+fn majors() -> [NodeBin; 4] {
     if let Err(e) = oracle_installed() {
         panic!("the pinned Node binaries are not installed: {e}");
     }
-    for node in [
+    [
         NodeBin::System,
         NodeBin::Pinned22,
         NodeBin::Pinned24,
         NodeBin::Pinned26,
-    ] {
+    ]
+}
+
+/// On every major: `capture --core` of a process stuck in native code, then `leakhound core`.
+#[test]
+fn a_process_stuck_in_native_code_is_cored_and_read_on_every_major() {
+    for node in majors() {
         let dir = dir(&format!("core-{}", node.label()));
         let (script, snapshot) = fixture(&dir);
         let app = Node::start(&node.program(), &[script.to_str().unwrap()], &dir);
         let core = dir.join("app.core");
-        let taken = json(&[
-            "capture",
-            "--pid",
-            &app.pid().to_string(),
-            "--core",
-            "-o",
-            core.to_str().unwrap(),
-            "--json",
-        ]);
+        let taken = capture_core(&app.pid().to_string(), &core);
         let mode = std::fs::metadata(&core).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{}: the core is private", node.label());
         assert!(taken["bytes"].as_u64().unwrap() > 10_000_000, "{taken}");
@@ -231,15 +241,7 @@ fn a_kernel_core_of_an_uncaught_exception_names_the_thrower() {
         eprintln!("skipped: cannot set {} here (not root?)", CorePattern::PATH);
         return;
     };
-    if let Err(e) = oracle_installed() {
-        panic!("the pinned Node binaries are not installed: {e}");
-    }
-    for node in [
-        NodeBin::System,
-        NodeBin::Pinned22,
-        NodeBin::Pinned24,
-        NodeBin::Pinned26,
-    ] {
+    for node in majors() {
         let dir = dir(&format!("core-kernel-{}", node.label()));
         let script = dir.join("crash.js");
         std::fs::write(
@@ -326,15 +328,7 @@ const poll = setInterval(() => {{
     let app = Node::start(Path::new("node"), &[script.to_str().unwrap()], &dir);
     let pid = app.pid().to_string();
     let (first, second) = (dir.join("1.core"), dir.join("2.core"));
-    json(&[
-        "capture",
-        "--pid",
-        &pid,
-        "--core",
-        "-o",
-        first.to_str().unwrap(),
-        "--json",
-    ]);
+    capture_core(&pid, &first);
     std::fs::write(&trigger, "").unwrap();
     let started = Instant::now();
     while !done.exists() {
@@ -344,15 +338,7 @@ const poll = setInterval(() => {{
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    json(&[
-        "capture",
-        "--pid",
-        &pid,
-        "--core",
-        "-o",
-        second.to_str().unwrap(),
-        "--json",
-    ]);
+    capture_core(&pid, &second);
     let doc = json(&[
         "core",
         first.to_str().unwrap(),
@@ -395,15 +381,7 @@ fn cores_that_cannot_be_read_are_refused_clearly() {
     let (script, _) = fixture(&dir);
     let app = Node::start(Path::new("node"), &[script.to_str().unwrap()], &dir);
     let core = dir.join("app.core");
-    json(&[
-        "capture",
-        "--pid",
-        &app.pid().to_string(),
-        "--core",
-        "-o",
-        core.to_str().unwrap(),
-        "--json",
-    ]);
+    capture_core(&app.pid().to_string(), &core);
     drop(app);
     let other = NodeBin::Pinned22.program();
     let run = leakhound(&[

@@ -498,3 +498,36 @@ pub(crate) fn scope_slots(g: Generation, flags: u64, locals: u64) -> Option<Scop
     s.count = i;
     Some(s)
 }
+
+/// The offsets of the JSFunction, SharedFunctionInfo and Script fields that both the stack
+/// reader and the heap namer follow from a function to its name and script.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ScriptFields {
+    /// `JSFunction::shared`.
+    pub(crate) function_shared: Option<u64>,
+    /// `SharedFunctionInfo::name_or_scope_info`.
+    pub(crate) sfi_name: Option<u64>,
+    /// `SharedFunctionInfo::script`, or `script_or_debug_info` where V8 names it so.
+    pub(crate) sfi_script: Option<u64>,
+    /// `Script::name`.
+    pub(crate) script_name: Option<u64>,
+    /// `Script::source`.
+    pub(crate) script_source: Option<u64>,
+    /// `Script::line_ends`.
+    pub(crate) script_line_ends: Option<u64>,
+}
+
+impl ScriptFields {
+    pub(crate) fn new(meta: &Metadata) -> ScriptFields {
+        let field = |c: &str, f: &str| meta.field(c, f).and_then(|v| u64::try_from(v).ok());
+        ScriptFields {
+            function_shared: field("JSFunction", "shared"),
+            sfi_name: field("SharedFunctionInfo", "name_or_scope_info"),
+            sfi_script: field("SharedFunctionInfo", "script")
+                .or_else(|| field("SharedFunctionInfo", "script_or_debug_info")),
+            script_name: field("Script", "name"),
+            script_source: field("Script", "source"),
+            script_line_ends: field("Script", "line_ends"),
+        }
+    }
+}

@@ -20,7 +20,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use v8core::census::{Census, ClassRow, Location, census, diff};
@@ -139,39 +139,12 @@ fn check_gcore(node: Node) {
 
 #[test]
 fn node20_kernel_core_census() {
-    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    let pattern = pattern.trim();
-    if pattern.starts_with('|') || pattern.contains('/') {
-        eprintln!("skipped: core_pattern {pattern:?} does not write cores beside the process");
-        return;
-    }
     let program = Node::System.program().expect("node on PATH");
     let dir = fixture::scratch("census-kernel");
     let app = write_app(&dir);
     let snapshot = dir.join("app.heapsnapshot");
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" --abort-on-uncaught-exception "$1" "$2" throw"#,
-        ])
-        .arg(&program)
-        .arg(&app)
-        .arg(&snapshot)
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("start node");
-    assert!(!status.success(), "node should have aborted");
-    let core = fs::read_dir(&dir)
-        .expect("scratch dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-        });
-    let Some(core) = core else {
-        eprintln!("skipped: no kernel core was written (core_pattern {pattern:?}, RLIMIT_CORE)");
+    let args = [app.as_os_str(), snapshot.as_os_str(), "throw".as_ref()];
+    let Some(core) = fixture::abort_with_core(&program, &args, &dir) else {
         let _ = fs::remove_dir_all(&dir);
         return;
     };

@@ -7,6 +7,7 @@
 //! written under `target/tmp/v8core`. Processes run in their own process group, killed with
 //! it when the fixture is dropped or the core is taken.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -147,36 +148,10 @@ pub fn gcore_of_sleep() -> &'static Taken {
 pub fn kernel_core_of_node() -> Option<&'static Taken> {
     static CORE: OnceLock<Option<Taken>> = OnceLock::new();
     CORE.get_or_init(|| {
-        let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-        let pattern = pattern.trim();
-        if pattern.starts_with('|') || pattern.contains('/') {
-            eprintln!("skipped: core_pattern {pattern:?} does not write cores beside the process");
-            return None;
-        }
         let program = Node::System.program().expect("node on PATH");
         let dir = scratch("kernel");
         let script = "globalThis.kept = Array.from({length: 1000}, (_, i) => ({i})); throw new Error('core me')";
-        let status = Command::new("sh")
-            .args([
-                "-c",
-                r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" --abort-on-uncaught-exception -e "$1""#,
-            ])
-            .arg(&program)
-            .arg(script)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start node");
-        assert!(!status.success(), "node should have aborted");
-        let core = fs::read_dir(&dir)
-            .expect("scratch dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("core")));
-        let Some(core) = core else {
-            eprintln!("skipped: no kernel core was written (core_pattern {pattern:?}, RLIMIT_CORE)");
-            return None;
-        };
+        let core = abort_with_core(&program, &["-e".as_ref(), script.as_ref()], &dir)?;
         // The pid is the main thread's, from the core: the shell exec'd node.
         let pid = v8core::CoreFile::open(&core)
             .ok()
@@ -185,6 +160,44 @@ pub fn kernel_core_of_node() -> Option<&'static Taken> {
         Some(taken(&core, program, pid, Node::System.major()))
     })
     .as_ref()
+}
+
+/// Runs `program` with `--abort-on-uncaught-exception` and `args` in `dir`, under a shell that
+/// raises `RLIMIT_CORE` first, asserts that it aborted, and returns the kernel's `core*` file
+/// in `dir`. `None` (said on stderr) when the kernel's `core_pattern` does not write plain
+/// files into the process's directory (a pipe to systemd-coredump or apport, an absolute
+/// directory), or when no core was written.
+pub fn abort_with_core(program: &Path, args: &[&OsStr], dir: &Path) -> Option<PathBuf> {
+    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let pattern = pattern.trim();
+    if pattern.starts_with('|') || pattern.contains('/') {
+        eprintln!("skipped: core_pattern {pattern:?} does not write cores beside the process");
+        return None;
+    }
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" --abort-on-uncaught-exception "$@""#,
+        ])
+        .arg(program)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("start node");
+    assert!(!status.success(), "node should have aborted");
+    let core = fs::read_dir(dir)
+        .expect("scratch dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
+        });
+    if core.is_none() {
+        eprintln!("skipped: no kernel core was written (core_pattern {pattern:?}, RLIMIT_CORE)");
+    }
+    core
 }
 
 /// Maps a core and deletes its file (and its directory when empty).

@@ -93,35 +93,11 @@ fn gcore_of_blocked(node: Node) -> Option<&'static Cored> {
 fn kernel_core_of_throw() -> Option<&'static Cored> {
     static CORE: OnceLock<Option<Cored>> = OnceLock::new();
     CORE.get_or_init(|| {
-        let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-        let pattern = pattern.trim();
-        if pattern.starts_with('|') || pattern.contains('/') {
-            eprintln!("skipped: core_pattern {pattern:?} does not write cores beside the process");
-            return None;
-        }
         let program = Node::System.program().expect("node on PATH");
         let dir = fixture::scratch("stack-kernel");
         let script = dir.join("thrower.js");
         fs::write(&script, THROWING).expect("write the fixture");
-        let status = Command::new("sh")
-            .args([
-                "-c",
-                r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" --abort-on-uncaught-exception "$1""#,
-            ])
-            .arg(&program)
-            .arg(&script)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start node");
-        assert!(!status.success(), "node should have aborted");
-        let core = fs::read_dir(&dir)
-            .expect("scratch dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("core")));
-        let Some(core) = core else {
-            eprintln!("skipped: no kernel core was written (core_pattern {pattern:?}, RLIMIT_CORE)");
+        let Some(core) = fixture::abort_with_core(&program, &[script.as_os_str()], &dir) else {
             let _ = fs::remove_dir_all(&dir);
             return None;
         };
